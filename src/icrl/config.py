@@ -1,0 +1,307 @@
+"""Typed configs, YAML presets and validation.
+
+A preset is a YAML file in ``icrl/configs/`` (or any path) with the sections ``data``, ``model``,
+``train`` and ``eval``; ``extends: other-preset`` starts from another preset. Any field can be
+overridden with ``section.field=value`` (``--set`` on the command line). ``validate()`` fails
+before any work starts, naming the field, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .suites import ENV_SPECS
+
+PRESET_DIR = Path(__file__).parent / "configs"
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value or preset."""
+
+
+@dataclass
+class DataConfig:
+    teacher: str = "thompson"
+    teacher_kwargs: dict = field(default_factory=dict)
+    num_tasks: int = 10_000
+    steps: int | None = 300  # steps per history (bandits)
+    episodes: int | None = None  # episodes per history (darkroom)
+    seed: int = 0
+    batch_tasks: int = 2_000  # histories generated at once (memory vs speed)
+    path: str | None = None  # dataset file; default: data/<preset>-seed<seed>.h5
+
+
+@dataclass
+class ModelConfig:
+    kind: str = "headless_ad"  # headless_ad | ad
+    layout: str = "interleaved"  # interleaved (the paper's separate tokens) | compact (one token per step)
+    seq_len: int = 300  # context length in environment steps
+    num_layers: int = 4
+    num_heads: int = 8
+    d_model: int = 512
+    dropout: float = 0.1
+    attn_dropout: float = 0.1
+    action_dim: int = 128  # d_a, the size of the random action embeddings
+    embeddings: str = "orthonormal"  # orthonormal | gaussian
+    prompt: bool = True  # prepend the action-set prompt
+    loss: str = "infonce"  # infonce | mse
+    tau: float = 1.0  # InfoNCE temperature
+    max_actions: int = 20  # AD's fixed head size
+    label_smoothing: float = 0.1  # AD
+
+
+@dataclass
+class TrainConfig:
+    num_steps: int = 10_000
+    batch_size: int = 32
+    lr: float = 3e-4
+    weight_decay: float = 1e-2
+    beta1: float = 0.9
+    beta2: float = 0.99
+    warmup_fraction: float = 0.1
+    grad_clip: float = 5.0
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: str = "auto"  # auto (bf16 on CUDA, off on CPU) | bf16 | off
+    compile: bool = False
+    log_every: int = 50
+    eval_every: int = 0  # 0: only at the end
+    eval_suites: list = field(default_factory=list)  # suites for periodic evaluation
+    checkpoint_every: int = 1_000
+    wandb: bool = False
+
+
+@dataclass
+class EvalConfig:
+    steps: int | None = 300  # in-context steps (bandits)
+    episodes: int | None = None  # in-context episodes (darkroom)
+    num_tasks: int = 100
+    seed: int = 0
+    suites: list | None = None  # None: every eval suite of the environment
+    action_selection: str = "sample"  # sample | argmax
+    temperature: float | None = None  # sampling temperature; None: the model's tau
+    batch_size: int = 0  # envs evaluated at once; 0: a whole suite
+
+
+@dataclass
+class RunConfig:
+    env: str = "bandit"
+    name: str = "run"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict, source: str = "config") -> RunConfig:
+        return _build(cls, raw, source)
+
+    def validate(self) -> RunConfig:
+        _validate(self)
+        return self
+
+    def dataset_path(self) -> Path:
+        return Path(self.data.path) if self.data.path else Path("data") / f"{self.name}-seed{self.data.seed}.h5"
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "eval": EvalConfig}
+
+
+def _build(cls, raw, where: str):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(fields)}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in raw.items():
+        key = f"{where}.{name}" if where != "config" else name
+        sub = SECTIONS.get(name) if cls is RunConfig else None
+        values[name] = _build(sub, value, name) if sub else _coerce(key, hints[name], value)
+    return cls(**values)
+
+
+def _coerce(key: str, hint, value):
+    """Check ``value`` against a simple type hint (int, float, bool, str, list, dict, X | None)."""
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{key}: null is not allowed")
+    base = next((a for a in args if a is not type(None)), hint) if args else hint
+    base = typing.get_origin(base) or base
+    if base is bool:
+        if isinstance(value, bool):
+            return value
+    elif base is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif base is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif base is str:
+        if isinstance(value, str):
+            return value
+    elif base is list:
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+    elif base is dict:
+        if isinstance(value, dict):
+            return value
+    else:
+        return value
+    raise ConfigError(f"{key}: expected {getattr(base, '__name__', base)}, got {value!r}")
+
+
+# -- presets and overrides ----------------------------------------------------------------------
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def _read_preset(name_or_path: str, seen=()) -> dict:
+    path = Path(name_or_path)
+    if not (path.suffix in (".yaml", ".yml") and path.exists()):
+        path = PRESET_DIR / f"{name_or_path}.yaml"
+    if not path.exists():
+        raise ConfigError(f"unknown preset {name_or_path!r}; presets: {', '.join(list_presets())} (or a path to a .yaml file)")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a preset must be a mapping of sections")
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if parent in seen:
+        raise ConfigError(f"{path}: preset inheritance loops through {parent!r}")
+    return _merge(_read_preset(parent, (*seen, parent)), raw)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def apply_overrides(raw: dict, overrides) -> dict:
+    """Apply ``section.field=value`` strings (values parsed as YAML scalars)."""
+    raw = _merge(raw, {})
+    for item in overrides or ():
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like section.field=value")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            value = text
+        node = raw
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part} is not a section")
+        node[parts[-1]] = value
+    return raw
+
+
+def load_config(preset: str, overrides=(), validate: bool = True) -> RunConfig:
+    raw = _read_preset(preset)
+    raw.setdefault("name", Path(preset).stem)
+    cfg = RunConfig.from_dict(apply_overrides(raw, overrides))
+    return cfg.validate() if validate else cfg
+
+
+# -- validation ---------------------------------------------------------------------------------
+def _check(ok: bool, key: str, value, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is invalid: allowed {allowed}")
+
+
+def _choice(key, value, options):
+    _check(value in options, key, value, "one of " + ", ".join(map(str, options)))
+
+
+def _at_least(key, value, low):
+    _check(value is not None and value >= low, key, value, f">= {low}")
+
+
+def _between(key, value, low, high):
+    _check(low <= value <= high, key, value, f"in [{low}, {high}]")
+
+
+def _validate(cfg: RunConfig) -> None:
+    from .teachers import TEACHERS
+
+    _choice("env", cfg.env, sorted(ENV_SPECS))
+    spec = ENV_SPECS[cfg.env]
+    d, m, t, e = cfg.data, cfg.model, cfg.train, cfg.eval
+    _choice("data.teacher", d.teacher, sorted(TEACHERS))
+    _at_least("data.num_tasks", d.num_tasks, 1)
+    _at_least("data.batch_tasks", d.batch_tasks, 1)
+    _check((d.steps is None) != (d.episodes is None), "data.steps", d.steps, "exactly one of data.steps and data.episodes set")
+    if d.steps is not None:
+        _at_least("data.steps", d.steps, 1)
+    if d.episodes is not None:
+        _at_least("data.episodes", d.episodes, 1)
+    _choice("model.kind", m.kind, ("headless_ad", "ad"))
+    _choice("model.layout", m.layout, ("interleaved", "compact"))
+    _choice("model.embeddings", m.embeddings, ("orthonormal", "gaussian"))
+    _choice("model.loss", m.loss, ("infonce", "mse"))
+    for key in ("seq_len", "num_layers", "num_heads", "d_model", "action_dim", "max_actions"):
+        _at_least(f"model.{key}", getattr(m, key), 1)
+    _check(m.d_model % m.num_heads == 0, "model.num_heads", m.num_heads, f"a divisor of model.d_model={m.d_model}")
+    _check((m.d_model // m.num_heads) % 2 == 0, "model.num_heads", m.num_heads, "a value leaving an even head size (rotary embeddings)")
+    _between("model.dropout", m.dropout, 0.0, 0.99)
+    _between("model.attn_dropout", m.attn_dropout, 0.0, 0.99)
+    _between("model.label_smoothing", m.label_smoothing, 0.0, 0.99)
+    _check(m.tau > 0, "model.tau", m.tau, "> 0")
+    if m.kind == "headless_ad" and m.embeddings == "orthonormal":
+        _check(spec.train_max_actions <= m.action_dim, "model.action_dim", m.action_dim,
+               f">= {spec.train_max_actions} (the most actions of a {cfg.env} training task) for orthonormal embeddings")
+    if m.kind == "ad":
+        _check(m.max_actions >= spec.train_max_actions, "model.max_actions", m.max_actions,
+               f">= {spec.train_max_actions} (the most actions of a {cfg.env} training task)")
+    _at_least("train.num_steps", t.num_steps, 1)
+    _at_least("train.batch_size", t.batch_size, 1)
+    _check(t.lr > 0, "train.lr", t.lr, "> 0")
+    _at_least("train.weight_decay", t.weight_decay, 0.0)
+    _between("train.beta1", t.beta1, 0.0, 0.9999)
+    _between("train.beta2", t.beta2, 0.0, 0.9999)
+    _between("train.warmup_fraction", t.warmup_fraction, 0.0, 1.0)
+    _check(t.grad_clip > 0, "train.grad_clip", t.grad_clip, "> 0")
+    _check(t.device in ("auto", "cpu", "cuda") or t.device.startswith("cuda:"), "train.device", t.device, "auto, cpu, cuda or cuda:N")
+    _choice("train.amp", t.amp, ("auto", "bf16", "off"))
+    _at_least("train.log_every", t.log_every, 1)
+    _at_least("train.eval_every", t.eval_every, 0)
+    _at_least("train.checkpoint_every", t.checkpoint_every, 1)
+    for suite in t.eval_suites:
+        _choice("train.eval_suites", suite, spec.eval_suites)
+    _check((e.steps is None) != (e.episodes is None), "eval.steps", e.steps, "exactly one of eval.steps and eval.episodes set")
+    if e.steps is not None:
+        _at_least("eval.steps", e.steps, 1)
+    if e.episodes is not None:
+        _at_least("eval.episodes", e.episodes, 1)
+    _at_least("eval.num_tasks", e.num_tasks, 1)
+    _at_least("eval.batch_size", e.batch_size, 0)
+    _choice("eval.action_selection", e.action_selection, ("sample", "argmax"))
+    if e.temperature is not None:
+        _check(e.temperature > 0, "eval.temperature", e.temperature, "> 0")
+    for suite in e.suites or ():
+        _choice("eval.suites", suite, spec.eval_suites)

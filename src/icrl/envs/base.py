@@ -1,0 +1,184 @@
+"""The protocol every batched environment follows.
+
+A batched environment holds ``B`` independent tasks and steps them together with numpy.
+Each task has its own *action set*: an ordered list of global action ids (``action_sets[b, :n]``,
+padded with ``-1``) of length ``num_actions[b]``. Policies choose *local* indices
+``0 <= a < num_actions[b]``; the environment maps them to global ids. Permuting or replacing an
+action set therefore changes what a local index means, which is exactly what Headless-AD has to
+cope with and what plain AD cannot.
+
+Episodes end at different times in different tasks: ``step`` resets a finished task on its own
+(auto-reset) and reports ``done[b] = True`` for the step that ended its episode; the returned
+observation is then the first observation of the next episode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+
+class EnvError(ValueError):
+    """A bad action, shape or task description given to an environment."""
+
+
+@dataclass
+class TaskSet:
+    """A batch of tasks of one environment: action sets plus the environment's task parameters.
+
+    ``params`` holds one array per task parameter, first axis = task (for example ``means`` of a
+    Bernoulli bandit, ``arm_features`` of a contextual bandit, ``goals`` of the darkroom).
+    """
+
+    env: str
+    num_actions: np.ndarray  # (B,) int
+    action_sets: np.ndarray  # (B, A_max) int, -1 padded
+    params: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.num_actions = np.asarray(self.num_actions, dtype=np.int64)
+        self.action_sets = np.asarray(self.action_sets, dtype=np.int64)
+        if self.num_actions.ndim != 1:
+            raise EnvError(f"num_actions must be 1-D (one count per task), got shape {self.num_actions.shape}")
+        if self.action_sets.ndim != 2 or len(self.action_sets) != len(self.num_actions):
+            raise EnvError(
+                f"action_sets must have shape (num_tasks, max_actions) = ({len(self.num_actions)}, A), "
+                f"got {self.action_sets.shape}"
+            )
+        if len(self.num_actions) and (self.num_actions.min() < 1 or self.num_actions.max() > self.action_sets.shape[1]):
+            raise EnvError(
+                f"num_actions must lie in [1, {self.action_sets.shape[1]}], "
+                f"got values in [{self.num_actions.min()}, {self.num_actions.max()}]"
+            )
+        for name, value in self.params.items():
+            if len(value) != len(self.num_actions):
+                raise EnvError(f"task parameter {name!r} has {len(value)} rows for {len(self.num_actions)} tasks")
+
+    def __len__(self) -> int:
+        return len(self.num_actions)
+
+    @property
+    def action_mask(self) -> np.ndarray:
+        return np.arange(self.action_sets.shape[1])[None, :] < self.num_actions[:, None]
+
+    def subset(self, index) -> TaskSet:
+        """Tasks ``index`` (a slice or an index array), trimmed to their own widest action set."""
+        num_actions = self.num_actions[index]
+        width = int(num_actions.max()) if len(num_actions) else 1
+        params = {k: _trim(v[index], self.action_sets.shape[1], width) for k, v in self.params.items()}
+        return TaskSet(self.env, num_actions, self.action_sets[index][:, :width], params)
+
+    @staticmethod
+    def concatenate(parts: list[TaskSet]) -> TaskSet:
+        """Stack task sets of one environment, padding action sets to the widest."""
+        envs = {p.env for p in parts}
+        if len(envs) != 1:
+            raise EnvError(f"cannot concatenate task sets of different environments: {sorted(envs)}")
+        width = max(p.action_sets.shape[1] for p in parts)
+        action_sets = np.concatenate([_pad(p.action_sets, width, -1) for p in parts])
+        params = {}
+        for key in parts[0].params:
+            per_action = parts[0].params[key].ndim >= 2 and parts[0].params[key].shape[1] == parts[0].action_sets.shape[1]
+            params[key] = np.concatenate(
+                [_pad(p.params[key], width, 0) if per_action else p.params[key] for p in parts]
+            )
+        return TaskSet(parts[0].env, np.concatenate([p.num_actions for p in parts]), action_sets, params)
+
+
+def _pad(array: np.ndarray, width: int, value) -> np.ndarray:
+    if array.shape[1] >= width:
+        return array
+    pad = [(0, 0), (0, width - array.shape[1])] + [(0, 0)] * (array.ndim - 2)
+    return np.pad(array, pad, constant_values=value)
+
+
+def _trim(array: np.ndarray, old_width: int, width: int) -> np.ndarray:
+    """Per-action parameters (second axis = action) follow the action-set trimming."""
+    if array.ndim >= 2 and array.shape[1] == old_width:
+        return array[:, :width]
+    return array
+
+
+class BatchedEnv:
+    """Base class: ``B`` tasks stepped at once.
+
+    Subclasses set the class attributes and implement ``_reset_tasks`` and ``_step``.
+    """
+
+    name: ClassVar[str]
+    obs_kind: ClassVar[str]  # "none" | "vector" | "discrete"
+    obs_dim: ClassVar[int]  # vector length, or number of discrete observations; 0 for "none"
+    max_episode_steps: ClassVar[int | None] = None  # None: every step is its own episode
+
+    def __init__(self, tasks: TaskSet, seed: int | None = None):
+        if tasks.env != self.name:
+            raise EnvError(f"{type(self).__name__} got tasks of environment {tasks.env!r}, expected {self.name!r}")
+        if len(tasks) == 0:
+            raise EnvError("an environment needs at least one task")
+        self.tasks = tasks
+        self.rng = np.random.default_rng(seed)
+        self.num_envs = len(tasks)
+        self.num_actions = tasks.num_actions
+        self.action_sets = tasks.action_sets
+        self.max_actions = tasks.action_sets.shape[1]
+        self.action_mask = tasks.action_mask
+        self._obs: np.ndarray | None = None
+
+    @property
+    def obs_shape(self) -> tuple[int, ...]:
+        return (self.obs_dim,) if self.obs_kind == "vector" else ()
+
+    @property
+    def obs_dtype(self):
+        return np.float32 if self.obs_kind == "vector" else np.int64
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        """Start every task's first episode; returns the observations, shape ``(B, *obs_shape)``."""
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        self._obs = self._reset_tasks(np.ones(self.num_envs, dtype=bool))
+        return self._obs.copy()
+
+    def check_actions(self, actions) -> np.ndarray:
+        actions = np.asarray(actions)
+        if actions.shape != (self.num_envs,):
+            raise EnvError(f"{self.name}: expected actions of shape ({self.num_envs},), got {actions.shape}")
+        if not np.issubdtype(actions.dtype, np.integer):
+            raise EnvError(f"{self.name}: actions must be integer indices into each task's action set, got dtype {actions.dtype}")
+        bad = (actions < 0) | (actions >= self.num_actions)
+        if bad.any():
+            b = int(np.flatnonzero(bad)[0])
+            raise EnvError(
+                f"{self.name}: action {int(actions[b])} is not available in task {b}, "
+                f"which has {int(self.num_actions[b])} actions (allowed 0..{int(self.num_actions[b]) - 1})"
+            )
+        return actions.astype(np.int64)
+
+    def step(self, actions) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Apply one action per task.
+
+        Returns ``(next_obs, reward, done, info)``; ``info["regret"]`` is the expected regret of
+        the chosen action (bandits) and ``info["success"]`` marks reaching the goal (darkroom).
+        """
+        if self._obs is None:
+            raise EnvError(f"{self.name}: call reset() before step()")
+        actions = self.check_actions(actions)
+        reward, done, info = self._step(actions)
+        if done.any():
+            self._obs[done] = self._reset_tasks(done)
+        if not done.all():
+            self._obs[~done] = self._observe(~done)
+        return self._obs.copy(), reward.astype(np.float32), done, info
+
+    # -- for subclasses -------------------------------------------------------------------------
+    def _reset_tasks(self, which: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+        raise NotImplementedError
+
+    def _observe(self, which: np.ndarray) -> np.ndarray:
+        """Observations of the tasks in ``which``, whose episodes go on after a step."""
+        raise NotImplementedError

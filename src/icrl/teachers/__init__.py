@@ -1,0 +1,29 @@
+"""Batched learning algorithms: the teachers whose histories models learn from, and baselines."""
+
+from __future__ import annotations
+
+from .bandits import UCB, EpsilonGreedy, LinUCB, RandomPolicy, ThompsonSampling
+from .base import Policy, random_actions, random_argmax
+from .qlearning import QLearning
+
+TEACHERS: dict[str, type[Policy]] = {
+    cls.name: cls for cls in (RandomPolicy, EpsilonGreedy, UCB, ThompsonSampling, LinUCB, QLearning)
+}
+
+
+def make_teacher(name: str, **kwargs) -> Policy:
+    """A teacher by name with the paper's hyperparameters unless ``kwargs`` override them."""
+    try:
+        cls = TEACHERS[name]
+    except KeyError:
+        raise ValueError(f"unknown teacher {name!r}; known: {sorted(TEACHERS)}") from None
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise ValueError(f"bad options for teacher {name!r}: {err}") from None
+
+
+__all__ = [
+    "TEACHERS", "EpsilonGreedy", "LinUCB", "Policy", "QLearning", "RandomPolicy", "ThompsonSampling", "UCB",
+    "make_teacher", "random_actions", "random_argmax",
+]

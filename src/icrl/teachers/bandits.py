@@ -1,0 +1,129 @@
+"""Batched bandit algorithms: random, epsilon-greedy, UCB, Thompson sampling, disjoint LinUCB."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Policy, random_actions, random_argmax
+
+
+class RandomPolicy(Policy):
+    """Uniform over each task's available actions (works for every environment)."""
+
+    name = "random"
+
+    def act(self, obs):
+        return random_actions(self.num_actions, self.rng)
+
+
+class _CountingBandit(Policy):
+    """Keeps pull counts and reward sums per arm."""
+
+    def reset(self, env, rng):
+        super().reset(env, rng)
+        self.counts = np.zeros((env.num_envs, env.max_actions))
+        self.sums = np.zeros((env.num_envs, env.max_actions))
+        self.t = 0
+
+    def observe(self, obs, actions, rewards, dones, next_obs, info):
+        rows = np.arange(self.num_envs)
+        self.counts[rows, actions] += 1
+        self.sums[rows, actions] += rewards
+        self.t += 1
+
+    def _masked(self, scores):
+        return np.where(self.action_mask, scores, -np.inf)
+
+
+class EpsilonGreedy(_CountingBandit):
+    """Greedy on the empirical mean (untried arms first), uniform with probability ``epsilon``."""
+
+    name = "egreedy"
+
+    def __init__(self, epsilon: float = 0.1):
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon must lie in [0, 1], got {epsilon}")
+        self.epsilon = epsilon
+
+    def act(self, obs):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            means = np.where(self.counts > 0, self.sums / self.counts, np.inf)
+        greedy = random_argmax(self._masked(means), self.rng)
+        explore = self.rng.random(self.num_envs) < self.epsilon
+        return np.where(explore, random_actions(self.num_actions, self.rng), greedy)
+
+
+class UCB(_CountingBandit):
+    """UCB1 with a scaled bonus: ``mean + alpha * sqrt(2 ln t / n)``; untried arms first."""
+
+    name = "ucb"
+
+    def __init__(self, alpha: float = 0.3):
+        if alpha < 0:
+            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        self.alpha = alpha
+
+    def act(self, obs):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bonus = self.alpha * np.sqrt(2.0 * np.log(max(self.t, 1)) / self.counts)
+            scores = np.where(self.counts > 0, self.sums / self.counts + bonus, np.inf)
+        return random_argmax(self._masked(scores), self.rng)
+
+
+class ThompsonSampling(_CountingBandit):
+    """Bernoulli Thompson sampling with a Beta(prior_a, prior_b) prior on every arm.
+
+    Draws only the available arms' posteriors: the Beta draws are the whole cost of this teacher.
+    """
+
+    name = "thompson"
+
+    def __init__(self, prior_a: float = 1.0, prior_b: float = 1.0):
+        if prior_a <= 0 or prior_b <= 0:
+            raise ValueError(f"Beta prior parameters must be > 0, got ({prior_a}, {prior_b})")
+        self.prior_a, self.prior_b = prior_a, prior_b
+
+    def act(self, obs):
+        mask = self.action_mask
+        a = self.prior_a + self.sums[mask]
+        b = self.prior_b + (self.counts - self.sums)[mask]
+        samples = np.full(mask.shape, -np.inf)
+        samples[mask] = self.rng.beta(a, b)
+        return np.argmax(samples, axis=1)
+
+
+class LinUCB(Policy):
+    """Disjoint LinUCB: one ridge regression per arm on the context.
+
+    Score ``theta_a . s + alpha * sqrt(s^T A_a^{-1} s)`` with ``A_a = ridge * I + sum s s^T``;
+    inverses are kept up to date with Sherman-Morrison, so a step costs O(A d^2) per task.
+    """
+
+    name = "linucb"
+
+    def __init__(self, alpha: float = 0.3, ridge: float = 1.0):
+        if alpha < 0 or ridge <= 0:
+            raise ValueError(f"LinUCB needs alpha >= 0 and ridge > 0, got alpha={alpha}, ridge={ridge}")
+        self.alpha, self.ridge = alpha, ridge
+
+    def reset(self, env, rng):
+        super().reset(env, rng)
+        d = env.obs_dim
+        self.a_inv = np.tile(np.eye(d) / self.ridge, (env.num_envs, env.max_actions, 1, 1))
+        self.b = np.zeros((env.num_envs, env.max_actions, d))
+
+    def act(self, obs):
+        s = np.asarray(obs, dtype=np.float64)
+        theta = np.einsum("bade,bae->bad", self.a_inv, self.b)
+        mean = np.einsum("bad,bd->ba", theta, s)
+        width = np.einsum("bd,bade,be->ba", s, self.a_inv, s)
+        scores = mean + self.alpha * np.sqrt(np.maximum(width, 0.0))
+        return random_argmax(np.where(self.action_mask, scores, -np.inf), self.rng)
+
+    def observe(self, obs, actions, rewards, dones, next_obs, info):
+        rows = np.arange(self.num_envs)
+        s = np.asarray(obs, dtype=np.float64)
+        a_inv = self.a_inv[rows, actions]  # (B, d, d)
+        u = np.einsum("bde,be->bd", a_inv, s)
+        self.a_inv[rows, actions] = a_inv - np.einsum("bd,be->bde", u, u) / (1.0 + np.einsum("bd,bd->b", s, u))[:, None, None]
+        self.b[rows, actions] += rewards[:, None] * s
