@@ -100,6 +100,122 @@ def baselines(
         typer.echo(f"wrote {out}")
 
 
+RunDir = Annotated[Optional[Path], typer.Option("--run-dir", help="Run directory (default: runs/<preset>).")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in --run-dir from its newest checkpoint.")]
+
+
+def _periodic_eval(cfg, device):
+    """In-training evaluation on ``train.eval_suites`` (few tasks), logged with the metrics."""
+    if not cfg.train.eval_every or not cfg.train.eval_suites:
+        return None
+    from .evaluate import evaluate_model
+
+    def run(model):
+        results, _ = evaluate_model(model, cfg, suites=cfg.train.eval_suites, num_tasks=min(cfg.eval.num_tasks, 20),
+                                    device=device, progress=False)
+        model.train()
+        return {f"eval/{name}": row[cfg.model.kind]["final"] for name, row in results.items()}
+
+    return run
+
+
+def _ensure_dataset(cfg, data: Optional[Path]) -> Path:
+    """The run's dataset: reused when it exists and was made from the same data config."""
+    from dataclasses import asdict
+
+    from .data import load_histories
+    from .data.generate import generate_dataset
+
+    path = Path(data) if data else cfg.dataset_path()
+    if not path.exists():
+        typer.echo(f"generating {path}")
+        return generate_dataset(cfg, path)
+    made = load_histories(path)
+    wanted = {k: v for k, v in asdict(cfg.data).items() if k != "path"}
+    have = {k: v for k, v in made.attrs["config"].items() if k != "path"}
+    if made.env != cfg.env or have != wanted:
+        diff = ", ".join(f"{k}: {have.get(k)!r} vs {v!r}" for k, v in wanted.items() if have.get(k) != v) or f"env {made.env}"
+        raise DatasetError(f"{path} was generated from another data config ({diff}); set data.path to a new file or remove it")
+    typer.echo(f"reusing {path}")
+    return path
+
+
+def _train(cfg, run_dir: Path, data: Optional[Path], resume: bool) -> Path:
+    from .train import Trainer, resolve_device
+
+    dataset = _ensure_dataset(cfg, data)
+    device = resolve_device(cfg.train.device)
+    trainer = Trainer(cfg, run_dir, dataset, resume=resume, eval_fn=_periodic_eval(cfg, device))
+    return trainer.run()
+
+
+def _evaluate(run_dir: Path, out: Optional[Path], force: bool, device: str) -> dict:
+    from .evaluate import evaluate_run, results_table
+    from .io import refuse_overwrite, write_json
+    from .report import write_report
+    from .train import resolve_device
+
+    out = out or run_dir / "eval.json"
+    refuse_overwrite(out, force)
+    results = evaluate_run(run_dir, device=resolve_device(device))
+    write_json(out, results)
+    md, png = write_report(results, run_dir, title=run_dir.name)
+    typer.echo(results_table(results))
+    typer.echo(f"wrote {out}, {md}, {png}")
+    return results
+
+
+@app.command()
+@guarded
+def train(
+    preset: Annotated[str, typer.Argument(help="Preset name or YAML file.")],
+    run_dir: RunDir = None,
+    data: Annotated[Optional[Path], typer.Option(help="Dataset file (default: the preset's; generated if missing).")] = None,
+    resume: Resume = False,
+    set_: SetOption = None,
+):
+    """Train AD or Headless-AD on a learning-history dataset."""
+    cfg = _config(preset, set_, {})
+    path = _train(cfg, run_dir or Path("runs") / cfg.name, data, resume)
+    typer.echo(f"wrote {path}")
+
+
+@app.command(name="eval")
+@guarded
+def eval_(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (or a model .safetensors file's folder).")],
+    out: Annotated[Optional[Path], typer.Option(help="Results JSON (default: RUN_DIR/eval.json).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    force: Force = False,
+):
+    """Evaluate a trained model in context on every eval suite; write JSON, a table and plots."""
+    _evaluate(run_dir, out, force, device)
+
+
+@app.command()
+@guarded
+def run(
+    preset: Annotated[str, typer.Argument(help="Preset name (e.g. bandit-cpu) or YAML file.")],
+    run_dir: RunDir = None,
+    resume: Resume = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing eval.json of the run.")] = False,
+    set_: SetOption = None,
+):
+    """Generate (or reuse) data, train, evaluate and report, in one command."""
+    import time
+
+    tic = time.perf_counter()
+    cfg = _config(preset, set_, {})
+    run_dir = run_dir or Path("runs") / cfg.name
+    if (run_dir / "eval.json").exists() and not (resume or force):
+        raise FileExistsError(f"{run_dir} is a finished run (eval.json exists); choose another --run-dir, or --force to re-evaluate")
+    if not ((resume or force) and (run_dir / "model.safetensors").exists()):
+        _train(cfg, run_dir, None, resume)
+    results = _evaluate(run_dir, None, True, cfg.train.device)
+    typer.echo(f"done in {time.perf_counter() - tic:.0f} s")
+    return results
+
+
 @app.command()
 def presets():
     """List the presets."""

@@ -96,3 +96,94 @@ def results_table(results: dict, policies=None) -> str:
                 cells.append(text)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+# -- trained models -----------------------------------------------------------------------------
+def model_length(cfg) -> dict:
+    """The in-context evaluation length of a run's config (bandits: steps; darkroom: episodes)."""
+    return horizon(cfg.env, cfg.eval.steps, cfg.eval.episodes)
+
+
+def model_policy_factory(model, cfg, device=None):
+    from .agent import InContextPolicy
+
+    bf16 = device is not None and str(device).startswith("cuda") and cfg.train.amp in ("auto", "bf16")
+    return lambda: InContextPolicy(model, selection=cfg.eval.action_selection, temperature=cfg.eval.temperature,
+                                   device=device, amp=bf16)
+
+
+def usable_suites(model, tasks: dict[str, TaskSet]) -> tuple[dict[str, TaskSet], dict[str, str]]:
+    """Suites the model can act in, and why the others are skipped (AD's fixed head, embedding size)."""
+    cfg = model.cfg
+    usable, skipped = {}, {}
+    for name, ts in tasks.items():
+        widest = int(ts.num_actions.max())
+        if cfg.kind == "ad" and widest > cfg.max_actions:
+            skipped[name] = f"AD's head has {cfg.max_actions} actions; the suite has {widest} (the paper retrains AD per size)"
+        elif cfg.kind == "headless_ad" and cfg.embeddings == "orthonormal" and widest > cfg.action_dim:
+            skipped[name] = f"{widest} actions exceed action_dim={cfg.action_dim} for orthonormal embeddings"
+        else:
+            usable[name] = ts
+    return usable, skipped
+
+
+def evaluate_model(model, cfg, *, suites=None, num_tasks=None, device=None, progress=True) -> tuple[dict, dict]:
+    """The model's results on its eval suites: (results per suite, skipped suites with reasons)."""
+    names = suites if suites is not None else (cfg.eval.suites or None)
+    tasks = eval_suites(cfg.env, cfg.eval.seed, names, num_tasks or cfg.eval.num_tasks)
+    usable, skipped = usable_suites(model, tasks)
+    results: dict[str, dict] = {}
+    factory = model_policy_factory(model, cfg, device)
+    spec = env_spec(cfg.env)
+    for name in tqdm(list(usable), desc=f"in-context evaluation of {cfg.model.kind}", disable=not progress):
+        ts = usable[name]
+        size = cfg.eval.batch_size or len(ts)
+        parts = [rollout(factory(), make_env(ts.subset(slice(i, i + size))), seed=[cfg.eval.seed, i], **model_length(cfg))
+                 for i in range(0, len(ts), size)]
+        traj = parts[0] if len(parts) == 1 else _concat(parts)
+        results[name] = {cfg.model.kind: score(traj, spec.metric, ts.action_sets.shape[1])}
+    return results, skipped
+
+
+def _concat(parts: list[Trajectories]) -> Trajectories:
+    T = max(p.actions.shape[1] for p in parts)
+
+    def pad(a, value):
+        return np.concatenate([np.pad(p_a, [(0, 0), (0, T - p_a.shape[1])] + [(0, 0)] * (p_a.ndim - 2), constant_values=value) for p_a in a])
+
+    fields = {}
+    for name, value in (("observations", 0), ("actions", 0), ("rewards", 0), ("dones", False), ("valid", False)):
+        fields[name] = pad([getattr(p, name) for p in parts], value)
+    regrets = None if parts[0].regrets is None else pad([p.regrets for p in parts], 0.0)
+    return Trajectories(**fields, regrets=regrets)
+
+
+def normalize(results: dict, env: str) -> None:
+    """Add ``normalized`` to every policy entry: 0 = random, 1 = the teacher (in place)."""
+    spec = env_spec(env)
+    for row in results.values():
+        if "random" not in row or spec.teacher not in row:
+            continue
+        rand, teacher = row["random"]["final"], row[spec.teacher]["final"]
+        for entry in row.values():
+            gap = (rand - teacher) if spec.metric == "regret" else (teacher - rand)
+            gain = (rand - entry["final"]) if spec.metric == "regret" else (entry["final"] - rand)
+            entry["normalized"] = float(gain / gap) if abs(gap) > 1e-12 else None
+
+
+def evaluate_run(run_dir, *, device=None, progress=True, with_baselines=True) -> dict:
+    """Evaluate a run's final model (and the baselines on the same suites) in the shared shape."""
+    from .train import load_model
+
+    model, cfg = load_model(run_dir, device=device or "cpu")
+    results, skipped = evaluate_model(model, cfg, device=device, progress=progress)
+    if with_baselines:
+        baselines = run_baselines(cfg.env, seed=cfg.eval.seed, num_tasks=cfg.eval.num_tasks,
+                                  suites=cfg.eval.suites or None, progress=progress)["suites"]
+        for name, row in baselines.items():
+            results.setdefault(name, {}).update(row)
+        normalize(results, cfg.env)
+    out = {"env": cfg.env, "metric": env_spec(cfg.env).metric, "suites": results}
+    if skipped:
+        out["skipped"] = {cfg.model.kind: skipped}
+    return out

@@ -63,11 +63,35 @@ class UCB(_CountingBandit):
             raise ValueError(f"alpha must be >= 0, got {alpha}")
         self.alpha = alpha
 
+    def reset(self, env, rng):
+        super().reset(env, rng)
+        self._means = np.zeros_like(self.counts)  # sums / counts of every pulled arm
+        self._pulls = np.zeros(self.counts.shape, dtype=np.intp)  # counts as indices
+        self._all_tried = False
+
+    def observe(self, obs, actions, rewards, dones, next_obs, info):
+        super().observe(obs, actions, rewards, dones, next_obs, info)
+        rows = np.arange(self.num_envs)
+        self._pulls[rows, actions] += 1
+        self._means[rows, actions] = self.sums[rows, actions] / self.counts[rows, actions]
+
     def act(self, obs):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            bonus = self.alpha * np.sqrt(2.0 * np.log(max(self.t, 1)) / self.counts)
-            scores = np.where(self.counts > 0, self.sums / self.counts + bonus, np.inf)
-        return random_argmax(self._masked(scores), self.rng)
+        if not self._all_tried:
+            self._all_tried = bool((self.counts > 0)[self.action_mask].all())
+        if not self._all_tried:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                bonus = self.alpha * np.sqrt(2.0 * np.log(max(self.t, 1)) / self.counts)
+                scores = np.where(self.counts > 0, self.sums / self.counts + bonus, np.inf)
+            return random_argmax(self._masked(scores), self.rng)
+        # Every available arm has been pulled (n >= 1), and n <= t: the bonus takes one of t
+        # values, computed exactly as above into a table indexed by n. Entry 0 is only looked
+        # up by unavailable arms (never pulled), so it holds their -inf. Same scores, bit for bit.
+        table = np.empty(self.t + 1)
+        table[0] = -np.inf
+        table[1:] = self.alpha * np.sqrt(2.0 * np.log(max(self.t, 1)) / np.arange(1.0, self.t + 1))
+        scores = np.take(table, self._pulls)
+        np.add(self._means, scores, out=scores)
+        return random_argmax(scores, self.rng)
 
 
 class ThompsonSampling(_CountingBandit):

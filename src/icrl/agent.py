@@ -1,0 +1,207 @@
+"""A trained model as a policy: it learns in context, with frozen weights, from its own history.
+
+``InContextPolicy`` is the batched policy that ``rollout`` drives (evaluation, reports);
+``Agent`` is the one-task wrapper for users (``reset(action_set)``, ``act(obs)``, ``observe(reward)``).
+
+Context window. The model was trained on windows of ``seq_len`` steps. The context holds the
+steps ``start..t`` (step ``t`` is the one being acted in). When it would exceed ``seq_len`` steps,
+the oldest part is dropped so that the newest ``seq_len // 2`` steps remain, and those are
+re-encoded once (fresh positions, as in training); until the next drop, every step only appends
+its few new tokens to the key/value cache. The same rule decides the context of the uncached
+path, which recomputes the whole window at every step, so both choose the same actions.
+
+Sampling temperature. Headless-AD's logits are similarities divided by the training temperature
+``tau``; by default actions are sampled from exactly the distribution the InfoNCE loss fitted
+(temperature = tau). ``temperature=x`` samples from softmax(similarity / x) instead. AD samples
+from softmax(logits / x), x = 1 by default. The MSE ablation always takes the nearest action.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from .models.model import ActionSetTooLarge, InContextModel, action_mask, sample_action_embeddings
+from .teachers.base import Policy
+
+
+class InContextPolicy(Policy):
+    def __init__(self, model: InContextModel, *, selection: str = "sample", temperature: float | None = None,
+                 use_cache: bool = True, device=None, amp: bool = False):
+        if selection not in ("sample", "argmax"):
+            raise ValueError(f"selection must be 'sample' or 'argmax', got {selection!r}")
+        if temperature is not None and temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.model = model.eval()
+        self.name = model.cfg.kind
+        self.selection = selection
+        self.temperature = temperature
+        self.use_cache = use_cache
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.amp = amp and self.device.type == "cuda"
+        self.seq_len = model.cfg.seq_len
+        self.keep = max(1, self.seq_len // 2)
+
+    # -- episode bookkeeping ---------------------------------------------------------------------
+    def reset(self, env, rng):
+        super().reset(env, rng)
+        cfg = self.model.cfg
+        width = int(env.max_actions)
+        self.width = width
+        self.num_actions_t = torch.as_tensor(np.asarray(env.num_actions), device=self.device)
+        if not self.model.headless and width > cfg.max_actions:
+            raise ActionSetTooLarge(
+                f"this AD model has a head for {cfg.max_actions} actions; the tasks have up to {width}"
+            )
+        if self.model.obs_kind != env.obs_kind:
+            raise ValueError(f"the model was trained on {self.model.obs_kind!r} observations; this env gives {env.obs_kind!r}")
+        self.action_emb = None
+        if self.model.headless:  # drawn once per run, shared by all its steps
+            gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+            self.action_emb = sample_action_embeddings(env.num_envs, width, cfg.action_dim, cfg.embeddings, gen).to(self.device)
+        self.obs_hist: list[torch.Tensor] = []
+        self.act_hist: list[torch.Tensor] = []
+        self.rew_hist: list[torch.Tensor] = []
+        self.cache = None
+
+    def observe(self, obs, actions, rewards, dones, next_obs, info):
+        self.act_hist.append(torch.as_tensor(np.asarray(actions), device=self.device))
+        self.rew_hist.append(torch.as_tensor(np.asarray(rewards, dtype=np.float32), device=self.device))
+
+    # -- acting ----------------------------------------------------------------------------------
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()
+
+    @torch.inference_mode()
+    def act(self, obs):
+        obs_t = torch.as_tensor(np.asarray(obs), device=self.device)
+        self.obs_hist.append(obs_t)
+        moved = len(self.obs_hist) > self.seq_len
+        if moved:  # drop the oldest part of the context; keep the newest `keep` steps
+            drop = len(self.obs_hist) - self.keep
+            self.obs_hist, self.act_hist, self.rew_hist = self.obs_hist[drop:], self.act_hist[drop:], self.rew_hist[drop:]
+        with self._autocast():
+            if not self.use_cache:
+                hidden = self._encode_window(cache=False)
+            elif self.cache is None or moved:
+                hidden = self._encode_window(cache=True)
+            else:
+                hidden = self._extend(obs_t)
+            logits = self.model.logits(hidden.float(), self.num_actions_t, self.action_emb, self.width)
+        return self._choose(logits)
+
+    def _window(self):
+        obs = torch.stack(self.obs_hist, dim=1)
+        dummy_a = torch.zeros_like(self.num_actions_t)
+        dummy_r = torch.zeros(self.num_envs, device=self.device)
+        actions = torch.stack([*self.act_hist, dummy_a], dim=1)
+        rewards = torch.stack([*self.rew_hist, dummy_r], dim=1)
+        return obs, actions, rewards
+
+    def _encode_window(self, cache: bool):
+        """Encode prompt + context from scratch; with ``cache``, keep its keys and values."""
+        obs, actions, rewards = self._window()
+        if not cache:
+            hidden = self.model.forward_window(obs, actions, rewards, self.num_actions_t, self.action_emb, partial_last=True)
+            return hidden[:, -1]
+        m = self.model
+        prompt, prompt_valid = m.prompt_tokens(self.action_emb, self.num_actions_t)
+        tokens = torch.cat([prompt, m.step_tokens(obs, actions, rewards, self.action_emb, partial_last=True)], dim=1)
+        B, L, P = tokens.shape[0], tokens.shape[1], prompt.shape[1]
+        capacity = m.window_length(self.seq_len, self.width, partial_last=True)
+        dtype = torch.bfloat16 if self.amp else tokens.dtype
+        self.cache = m.decoder.new_cache(B, capacity, self.device, dtype)
+        valid = torch.cat([prompt_valid, torch.ones(B, L - P, dtype=torch.bool, device=self.device)], dim=1)
+        self.cache.reserve(L, valid)
+        self.prompt_len = P
+        i = torch.arange(L, device=self.device)
+        allowed = (i[None, :] <= i[:, None]) | (i[None, :] < P)
+        mask = (allowed[None] & valid[:, None, :])[:, None]
+        positions = torch.cat([torch.zeros(P, device=self.device), torch.arange(1, L - P + 1, device=self.device)])
+        return m.decoder(tokens, positions.expand(B, L), mask, self.cache)[:, -1]
+
+    def _extend(self, obs_t):
+        """Append the last step's action and reward and the new observation to the cache."""
+        m = self.model
+        tokens = m.next_step_tokens(self.act_hist[-1], self.rew_hist[-1], obs_t, self.action_emb)
+        B, k = tokens.shape[:2]
+        n = self.cache.length
+        self.cache.reserve(k, torch.ones(B, k, dtype=torch.bool, device=self.device))
+        j = torch.arange(n + k, device=self.device)
+        causal = j[None, :] <= (n + torch.arange(k, device=self.device))[:, None]
+        mask = (causal[None] & self.cache.key_valid[:, None, : n + k])[:, None]
+        positions = (n - self.prompt_len + 1 + torch.arange(k, device=self.device)).expand(B, k)
+        return m.decoder(tokens, positions, mask, self.cache)[:, -1]
+
+    def _choose(self, logits: torch.Tensor) -> np.ndarray:
+        m = self.model
+        if self.selection == "argmax" or (m.headless and m.cfg.loss == "mse"):
+            return logits.argmax(-1).cpu().numpy()
+        if self.temperature is not None:
+            logits = logits * ((m.cfg.tau if m.headless else 1.0) / self.temperature)
+        probs = torch.softmax(logits.double(), dim=-1).cpu().numpy()
+        cdf = np.cumsum(probs, axis=1)
+        u = self.rng.random(self.num_envs)[:, None] * cdf[:, -1:]
+        actions = (cdf < u).sum(axis=1)
+        return np.minimum(actions, self.num_actions - 1)
+
+
+class Agent:
+    """A trained model that learns a new task in context; one task at a time.
+
+    >>> agent = Agent.load("runs/bandit-cpu")
+    >>> agent.reset(action_set=["a", "b", "c"])        # or a number of actions
+    >>> a = agent.act()                                  # an element of the action set
+    >>> agent.observe(reward=1.0)
+    """
+
+    def __init__(self, model: InContextModel, *, seed: int | None = None, device=None, **policy_options):
+        self.policy = InContextPolicy(model, device=device, **policy_options)
+        self.rng = np.random.default_rng(seed)
+        self.action_set = None
+
+    @classmethod
+    def load(cls, path, *, device="cpu", **options) -> Agent:
+        from .train import load_model
+
+        model, _ = load_model(path, device=device)
+        return cls(model, device=device, **options)
+
+    def reset(self, action_set) -> None:
+        """Start a new task whose actions are ``action_set`` (a count, or a sequence of actions)."""
+        actions = list(range(action_set)) if isinstance(action_set, (int, np.integer)) else list(action_set)
+        if not actions:
+            raise ValueError("the action set is empty")
+        self.action_set = actions
+        n = len(actions)
+        m = self.policy.model
+        fake_env = SimpleNamespace(
+            num_envs=1, num_actions=np.array([n]), max_actions=n, action_mask=np.ones((1, n), dtype=bool),
+            obs_kind=m.obs_kind, obs_dim=m.obs_dim,
+        )
+        self.policy.reset(fake_env, self.rng)
+        self._last = None
+
+    def act(self, obs=None):
+        """Choose an action for observation ``obs`` (omit it for bandits)."""
+        if self.action_set is None:
+            raise RuntimeError("call reset(action_set) before act()")
+        if self._last is not None:
+            raise RuntimeError("call observe(reward) after each act()")
+        if self.policy.model.obs_kind == "none":
+            obs = 0
+        elif obs is None:
+            raise ValueError("this model needs an observation")
+        index = int(self.policy.act(np.asarray(obs)[None])[0])
+        self._last = index
+        return self.action_set[index]
+
+    def observe(self, reward: float, done: bool = False) -> None:
+        """Report the reward of the last action (and whether it ended the episode)."""
+        if self._last is None:
+            raise RuntimeError("call act() before observe()")
+        self.policy.observe(None, np.array([self._last]), np.array([reward], dtype=np.float32), np.array([done]), None, {})
+        self._last = None

@@ -1,0 +1,239 @@
+"""AD and Headless-AD: token layouts, action embeddings, heads and losses on top of ``Decoder``.
+
+Token layouts (``ModelConfig.layout``), for a window of steps ``s..t`` with observations ``o``,
+actions ``a`` and rewards ``r``:
+
+* ``interleaved`` (the paper's): ``[BOS, o_s, a_s, r_s, o_{s+1}, a_{s+1}, r_{s+1}, ...]``, one token
+  per observation, action and reward (no observation tokens when the env has none). The action
+  ``a_k`` is predicted from the token right before it.
+* ``compact``: one token per step, ``x_k = obs(o_k) + act(a_{k-1}) + rew(r_{k-1})`` (a learned
+  start vector in place of the previous action and reward at the window's first step); ``a_k``
+  is predicted from ``x_k``. 2-3x fewer tokens.
+
+Headless-AD prepends the *action-set prompt*: one token per available action (its embedding), all
+at position 0 and seeing each other in both directions, so the model is equivariant to the order
+of the action set. Padding slots of shorter action sets are masked out of attention, not zeroed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import ModelConfig
+from .backbone import Decoder
+
+PROMPT, BOS, OBS, ACTION, REWARD, STEP = range(6)
+
+
+class ActionSetTooLarge(ValueError):
+    pass
+
+
+def sample_action_embeddings(batch: int, num_actions: int, dim: int, kind: str, generator=None, device="cpu"):
+    """Random action embeddings (batch, num_actions, dim), drawn independently per sequence.
+
+    ``orthonormal``: the rows are orthonormal (a Haar-random frame from a QR decomposition), which
+    needs ``num_actions <= dim``. ``gaussian``: i.i.d. N(0, 1/dim) entries (unit norm on average).
+    """
+    if kind == "orthonormal":
+        if num_actions > dim:
+            raise ActionSetTooLarge(
+                f"an action set of {num_actions} actions does not fit orthonormal embeddings of "
+                f"dimension {dim} (model.action_dim); use at most {dim} actions or model.embeddings=gaussian"
+            )
+        g = torch.randn(batch, dim, num_actions, generator=generator, device=device)
+        q, r = torch.linalg.qr(g)
+        q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
+        return q.transpose(1, 2).contiguous()
+    if kind == "gaussian":
+        return torch.randn(batch, num_actions, dim, generator=generator, device=device) / math.sqrt(dim)
+    raise ValueError(f"unknown embedding kind {kind!r}; allowed: orthonormal, gaussian")
+
+
+def action_mask(num_actions: torch.Tensor, width: int) -> torch.Tensor:
+    return torch.arange(width, device=num_actions.device)[None, :] < num_actions[:, None]
+
+
+class InContextModel(nn.Module):
+    """A decoder over learning histories that predicts the next action (AD or Headless-AD)."""
+
+    def __init__(self, cfg: ModelConfig, obs_kind: str, obs_dim: int):
+        super().__init__()
+        self.cfg = cfg
+        self.obs_kind, self.obs_dim = obs_kind, obs_dim
+        self.headless = cfg.kind == "headless_ad"
+        self.use_prompt = self.headless and cfg.prompt
+        d = cfg.d_model
+        if obs_kind == "vector":
+            self.obs_embed = nn.Linear(obs_dim, d)
+        elif obs_kind == "discrete":
+            self.obs_embed = nn.Embedding(obs_dim, d)
+        else:
+            self.obs_embed = None
+        self.reward_embed = nn.Linear(1, d)
+        self.type_embed = nn.Embedding(6, d)
+        self.start = nn.Parameter(torch.zeros(d))
+        if self.headless:
+            self.action_in = nn.Linear(cfg.action_dim, d, bias=False)
+            self.head = nn.Linear(d, cfg.action_dim)
+        else:
+            self.action_table = nn.Embedding(cfg.max_actions, d)
+            self.head = nn.Linear(d, cfg.max_actions)
+        self.decoder = Decoder(cfg.num_layers, d, cfg.num_heads, cfg.dropout, cfg.attn_dropout)
+        for m in (self.reward_embed, self.head, *(m for m in self.modules() if isinstance(m, nn.Embedding))):
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias) if m.bias is not None else None
+            else:
+                nn.init.normal_(m.weight, std=0.02)
+        if self.headless:
+            nn.init.normal_(self.action_in.weight, std=0.02)
+
+    # -- token layout ----------------------------------------------------------------------------
+    @property
+    def has_obs(self) -> bool:
+        return self.obs_embed is not None
+
+    @property
+    def tokens_per_step(self) -> int:
+        return 1 if self.cfg.layout == "compact" else 2 + int(self.has_obs)
+
+    def num_prompt_tokens(self, width: int) -> int:
+        return width if self.use_prompt else 0
+
+    def window_length(self, steps: int, width: int, partial_last: bool) -> int:
+        """Tokens of a window of ``steps`` steps (the last one partial: its action is still to come)."""
+        if self.cfg.layout == "compact":
+            n = steps
+        else:
+            n = 1 + steps * self.tokens_per_step - (2 if partial_last else 0)
+        return self.num_prompt_tokens(width) + n
+
+    def readout_index(self, steps: int, width: int) -> torch.Tensor:
+        """Positions whose outputs predict the window's actions."""
+        j = torch.arange(steps)
+        idx = j if self.cfg.layout == "compact" else j * self.tokens_per_step + self.tokens_per_step - 2
+        return idx + self.num_prompt_tokens(width)
+
+    def _embed_obs(self, obs):
+        if self.obs_kind == "vector":
+            return self.obs_embed(obs.float())
+        return self.obs_embed(obs.long())
+
+    def _embed_actions(self, actions, action_emb):
+        if self.headless:
+            index = actions.long().clamp(min=0)[..., None].expand(*actions.shape, action_emb.shape[-1])
+            return self.action_in(torch.gather(action_emb, 1, index))
+        return self.action_table(actions.long().clamp(min=0))
+
+    def _embed_rewards(self, rewards):
+        return self.reward_embed(rewards.float()[..., None])
+
+    def prompt_tokens(self, action_emb, num_actions):
+        """(B, P, d) prompt tokens and their validity (B, P); P = 0 without a prompt."""
+        B, width = num_actions.shape[0], action_emb.shape[1] if action_emb is not None else 0
+        if not self.use_prompt:
+            return torch.zeros(B, 0, self.cfg.d_model, device=num_actions.device), torch.zeros(B, 0, dtype=torch.bool, device=num_actions.device)
+        tokens = self.action_in(action_emb) + self.type_embed.weight[PROMPT]
+        return tokens, action_mask(num_actions, width)
+
+    def step_tokens(self, obs, actions, rewards, action_emb, partial_last: bool):
+        """Tokens of a window of consecutive steps, without the prompt: (B, L, d).
+
+        ``partial_last``: the last step's action and reward are not known yet (acting).
+        """
+        B, T = actions.shape
+        te = self.type_embed.weight
+        if self.cfg.layout == "compact":
+            prev = self._embed_actions(actions, action_emb) + self._embed_rewards(rewards) + te[ACTION]
+            tokens = torch.cat([self.start.expand(B, 1, -1), prev[:, :-1]], dim=1) + te[STEP]
+            return tokens + self._embed_obs(obs) if self.has_obs else tokens
+        parts = []
+        if self.has_obs:
+            parts.append(self._embed_obs(obs) + te[OBS])
+        parts.append(self._embed_actions(actions, action_emb) + te[ACTION])
+        parts.append(self._embed_rewards(rewards) + te[REWARD])
+        tokens = torch.stack(parts, dim=2).reshape(B, T * len(parts), -1)
+        tokens = torch.cat([te[BOS].expand(B, 1, -1), tokens], dim=1)
+        return tokens[:, :-2] if partial_last else tokens
+
+    def next_step_tokens(self, prev_actions, prev_rewards, obs, action_emb):
+        """Tokens that extend a context ending in a partial step by that step's action and reward
+        and the next observation: exactly the tokens ``step_tokens`` puts there. (B, k, d)."""
+        te = self.type_embed.weight
+        act = self._embed_actions(prev_actions[:, None], action_emb) + te[ACTION]
+        rew = self._embed_rewards(prev_rewards[:, None])
+        if self.cfg.layout == "compact":
+            tokens = act + rew + te[STEP]
+            return tokens + self._embed_obs(obs[:, None]) if self.has_obs else tokens
+        parts = [act, rew + te[REWARD]]
+        if self.has_obs:
+            parts.append(self._embed_obs(obs[:, None]) + te[OBS])
+        return torch.cat(parts, dim=1)
+
+    # -- training --------------------------------------------------------------------------------
+    def forward_window(self, obs, actions, rewards, num_actions, action_emb, partial_last=False):
+        """Decoder outputs at every readout position of a window (B, T, d)."""
+        B, T = actions.shape
+        width = int(action_emb.shape[1]) if action_emb is not None else int(num_actions.max())
+        prompt, prompt_valid = self.prompt_tokens(action_emb, num_actions)
+        tokens = torch.cat([prompt, self.step_tokens(obs, actions, rewards, action_emb, partial_last)], dim=1)
+        L, P = tokens.shape[1], prompt.shape[1]
+        key_valid = torch.cat([prompt_valid, torch.ones(B, L - P, dtype=torch.bool, device=tokens.device)], dim=1)
+        i = torch.arange(L, device=tokens.device)
+        allowed = (i[None, :] <= i[:, None]) | (i[None, :] < P)
+        mask = (allowed[None] & key_valid[:, None, :])[:, None]
+        positions = torch.cat([torch.zeros(P, device=tokens.device), torch.arange(1, L - P + 1, device=tokens.device)])
+        hidden = self.decoder(tokens, positions.expand(B, L), mask)
+        steps = T
+        return hidden[:, self.readout_index(steps, width).to(tokens.device)]
+
+    def logits(self, hidden, num_actions, action_emb, width: int | None = None):
+        """Scores of the available actions (B, ..., A); unavailable actions get -inf.
+
+        Headless-AD with InfoNCE: dot product of the predicted and action embeddings over tau.
+        With the MSE ablation: minus the squared distance (nearest neighbour wins). AD: its head.
+        """
+        if self.headless:
+            pred = self.head(hidden)
+            if self.cfg.loss == "mse":
+                emb = action_emb.float().view(action_emb.shape[0], *([1] * (pred.dim() - 2)), *action_emb.shape[1:])
+                scores = -(pred.float().unsqueeze(-2) - emb).pow(2).sum(-1)
+            else:
+                scores = torch.einsum("b...d,bad->b...a", pred.float(), action_emb.float()) / self.cfg.tau
+            width = action_emb.shape[1]
+        else:
+            width = width or int(num_actions.max())
+            if width > self.cfg.max_actions:
+                raise ActionSetTooLarge(f"AD was built for at most {self.cfg.max_actions} actions (model.max_actions); got {width}")
+            scores = self.head(hidden).float()[..., :width]
+        mask = action_mask(num_actions, width)
+        mask = mask.view(mask.shape[0], *([1] * (scores.dim() - 2)), width)
+        return scores.masked_fill(~mask, float("-inf"))
+
+    def loss(self, batch: dict, action_emb) -> tuple[torch.Tensor, dict]:
+        """Next-action loss over a batch of windows; unavailable actions never enter it."""
+        actions, num_actions = batch["actions"], batch["num_actions"]
+        hidden = self.forward_window(batch["observations"], actions, batch["rewards"], num_actions, action_emb)
+        width = int(num_actions.max())
+        if self.headless and self.cfg.loss == "mse":
+            pred = self.head(hidden).float()
+            target = torch.gather(action_emb.float(), 1, actions[..., None].expand(-1, -1, action_emb.shape[-1]))
+            loss = (pred - target).pow(2).sum(-1).mean()
+            logits = self.logits(hidden, num_actions, action_emb)
+        else:
+            logits = self.logits(hidden, num_actions, action_emb, width)
+            log_probs = F.log_softmax(logits, dim=-1)
+            nll = -torch.gather(log_probs, -1, actions[..., None]).squeeze(-1)
+            if not self.headless and self.cfg.label_smoothing > 0:
+                # Smooth over the *available* actions only: the masked ones hold -inf log-probs.
+                avail = action_mask(num_actions, width)[:, None, :]
+                uniform = -(log_probs.masked_fill(~avail, 0.0).sum(-1)) / num_actions[:, None].float()
+                nll = (1 - self.cfg.label_smoothing) * nll + self.cfg.label_smoothing * uniform
+            loss = nll.mean()
+        accuracy = (logits.argmax(-1) == actions).float().mean()
+        return loss, {"loss": float(loss.detach()), "accuracy": float(accuracy)}

@@ -1,0 +1,62 @@
+"""Reports: a Markdown table of final results and one plot panel per eval suite."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from .evaluate import results_table
+from .io import atomic_path, write_text
+
+
+def plot_curves(results: dict, path) -> Path:
+    """Regret (bandits) or success (darkroom) curves of every policy, one panel per suite."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    suites = results["suites"]
+    cols = min(4, len(suites))
+    rows = math.ceil(len(suites) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    regret = results["metric"] == "regret"
+    for ax, (name, row) in zip(axes.flat, suites.items()):
+        for policy, entry in row.items():
+            curve = entry["curve"]
+            ax.plot(range(1, len(curve) + 1), curve, label=policy, lw=1.5)
+        ax.set_title(name)
+        ax.set_xlabel("step" if regret else "episode")
+        ax.set_ylabel("cumulative regret" if regret else "success rate")
+        if not regret:
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(suites):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(f"{results['env']}: in-context {'regret' if regret else 'success'}")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
+def write_report(results: dict, run_dir, title: str = "") -> tuple[Path, Path]:
+    """``report.md`` (table, normalised scores in brackets) and ``curves.png`` in ``run_dir``."""
+    run_dir = Path(run_dir)
+    lines = [f"# {title or results['env']}", "", results_table(results), ""]
+    if results["metric"] == "regret":
+        lines += ["Values: mean final cumulative regret over the suite's tasks; in brackets the normalised "
+                  "score, 0 = random, 1 = the teacher.", ""]
+    else:
+        lines += ["Values: mean success of the last episode; in brackets the normalised score "
+                  "(0 = random, 1 = Q-learning after its 200 episodes).", ""]
+    for policy, skipped in results.get("skipped", {}).items():
+        for suite, why in skipped.items():
+            lines.append(f"- {policy} skipped on {suite}: {why}")
+    lines += ["", "![curves](curves.png)", ""]
+    md = write_text(run_dir / "report.md", "\n".join(lines))
+    png = plot_curves(results, run_dir / "curves.png")
+    return md, png

@@ -1,0 +1,299 @@
+"""The training loop: windows of learning histories -> next-action prediction.
+
+A run directory holds ``config.json``, ``metrics.jsonl``, TensorBoard events in ``tb/``,
+checkpoints in ``checkpoints/`` (``step-NNNNNNN.safetensors`` for the model, ``step-NNNNNNN.pt``
+for optimizer, scheduler, step and every random state), and ``model.safetensors`` at the end.
+Every file is written atomically; ``resume=True`` continues from the newest complete checkpoint
+and gives the same parameters as a run that was never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from . import __version__
+from .config import ConfigError, RunConfig
+from .data import WindowSampler, load_histories
+from .data.history import DatasetError
+from .io import atomic_path, write_json
+from .models.model import InContextModel, sample_action_embeddings
+
+MODEL_FORMAT = "icrl-model"
+
+
+# -- devices ------------------------------------------------------------------------------------
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={name!r} is invalid: no CUDA device is available here (use cpu or auto)")
+    return device
+
+
+def use_bf16(cfg: RunConfig, device: torch.device) -> bool:
+    return device.type == "cuda" and cfg.train.amp in ("auto", "bf16")
+
+
+# -- model files --------------------------------------------------------------------------------
+def build_model(cfg: RunConfig) -> InContextModel:
+    from .envs import ENV_CLASSES
+
+    env_cls = ENV_CLASSES[cfg.env]
+    return InContextModel(cfg.model, env_cls.obs_kind, env_cls.obs_dim)
+
+
+def save_model(model: InContextModel, cfg: RunConfig, path) -> None:
+    meta = {"format": MODEL_FORMAT, "icrl_version": __version__, "config": json.dumps(cfg.to_dict())}
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
+
+
+def read_model_config(path) -> RunConfig:
+    from safetensors import safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+    except Exception as err:  # safetensors raises several error types for foreign files
+        raise DatasetError(f"{path}: not a readable safetensors model file ({err})") from None
+    if meta.get("format") != MODEL_FORMAT:
+        raise DatasetError(f"{path}: not an icrl model (format {meta.get('format')!r}, expected {MODEL_FORMAT!r})")
+    return RunConfig.from_dict(json.loads(meta["config"]))
+
+
+def load_model(path, device="cpu", expect: RunConfig | None = None) -> tuple[InContextModel, RunConfig]:
+    """Load a model from a ``.safetensors`` file or a run directory (its ``model.safetensors``, or
+    the newest checkpoint). With ``expect``, a model of another architecture is refused."""
+    path = Path(path)
+    if path.is_dir():
+        final = path / "model.safetensors"
+        path = final if final.exists() else (latest_checkpoint(path) or (None, final))[1]
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no model file")
+    cfg = read_model_config(path)
+    if expect is not None and (cfg.env != expect.env or asdict(cfg.model) != asdict(expect.model)):
+        raise ConfigError(
+            f"{path} holds a {cfg.env} {cfg.model.kind} model of another config than this run's "
+            f"({_diff(asdict(cfg.model), asdict(expect.model))})"
+        )
+    model = build_model(cfg)
+    model.load_state_dict(load_file(str(path)))
+    return model.to(device), cfg
+
+
+def _diff(a: dict, b: dict) -> str:
+    return ", ".join(f"{k}: {a[k]!r} vs {b.get(k)!r}" for k in a if a[k] != b.get(k)) or "env differs"
+
+
+def latest_checkpoint(run_dir) -> tuple[int, Path, Path] | None:
+    """(step, model file, trainer-state file) of the newest checkpoint with both files present."""
+    ckpt = Path(run_dir) / "checkpoints"
+    steps = sorted((int(p.stem.split("-")[1]) for p in ckpt.glob("step-*.pt")), reverse=True)
+    for step in steps:
+        model_file, state_file = ckpt / f"step-{step:07d}.safetensors", ckpt / f"step-{step:07d}.pt"
+        if model_file.exists():
+            return step, model_file, state_file
+    return None
+
+
+# -- optimisation -------------------------------------------------------------------------------
+def make_optimizer(model: torch.nn.Module, cfg: RunConfig, device: torch.device):
+    t = cfg.train
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (decay if p.dim() >= 2 and "embed" not in name else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": t.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    fused = device.type == "cuda"
+    opt = torch.optim.AdamW(groups, lr=t.lr, betas=(t.beta1, t.beta2), fused=fused)
+    warmup = max(1, int(t.warmup_fraction * t.num_steps))
+
+    def schedule(step):  # linear warm-up, then cosine decay to 10% of the peak
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, t.num_steps - warmup))
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+
+
+def to_device(batch: dict, device) -> dict:
+    keys = ("observations", "actions", "rewards", "num_actions")
+    return {k: torch.as_tensor(batch[k]).to(device, non_blocking=True) for k in keys}
+
+
+class Trainer:
+    """Holds everything a training run needs; ``run()`` trains to ``cfg.train.num_steps``."""
+
+    def __init__(self, cfg: RunConfig, run_dir, dataset_path, *, resume: bool = False, progress: bool = True,
+                 eval_fn=None):
+        self.cfg, self.run_dir, self.progress = cfg, Path(run_dir), progress
+        self.device = resolve_device(cfg.train.device)
+        self.bf16 = use_bf16(cfg, self.device)
+        self.dataset = load_histories(dataset_path)
+        if self.dataset.env != cfg.env:
+            raise DatasetError(f"{dataset_path}: a {self.dataset.env} dataset cannot train a {cfg.env} model")
+        widest = int(self.dataset.num_actions.max())
+        if cfg.model.kind == "ad" and widest > cfg.model.max_actions:
+            raise ConfigError(f"model.max_actions={cfg.model.max_actions} is invalid: the dataset has tasks with {widest} actions")
+        if cfg.model.kind == "headless_ad" and cfg.model.embeddings == "orthonormal" and widest > cfg.model.action_dim:
+            raise ConfigError(f"model.action_dim={cfg.model.action_dim} is invalid: the dataset has tasks with {widest} actions")
+        self.sampler = WindowSampler(self.dataset, cfg.model.seq_len, seed=cfg.train.seed)
+        torch.manual_seed(cfg.train.seed)
+        self.model = build_model(cfg).to(self.device)
+        self.forward = torch.compile(self.model.loss) if cfg.train.compile else self.model.loss
+        self.optimizer, self.scheduler = make_optimizer(self.model, cfg, self.device)
+        self.embed_gen = torch.Generator(device=self.device).manual_seed(cfg.train.seed + 1)
+        self.step = 0
+        self.eval_fn = eval_fn
+        self._prepare_dir(resume, dataset_path)
+
+    def _prepare_dir(self, resume: bool, dataset_path) -> None:
+        run_dir = self.run_dir
+        found = latest_checkpoint(run_dir)
+        if resume:
+            if found is None:
+                raise FileNotFoundError(f"{run_dir}: nothing to resume (no complete checkpoint in {run_dir / 'checkpoints'})")
+            saved = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else None
+            if saved is not None and (saved["env"], saved["model"]) != (self.cfg.env, asdict(self.cfg.model)):
+                raise ConfigError(f"{run_dir}: cannot resume a run of another model config ({_diff(saved['model'], asdict(self.cfg.model))})")
+            self._load_checkpoint(*found)
+        elif found is not None or (run_dir / "model.safetensors").exists():
+            raise FileExistsError(f"{run_dir} already holds a training run; resume it (--resume) or choose another run directory")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "config.json", self.cfg.to_dict())
+        attrs = self.dataset.attrs
+        write_json(run_dir / "dataset.json", {
+            "path": str(Path(dataset_path).resolve()), "env": str(attrs["env"]), "teacher": str(attrs["teacher"]),
+            "seed": int(attrs["seed"]), "created": str(attrs.get("created")), "num_histories": self.dataset.num_histories})
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        ckpt = self.run_dir / "checkpoints"
+        ckpt.mkdir(parents=True, exist_ok=True)
+        save_model(self.model, self.cfg, ckpt / f"step-{self.step:07d}.safetensors")
+        state = {
+            "step": self.step,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "sampler_rng": self.sampler.rng.bit_generator.state,
+            "embed_gen": self.embed_gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+        }
+        with atomic_path(ckpt / f"step-{self.step:07d}.pt") as tmp:
+            torch.save(state, tmp)
+
+    def _load_checkpoint(self, step, model_file, state_file) -> None:
+        self.model.load_state_dict(load_file(str(model_file)))
+        try:
+            state = torch.load(state_file, map_location=self.device, weights_only=False)
+        except Exception as err:
+            raise DatasetError(f"{state_file}: unreadable trainer state ({err})") from None
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.sampler.rng.bit_generator.state = state["sampler_rng"]
+        self.embed_gen.set_state(state["embed_gen"].cpu() if self.device.type == "cpu" else state["embed_gen"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if state.get("cuda_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.step = state["step"]
+
+    # -- the loop ------------------------------------------------------------------------------
+    def train_step(self) -> dict:
+        cfg = self.cfg
+        self.model.train()
+        batch = to_device(self.sampler.sample(cfg.train.batch_size), self.device)
+        action_emb = None
+        if cfg.model.kind == "headless_ad":
+            width = int(self.dataset.action_sets.shape[1])
+            action_emb = sample_action_embeddings(cfg.train.batch_size, width, cfg.model.action_dim,
+                                                  cfg.model.embeddings, self.embed_gen, self.device)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            loss, metrics = self.forward(batch, action_emb)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.train.grad_clip))
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return metrics
+
+    def run(self) -> Path:
+        cfg, t = self.cfg, self.cfg.train
+        tokens_per_batch = t.batch_size * self.model.window_length(cfg.model.seq_len, int(self.dataset.action_sets.shape[1]), False)
+        logger = MetricsLogger(self.run_dir, cfg)
+        bar = tqdm(total=t.num_steps, initial=self.step, desc=f"training {cfg.model.kind} on {cfg.env}", disable=not self.progress)
+        window, tic = [], time.perf_counter()
+        try:
+            while self.step < t.num_steps:
+                window.append(self.train_step())
+                bar.update(1)
+                if self.step % t.log_every == 0 or self.step == t.num_steps:
+                    elapsed = time.perf_counter() - tic
+                    row = {k: float(np.mean([m[k] for m in window])) for k in window[0]}
+                    row.update(step=self.step, lr=self.scheduler.get_last_lr()[0],
+                               steps_per_s=len(window) / elapsed, tokens_per_s=len(window) * tokens_per_batch / elapsed)
+                    logger.log(row)
+                    bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['accuracy']:.2f}", tok_s=f"{row['tokens_per_s']:.0f}")
+                    window, tic = [], time.perf_counter()
+                if self.eval_fn is not None and t.eval_every and self.step % t.eval_every == 0 and self.step < t.num_steps:
+                    logger.log({"step": self.step, **self.eval_fn(self.model)})
+                if self.step % t.checkpoint_every == 0 or self.step == t.num_steps:
+                    self.save_checkpoint()
+        finally:
+            bar.close()
+            logger.close()
+        save_model(self.model, cfg, self.run_dir / "model.safetensors")
+        return self.run_dir / "model.safetensors"
+
+
+class MetricsLogger:
+    """Appends metrics to ``metrics.jsonl`` and, where available, TensorBoard and wandb."""
+
+    def __init__(self, run_dir: Path, cfg: RunConfig):
+        self.path = run_dir / "metrics.jsonl"
+        self.tb = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(run_dir / "tb"))
+        except Exception:  # tensorboard is optional at run time
+            self.tb = None
+        self.wandb = None
+        if cfg.train.wandb:
+            import wandb
+
+            self.wandb = wandb.init(project="icrl", name=cfg.name, config=cfg.to_dict(), dir=str(run_dir))
+
+    def log(self, row: dict) -> None:
+        with open(self.path, "a") as f:  # append-only: a resumed run adds to its history
+            f.write(json.dumps(row) + "\n")
+        step = row.get("step", 0)
+        for key, value in row.items():
+            if key != "step" and isinstance(value, (int, float)):
+                if self.tb is not None:
+                    self.tb.add_scalar(key, value, step)
+        if self.wandb is not None:
+            self.wandb.log(row, step=step)
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+
+
+def train(cfg: RunConfig, run_dir, dataset_path, *, resume: bool = False, progress: bool = True, eval_fn=None) -> Path:
+    return Trainer(cfg, run_dir, dataset_path, resume=resume, progress=progress, eval_fn=eval_fn).run()
