@@ -105,14 +105,8 @@ def test_overrides_are_typed():
     assert cfg.data.num_tasks == 12
 
 
-BUG_SCIENTIFIC = (
-    "config.py parses --set values with PyYAML (YAML 1.1), which reads '1e-4' (no dot) as a string, "
-    "so `--set train.lr=1e-4`, the example in the CLI help, is refused"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=BUG_SCIENTIFIC)
 def test_scientific_notation_overrides_are_floats():
+    # PyYAML (YAML 1.1) reads "1e-4" without a dot as a string; the config must still take it.
     assert load_config("bandit", ["train.lr=1e-4"]).train.lr == pytest.approx(1e-4)
 
 

@@ -121,7 +121,8 @@ def _build(cls, raw, where: str):
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(fields)}")
+        prefix = "" if where == "config" else f"{where}."
+        raise ConfigError(f"unknown field(s) {', '.join(prefix + u for u in unknown)}; allowed in {where}: {', '.join(fields)}")
     hints = typing.get_type_hints(cls)
     values = {}
     for name, value in raw.items():
@@ -152,6 +153,11 @@ def _coerce(key: str, hint, value):
     elif base is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
     elif base is str:
         if isinstance(value, str):
             return value

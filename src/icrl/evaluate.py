@@ -69,10 +69,11 @@ def evaluate_policies(
     return out
 
 
-def run_baselines(env: str, *, seed: int = 0, num_tasks: int = 100, suites=None, progress: bool = True) -> dict:
+def run_baselines(env: str, *, seed: int = 0, num_tasks: int = 100, suites=None, progress: bool = True,
+                  train_seed: int | None = None) -> dict:
     """The baseline teachers of ``env`` on its eval suites, in the shared results shape."""
     spec = env_spec(env)
-    tasks = eval_suites(env, seed, suites, num_tasks)
+    tasks = eval_suites(env, seed, suites, num_tasks, train_seed)
     policies = {name: (lambda name=name: make_teacher(name)) for name in spec.baselines}
     return {"env": env, "metric": spec.metric, "suites": evaluate_policies(env, policies, tasks, seed=seed, progress=progress)}
 
@@ -130,7 +131,7 @@ def usable_suites(model, tasks: dict[str, TaskSet]) -> tuple[dict[str, TaskSet],
 def evaluate_model(model, cfg, *, suites=None, num_tasks=None, device=None, progress=True) -> tuple[dict, dict]:
     """The model's results on its eval suites: (results per suite, skipped suites with reasons)."""
     names = suites if suites is not None else (cfg.eval.suites or None)
-    tasks = eval_suites(cfg.env, cfg.eval.seed, names, num_tasks or cfg.eval.num_tasks)
+    tasks = eval_suites(cfg.env, cfg.eval.seed, names, num_tasks or cfg.eval.num_tasks, train_seed=cfg.data.seed)
     usable, skipped = usable_suites(model, tasks)
     results: dict[str, dict] = {}
     factory = model_policy_factory(model, cfg, device)
@@ -179,7 +180,7 @@ def evaluate_run(run_dir, *, device=None, progress=True, with_baselines=True) ->
     results, skipped = evaluate_model(model, cfg, device=device, progress=progress)
     if with_baselines:
         baselines = run_baselines(cfg.env, seed=cfg.eval.seed, num_tasks=cfg.eval.num_tasks,
-                                  suites=cfg.eval.suites or None, progress=progress)["suites"]
+                                  suites=cfg.eval.suites or None, progress=progress, train_seed=cfg.data.seed)["suites"]
         for name, row in baselines.items():
             results.setdefault(name, {}).update(row)
         normalize(results, cfg.env)

@@ -126,8 +126,15 @@ def contextual_tasks(rng, num_tasks, min_arms, max_arms) -> TaskSet:
 
 
 # -- darkroom -----------------------------------------------------------------------------------
-def darkroom_split(seed: int) -> dict[str, np.ndarray]:
-    """The seeded goal and action splits: 68/13 goals, 50/75 compound actions."""
+DARKROOM_SPLIT_SEED = 0  # one split for the whole project: datasets and eval suites must agree on it
+
+
+def darkroom_split(seed: int = DARKROOM_SPLIT_SEED) -> dict[str, np.ndarray]:
+    """The seeded goal and action splits: 68/13 goals, 50/75 compound actions.
+
+    The split does not follow the dataset or eval seed: a model trained on one seed's data and
+    evaluated with another seed must still see the same train and test actions and goals.
+    """
     rng = stream(seed, "darkroom", "split")
     goals = rng.permutation(GRID * GRID)
     actions = rng.permutation(NUM_COMPOUND_ACTIONS)
@@ -177,12 +184,16 @@ def train_tasks(env: str, num_tasks: int, seed: int) -> TaskSet:
         return bandit_tasks(rng, num_tasks, lo, hi, high_parity=1)
     if env == "contextual":
         return contextual_tasks(rng, num_tasks, lo, hi)
-    split = darkroom_split(seed)
+    split = darkroom_split()
     return darkroom_tasks(rng, num_tasks, split["train_goals"], split["train_actions"], permute=False, cycle_goals=False)
 
 
-def eval_suite(env: str, name: str, seed: int, num_tasks: int = EVAL_TASKS) -> TaskSet:
-    """The eval suite ``name`` of ``env`` (names as in ``ENV_SPECS[env].eval_suites``)."""
+def eval_suite(env: str, name: str, seed: int, num_tasks: int = EVAL_TASKS, train_seed: int | None = None) -> TaskSet:
+    """The eval suite ``name`` of ``env`` (names as in ``ENV_SPECS[env].eval_suites``).
+
+    The bandits' ``train`` suite is the first tasks of the training set made with ``train_seed``
+    (default: ``seed``); pass the dataset's seed so that it really holds the training tasks.
+    """
     spec = env_spec(env)
     if name not in spec.eval_suites:
         raise EnvError(f"unknown {env} suite {name!r}; known: {', '.join(spec.eval_suites)}")
@@ -191,7 +202,7 @@ def eval_suite(env: str, name: str, seed: int, num_tasks: int = EVAL_TASKS) -> T
     rng = stream(seed, env, "eval", name)
     lo, hi = spec.train_min_actions, spec.train_max_actions
     if name == "train" and env in ("bandit", "contextual"):
-        return train_tasks(env, num_tasks, seed)
+        return train_tasks(env, num_tasks, seed if train_seed is None else train_seed)
     if name.startswith("num_"):
         k = int(name[4:])
         if env == "bandit":
@@ -203,7 +214,7 @@ def eval_suite(env: str, name: str, seed: int, num_tasks: int = EVAL_TASKS) -> T
     if env == "contextual":  # "eval": new tasks from the training distribution
         return contextual_tasks(rng, num_tasks, lo, hi)
     action_name, goal_name = name.rsplit("_", 1)
-    split = darkroom_split(seed)
+    split = darkroom_split()
     return darkroom_tasks(
         rng,
         num_tasks,
@@ -214,6 +225,6 @@ def eval_suite(env: str, name: str, seed: int, num_tasks: int = EVAL_TASKS) -> T
     )
 
 
-def eval_suites(env: str, seed: int, names=None, num_tasks: int = EVAL_TASKS) -> dict[str, TaskSet]:
+def eval_suites(env: str, seed: int, names=None, num_tasks: int = EVAL_TASKS, train_seed: int | None = None) -> dict[str, TaskSet]:
     names = env_spec(env).eval_suites if names is None else names
-    return {n: eval_suite(env, n, seed, num_tasks) for n in names}
+    return {n: eval_suite(env, n, seed, num_tasks, train_seed) for n in names}

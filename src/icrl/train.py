@@ -176,7 +176,7 @@ class Trainer:
         attrs = self.dataset.attrs
         write_json(run_dir / "dataset.json", {
             "path": str(Path(dataset_path).resolve()), "env": str(attrs["env"]), "teacher": str(attrs["teacher"]),
-            "seed": int(attrs["seed"]), "created": str(attrs.get("created")), "num_histories": self.dataset.num_histories})
+            "seed": int(attrs["seed"]), "num_histories": self.dataset.num_histories})
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save_checkpoint(self) -> None:

@@ -24,11 +24,16 @@ class _CountingBandit(Policy):
         self.counts = np.zeros((env.num_envs, env.max_actions))
         self.sums = np.zeros((env.num_envs, env.max_actions))
         self.t = 0
+        self._row_starts = np.arange(env.num_envs) * env.max_actions
+
+    def _flat(self, actions):
+        """Indices of ``[b, actions[b]]`` in the flattened ``(B, A)`` arrays (faster to index)."""
+        return self._row_starts + actions
 
     def observe(self, obs, actions, rewards, dones, next_obs, info):
-        rows = np.arange(self.num_envs)
-        self.counts[rows, actions] += 1
-        self.sums[rows, actions] += rewards
+        flat = self._flat(actions)
+        self.counts.reshape(-1)[flat] += 1
+        self.sums.reshape(-1)[flat] += rewards
         self.t += 1
 
     def _masked(self, scores):
@@ -71,9 +76,9 @@ class UCB(_CountingBandit):
 
     def observe(self, obs, actions, rewards, dones, next_obs, info):
         super().observe(obs, actions, rewards, dones, next_obs, info)
-        rows = np.arange(self.num_envs)
-        self._pulls[rows, actions] += 1
-        self._means[rows, actions] = self.sums[rows, actions] / self.counts[rows, actions]
+        flat = self._flat(actions)
+        self._pulls.reshape(-1)[flat] += 1
+        self._means.reshape(-1)[flat] = self.sums.reshape(-1)[flat] / self.counts.reshape(-1)[flat]
 
     def act(self, obs):
         if not self._all_tried:

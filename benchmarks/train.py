@@ -1,0 +1,88 @@
+"""Training speed at the paper's model sizes, for both token layouts.
+
+Times real optimiser steps (forward, InfoNCE loss, backward, clipping, AdamW) of Headless-AD on
+windows from a generated dataset, after warm-up steps. On CPU by default (a few steps: paper
+sizes are slow there); on CUDA with bf16 autocast, eager and (``--compile``) compiled.
+
+    python benchmarks/train.py [--env bandit] [--steps 5] [--device cpu] [--compile]
+
+Prints one JSON line per (layout, mode) and, last, the compact/interleaved ratio:
+{"benchmark": "train", "env": ..., "layout": ..., "steps_per_s": ..., "tokens_per_s": ..., ...}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from icrl.config import load_config
+from icrl.data.generate import generate_dataset
+from icrl.train import Trainer
+
+
+def flops_per_token(cfg, tokens: int) -> float:
+    """Approximate training FLOPs per token: 6 x parameters plus attention (12 L d T)."""
+    m = cfg.model
+    hidden = 64 * -(-8 * m.d_model // (3 * 64))
+    params = m.num_layers * (4 * m.d_model**2 + 3 * m.d_model * hidden)
+    return 6 * params + 12 * m.num_layers * m.d_model * tokens
+
+
+def measure(cfg, dataset, steps: int, warmup: int, device) -> dict:
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = Trainer(cfg, Path(run_dir) / "run", dataset, progress=False)
+        for _ in range(warmup):
+            trainer.train_step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        tic = time.perf_counter()
+        for _ in range(steps):
+            trainer.train_step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - tic
+        width = int(trainer.dataset.action_sets.shape[1])
+        tokens = trainer.model.window_length(cfg.model.seq_len, width, False)
+    tokens_per_s = steps * cfg.train.batch_size * tokens / seconds
+    return {
+        "steps_per_s": round(steps / seconds, 3), "ms_per_step": round(1000 * seconds / steps, 2),
+        "tokens_per_step": tokens * cfg.train.batch_size, "tokens_per_s": round(tokens_per_s, 1),
+        "est_tflop_per_s": round(tokens_per_s * flops_per_token(cfg, tokens) / 1e12, 3),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="bandit", choices=["bandit", "contextual", "darkroom"])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (CUDA)")
+    parser.add_argument("--tasks", type=int, default=200, help="histories in the generated dataset")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        base = load_config(args.env, [f"train.device={args.device}", f"data.num_tasks={args.tasks}"])
+        dataset = generate_dataset(base, Path(tmp) / "data.h5", progress=False)
+        device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+        rates = {}
+        for layout in ("interleaved", "compact"):
+            for compiled in ([False, True] if args.compile else [False]):
+                cfg = load_config(args.env, [f"train.device={args.device}", f"model.layout={layout}",
+                                             f"data.num_tasks={args.tasks}", f"train.compile={str(compiled).lower()}"])
+                row = measure(cfg, dataset, args.steps, args.warmup + (3 if compiled else 0), device)
+                rates[(layout, compiled)] = row["steps_per_s"]
+                print(json.dumps({"benchmark": "train", "env": args.env, "layout": layout, "compiled": compiled,
+                                  "device": str(device), "bf16": device.type == "cuda", "batch_size": cfg.train.batch_size,
+                                  "d_model": cfg.model.d_model, "num_layers": cfg.model.num_layers,
+                                  "num_heads": cfg.model.num_heads, **row}), flush=True)
+        print(json.dumps({"benchmark": "train", "env": args.env, "device": str(device),
+                          "compact_vs_interleaved_speedup": round(rates[("compact", False)] / rates[("interleaved", False)], 2)}))
+
+
+if __name__ == "__main__":
+    main()

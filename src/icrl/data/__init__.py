@@ -1,0 +1,6 @@
+"""Learning-history datasets (HDF5) and the window sampler."""
+
+from .history import FORMAT, SCHEMA_VERSION, DatasetError, HistoryDataset, HistoryWriter, load_histories
+from .sampler import WindowSampler
+
+__all__ = ["FORMAT", "SCHEMA_VERSION", "DatasetError", "HistoryDataset", "HistoryWriter", "WindowSampler", "load_histories"]

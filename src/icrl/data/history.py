@@ -1,0 +1,227 @@
+"""Learning-history datasets: the HDF5 schema, writer and reader.
+
+Schema ``icrl-history`` version 1, one file per dataset. Histories are stored back to back
+("ragged"): history ``h`` occupies steps ``offsets[h]:offsets[h + 1]`` of every per-step array.
+
+Per step (``N`` steps in all):
+  ``observations``  ``(N,)`` int16 cells (discrete), ``(N, d)`` float32 (vector), ``(N,)`` uint8 zeros (none)
+  ``actions``       ``(N,)`` int16, local index into the history's action set
+  ``rewards``       ``(N,)`` float32
+  ``dones``         ``(N,)`` bool, the episode ended with this step
+Per history (``H`` histories):
+  ``offsets``       ``(H + 1,)`` int64
+  ``num_actions``   ``(H,)`` int16
+  ``action_sets``   ``(H, A)`` int16, global action ids, ``-1`` past ``num_actions``
+  ``task/<name>``   task parameters (``means``, ``arm_features``, ``goals``)
+File attributes: ``format`` ("icrl-history"), ``schema_version``, ``env``, ``teacher``, ``suite``,
+``seed``, ``config`` (JSON of the resolved generation config), ``icrl_version``, ``obs_kind``,
+``obs_dim``, ``num_histories``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..envs.base import TaskSet
+
+FORMAT = "icrl-history"
+SCHEMA_VERSION = 1
+STEP_FIELDS = ("observations", "actions", "rewards", "dones")
+HISTORY_FIELDS = ("offsets", "num_actions", "action_sets")
+REQUIRED_ATTRS = ("format", "schema_version", "env", "teacher", "suite", "seed", "config", "obs_kind", "obs_dim")
+
+
+class DatasetError(ValueError):
+    """A dataset file that is missing, corrupt, foreign or inconsistent."""
+
+
+@dataclass
+class HistoryDataset:
+    """Learning histories in memory (the arrays of the schema above) plus the file's metadata."""
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    dones: np.ndarray
+    offsets: np.ndarray
+    num_actions: np.ndarray
+    action_sets: np.ndarray
+    task_params: dict[str, np.ndarray] = field(default_factory=dict)
+    attrs: dict = field(default_factory=dict)
+
+    @property
+    def num_histories(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def env(self) -> str:
+        return self.attrs["env"]
+
+    def history(self, h: int) -> dict[str, np.ndarray]:
+        sl = slice(int(self.offsets[h]), int(self.offsets[h + 1]))
+        return {name: getattr(self, name)[sl] for name in STEP_FIELDS}
+
+    def tasks(self) -> TaskSet:
+        return TaskSet(self.env, self.num_actions, self.action_sets, dict(self.task_params))
+
+
+def obs_storage_dtype(obs_kind: str):
+    return {"discrete": np.int16, "vector": np.float32, "none": np.uint8}[obs_kind]
+
+
+class HistoryWriter:
+    """Appends histories to a new HDF5 file, written to a temporary name and renamed on ``close``.
+
+    Use as a context manager; if the block raises, the temporary file is removed and any existing
+    file at ``path`` is left untouched.
+    """
+
+    def __init__(self, path, *, env: str, teacher: str, suite: str, seed: int, config: dict,
+                 obs_kind: str, obs_dim: int, max_actions: int, overwrite: bool = False):
+        from .. import __version__
+
+        self.path = Path(path)
+        if self.path.exists() and not overwrite:
+            raise FileExistsError(f"{self.path} already exists; pass --force (overwrite=True) to replace it")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.file = h5py.File(self.tmp, "w")
+        self.obs_kind, self.obs_dim, self.max_actions = obs_kind, obs_dim, max_actions
+        attrs = {
+            "format": FORMAT, "schema_version": SCHEMA_VERSION, "env": env, "teacher": teacher,
+            "suite": suite, "seed": int(seed), "config": json.dumps(config, sort_keys=True),
+            "icrl_version": __version__, "obs_kind": obs_kind, "obs_dim": int(obs_dim),
+        }  # no timestamps anywhere: the same config and seed give the same bytes
+        self.file.attrs.update(attrs)
+        obs_shape = (obs_dim,) if obs_kind == "vector" else ()
+        opts = {"compression": "gzip", "compression_opts": 1, "shuffle": True, "track_times": False}
+        self._steps = {
+            "observations": self._create("observations", (0, *obs_shape), obs_storage_dtype(obs_kind), opts),
+            "actions": self._create("actions", (0,), np.int16, opts),
+            "rewards": self._create("rewards", (0,), np.float32, opts),
+            "dones": self._create("dones", (0,), bool, opts),
+        }
+        self._num_actions: list[np.ndarray] = []
+        self._action_sets: list[np.ndarray] = []
+        self._params: dict[str, list[np.ndarray]] = {}
+        self._offsets = [0]
+
+    def _create(self, name, shape, dtype, opts):
+        chunk = (1 << 16, *shape[1:])
+        return self.file.create_dataset(name, shape=shape, maxshape=(None, *shape[1:]), dtype=dtype, chunks=chunk, **opts)
+
+    def append(self, tasks: TaskSet, observations, actions, rewards, dones, valid) -> None:
+        """Add one history per task from ``(B, T, ...)`` arrays; only ``valid`` steps are kept."""
+        valid = np.asarray(valid, dtype=bool)
+        lengths = valid.sum(axis=1)
+        arrays = {"observations": observations, "actions": actions, "rewards": rewards, "dones": dones}
+        for name, data in arrays.items():
+            flat = np.asarray(data)[valid]
+            ds = self._steps[name]
+            n = ds.shape[0]
+            ds.resize(n + len(flat), axis=0)
+            ds[n:] = flat.astype(ds.dtype)
+        self._offsets.extend((self._offsets[-1] + np.cumsum(lengths)).tolist())
+        self._num_actions.append(tasks.num_actions)
+        self._action_sets.append(_pad_to(tasks.action_sets, self.max_actions, -1))
+        for key, value in tasks.params.items():
+            per_action = value.ndim >= 2 and value.shape[1] == tasks.action_sets.shape[1]
+            self._params.setdefault(key, []).append(_pad_to(value, self.max_actions, 0) if per_action else value)
+
+    def close(self) -> Path:
+        f = self.file
+        f.create_dataset("offsets", data=np.asarray(self._offsets, dtype=np.int64), track_times=False)
+        f.create_dataset("num_actions", data=np.concatenate(self._num_actions).astype(np.int16), track_times=False)
+        f.create_dataset("action_sets", data=np.concatenate(self._action_sets).astype(np.int16), track_times=False)
+        group = f.create_group("task", track_times=False)
+        for key, parts in self._params.items():
+            group.create_dataset(key, data=np.concatenate(parts), track_times=False)
+        f.attrs["num_histories"] = len(self._offsets) - 1
+        f.close()
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        try:
+            self.file.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def _pad_to(array: np.ndarray, width: int, value) -> np.ndarray:
+    if array.shape[1] > width:
+        raise DatasetError(f"action sets of width {array.shape[1]} exceed the dataset's max_actions={width}")
+    pad = [(0, 0), (0, width - array.shape[1])] + [(0, 0)] * (array.ndim - 2)
+    return np.pad(array, pad, constant_values=value)
+
+
+def load_histories(path) -> HistoryDataset:
+    """Read a dataset written by ``HistoryWriter``; refuses foreign, corrupt or inconsistent files."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"{path}: no such dataset file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise DatasetError(f"{path}: not a readable HDF5 file ({err})") from None
+    with f:
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+        if attrs.get("format") != FORMAT:
+            raise DatasetError(f"{path}: not an icrl learning-history file (format attribute is {attrs.get('format')!r}, expected {FORMAT!r})")
+        try:
+            version = int(attrs.get("schema_version", -1))
+        except (TypeError, ValueError):
+            version = attrs.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise DatasetError(f"{path}: schema version {version} is not supported (this icrl reads version {SCHEMA_VERSION})")
+        missing = [k for k in REQUIRED_ATTRS if k not in attrs] + [k for k in STEP_FIELDS + HISTORY_FIELDS if k not in f]
+        if missing:
+            raise DatasetError(f"{path}: incomplete dataset, missing {', '.join(missing)}")
+        if "task" in f and not isinstance(f["task"], h5py.Group):
+            raise DatasetError(f"{path}: corrupt dataset ('task' is not a group of task parameters)")
+        try:
+            arrays = {k: f[k][()] for k in STEP_FIELDS + HISTORY_FIELDS}
+            params = {k: f["task"][k][()] for k in f["task"]} if "task" in f else {}
+        except (OSError, KeyError, ValueError) as err:
+            raise DatasetError(f"{path}: corrupt dataset ({err})") from None
+    try:
+        attrs["config"] = json.loads(attrs["config"])
+    except (TypeError, ValueError) as err:
+        raise DatasetError(f"{path}: corrupt config attribute, not JSON ({err})") from None
+    ds = HistoryDataset(**arrays, task_params=params, attrs=attrs)
+    _check_consistent(path, ds)
+    return ds
+
+
+def _check_consistent(path, ds: HistoryDataset) -> None:
+    n = len(ds.actions)
+    offsets = ds.offsets
+    if any(len(getattr(ds, k)) != n for k in STEP_FIELDS):
+        raise DatasetError(f"{path}: per-step arrays have different lengths")
+    if len(offsets) < 2 or offsets[0] != 0 or offsets[-1] != n or (np.diff(offsets) < 0).any():
+        raise DatasetError(f"{path}: offsets do not partition the {n} steps into histories")
+    H = len(offsets) - 1
+    if len(ds.num_actions) != H or len(ds.action_sets) != H or any(len(v) != H for v in ds.task_params.values()):
+        raise DatasetError(f"{path}: per-history arrays do not have {H} rows")
+    per_step_limit = np.repeat(ds.num_actions.astype(np.int64), np.diff(offsets))
+    if n and ((ds.actions < 0) | (ds.actions >= per_step_limit)).any():
+        raise DatasetError(f"{path}: some actions lie outside their history's action set")
