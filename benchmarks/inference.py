@@ -69,6 +69,7 @@ def main(argv=None):
         results = {}
         for name, cache in (("cached", True), ("recompute", False)):
             policy = InContextPolicy(model, selection="sample", use_cache=cache, device=device, amp=amp)
+            timed_rollout(policy, tasks, min(steps, 5), device)  # warm-up: allocator, kernels
             results[name] = timed_rollout(policy, tasks, steps, device)
         (cached, t_cached), (recompute, t_recompute) = results["cached"], results["recompute"]
         env_steps = args.envs * steps

@@ -24,7 +24,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from .models.model import ActionSetTooLarge, InContextModel, action_mask, sample_action_embeddings
+from .models.model import ActionSetTooLarge, InContextModel, sample_action_embeddings
 from .teachers.base import Policy
 
 
@@ -162,6 +162,7 @@ class Agent:
         self.policy = InContextPolicy(model, device=device, **policy_options)
         self.rng = np.random.default_rng(seed)
         self.action_set = None
+        self._last = None  # the action awaiting its reward
 
     @classmethod
     def load(cls, path, *, device="cpu", **options) -> Agent:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -21,7 +21,7 @@ app = typer.Typer(
 )
 
 SetOption = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option("--set", "-s", help="Override a config field, e.g. --set train.lr=1e-4 (repeatable)."),
 ]
 Force = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
@@ -58,9 +58,9 @@ def _config(preset: str, overrides, extra: dict):
 @guarded
 def generate(
     preset: Annotated[str, typer.Argument(help="Preset name (see `icrl presets`) or a YAML file.")],
-    out: Annotated[Optional[Path], typer.Option(help="Dataset file (default: data/<preset>-seed<seed>.h5).")] = None,
-    num_tasks: Annotated[Optional[int], typer.Option("--num-tasks", help="Number of training tasks (histories).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Dataset seed (tasks and teacher).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Dataset file (default: data/<preset>-seed<seed>.h5).")] = None,
+    num_tasks: Annotated[int | None, typer.Option("--num-tasks", help="Number of training tasks (histories).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Dataset seed (tasks and teacher).")] = None,
     force: Force = False,
     set_: SetOption = None,
 ):
@@ -76,10 +76,10 @@ def generate(
 @guarded
 def baselines(
     env: Annotated[str, typer.Argument(help=f"One of {', '.join(ENV_SPECS)}.")],
-    out: Annotated[Optional[Path], typer.Option(help="Results JSON (default: print the table only).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Results JSON (default: print the table only).")] = None,
     num_tasks: Annotated[int, typer.Option("--num-tasks", help="Tasks per eval suite.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the suites and the rollouts.")] = 0,
-    suites: Annotated[Optional[str], typer.Option(help="Comma-separated suites (default: all).")] = None,
+    suites: Annotated[str | None, typer.Option(help="Comma-separated suites (default: all).")] = None,
     force: Force = False,
 ):
     """Score the classic algorithms on every eval suite of ENV; print a table, optionally write JSON."""
@@ -100,7 +100,7 @@ def baselines(
         typer.echo(f"wrote {out}")
 
 
-RunDir = Annotated[Optional[Path], typer.Option("--run-dir", help="Run directory (default: runs/<preset>).")]
+RunDir = Annotated[Path | None, typer.Option("--run-dir", help="Run directory (default: runs/<preset>).")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in --run-dir from its newest checkpoint.")]
 
 
@@ -119,37 +119,54 @@ def _periodic_eval(cfg, device):
     return run
 
 
-def _ensure_dataset(cfg, data: Optional[Path]) -> Path:
+def _is_main() -> bool:
+    from .train import distributed_env
+
+    return distributed_env()[0] == 0
+
+
+def say(message: str) -> None:
+    """Print once, from the main process of a torchrun job."""
+    if _is_main():
+        typer.echo(message)
+
+
+def _ensure_dataset(cfg, data: Path | None) -> Path:
     """The run's dataset: reused when it exists and was made from the same data config."""
     from dataclasses import asdict
 
     from .data import load_histories
     from .data.generate import generate_dataset
+    from .train import barrier
 
     path = Path(data) if data else cfg.dataset_path()
     if not path.exists():
-        typer.echo(f"generating {path}")
-        return generate_dataset(cfg, path)
+        if _is_main():
+            typer.echo(f"generating {path}")
+            generate_dataset(cfg, path)
+        barrier()  # the other processes of a torchrun job wait for it
+        return path
     made = load_histories(path)
     wanted = {k: v for k, v in asdict(cfg.data).items() if k != "path"}
     have = {k: v for k, v in made.attrs["config"].items() if k != "path"}
     if made.env != cfg.env or have != wanted:
         diff = ", ".join(f"{k}: {have.get(k)!r} vs {v!r}" for k, v in wanted.items() if have.get(k) != v) or f"env {made.env}"
         raise DatasetError(f"{path} was generated from another data config ({diff}); set data.path to a new file or remove it")
-    typer.echo(f"reusing {path}")
+    say(f"reusing {path}")
     return path
 
 
-def _train(cfg, run_dir: Path, data: Optional[Path], resume: bool) -> Path:
-    from .train import Trainer, resolve_device
+def _train(cfg, run_dir: Path, data: Path | None, resume: bool) -> Path:
+    from .train import Trainer, init_distributed, resolve_device
 
-    dataset = _ensure_dataset(cfg, data)
     device = resolve_device(cfg.train.device)
+    init_distributed(device)
+    dataset = _ensure_dataset(cfg, data)
     trainer = Trainer(cfg, run_dir, dataset, resume=resume, eval_fn=_periodic_eval(cfg, device))
     return trainer.run()
 
 
-def _evaluate(run_dir: Path, out: Optional[Path], force: bool, device: str) -> dict:
+def _evaluate(run_dir: Path, out: Path | None, force: bool, device: str) -> dict:
     from .evaluate import evaluate_run, results_table
     from .io import refuse_overwrite, write_json
     from .report import write_report
@@ -158,10 +175,11 @@ def _evaluate(run_dir: Path, out: Optional[Path], force: bool, device: str) -> d
     out = out or run_dir / "eval.json"
     refuse_overwrite(out, force)
     results = evaluate_run(run_dir, device=resolve_device(device))
-    write_json(out, results)
-    md, png = write_report(results, run_dir, title=run_dir.name)
-    typer.echo(results_table(results))
-    typer.echo(f"wrote {out}, {md}, {png}")
+    if _is_main():
+        write_json(out, results)
+        md, png = write_report(results, run_dir, title=run_dir.name)
+        typer.echo(results_table(results))
+        typer.echo(f"wrote {out}, {md}, {png}")
     return results
 
 
@@ -170,21 +188,21 @@ def _evaluate(run_dir: Path, out: Optional[Path], force: bool, device: str) -> d
 def train(
     preset: Annotated[str, typer.Argument(help="Preset name or YAML file.")],
     run_dir: RunDir = None,
-    data: Annotated[Optional[Path], typer.Option(help="Dataset file (default: the preset's; generated if missing).")] = None,
+    data: Annotated[Path | None, typer.Option(help="Dataset file (default: the preset's; generated if missing).")] = None,
     resume: Resume = False,
     set_: SetOption = None,
 ):
     """Train AD or Headless-AD on a learning-history dataset."""
     cfg = _config(preset, set_, {})
     path = _train(cfg, run_dir or Path("runs") / cfg.name, data, resume)
-    typer.echo(f"wrote {path}")
+    say(f"wrote {path}")
 
 
 @app.command(name="eval")
 @guarded
 def eval_(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (or a model .safetensors file's folder).")],
-    out: Annotated[Optional[Path], typer.Option(help="Results JSON (default: RUN_DIR/eval.json).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Results JSON (default: RUN_DIR/eval.json).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     force: Force = False,
 ):
@@ -212,7 +230,7 @@ def run(
     if not ((resume or force) and (run_dir / "model.safetensors").exists()):
         _train(cfg, run_dir, None, resume)
     results = _evaluate(run_dir, None, True, cfg.train.device)
-    typer.echo(f"done in {time.perf_counter() - tic:.0f} s")
+    say(f"done in {time.perf_counter() - tic:.0f} s")
     return results
 
 

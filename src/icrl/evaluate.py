@@ -70,12 +70,17 @@ def evaluate_policies(
 
 
 def run_baselines(env: str, *, seed: int = 0, num_tasks: int = 100, suites=None, progress: bool = True,
-                  train_seed: int | None = None) -> dict:
-    """The baseline teachers of ``env`` on its eval suites, in the shared results shape."""
+                  train_seed: int | None = None, steps: int | None = None) -> dict:
+    """The baseline teachers of ``env`` on its eval suites, in the shared results shape.
+
+    Bandits run ``steps`` steps (default 300); the darkroom baselines always get Q-learning's
+    200 episodes, the paper's reference point.
+    """
     spec = env_spec(env)
     tasks = eval_suites(env, seed, suites, num_tasks, train_seed)
     policies = {name: (lambda name=name: make_teacher(name)) for name in spec.baselines}
-    return {"env": env, "metric": spec.metric, "suites": evaluate_policies(env, policies, tasks, seed=seed, progress=progress)}
+    results = evaluate_policies(env, policies, tasks, seed=seed, length=horizon(env, steps), progress=progress)
+    return {"env": env, "metric": spec.metric, "suites": results}
 
 
 def results_table(results: dict, policies=None) -> str:
@@ -128,22 +133,53 @@ def usable_suites(model, tasks: dict[str, TaskSet]) -> tuple[dict[str, TaskSet],
     return usable, skipped
 
 
-def evaluate_model(model, cfg, *, suites=None, num_tasks=None, device=None, progress=True) -> tuple[dict, dict]:
-    """The model's results on its eval suites: (results per suite, skipped suites with reasons)."""
+def evaluate_model(model, cfg, *, suites=None, num_tasks=None, device=None, progress=True,
+                   one_batch: bool | None = None) -> tuple[dict, dict]:
+    """The model's results on its eval suites: (results per suite, skipped suites with reasons).
+
+    ``one_batch`` (default: on CUDA) runs every suite's tasks as one batch on the device, which
+    keeps a GPU busy; otherwise suites run one after another (``eval.batch_size`` tasks at a time),
+    split across the processes of a torchrun job.
+    """
     names = suites if suites is not None else (cfg.eval.suites or None)
     tasks = eval_suites(cfg.env, cfg.eval.seed, names, num_tasks or cfg.eval.num_tasks, train_seed=cfg.data.seed)
     usable, skipped = usable_suites(model, tasks)
-    results: dict[str, dict] = {}
     factory = model_policy_factory(model, cfg, device)
     spec = env_spec(cfg.env)
-    for name in tqdm(list(usable), desc=f"in-context evaluation of {cfg.model.kind}", disable=not progress):
+    rank, world = _process_group()
+    if one_batch is None:
+        one_batch = device is not None and str(device).startswith("cuda")
+    if one_batch and world == 1 and usable:
+        merged = TaskSet.concatenate(list(usable.values()))
+        traj = rollout(factory(), make_env(merged), seed=cfg.eval.seed, **model_length(cfg))
+        bounds = np.cumsum([0] + [len(ts) for ts in usable.values()])
+        results = {name: {cfg.model.kind: score(traj.rows(slice(bounds[i], bounds[i + 1])), spec.metric, ts.action_sets.shape[1])}
+                   for i, (name, ts) in enumerate(usable.items())}
+        return results, skipped
+    results: dict[str, dict] = {}
+    mine = list(usable)[rank::world]  # under torchrun each process takes every world-th suite
+    for name in tqdm(mine, desc=f"in-context evaluation of {cfg.model.kind}", disable=not progress or rank > 0):
         ts = usable[name]
         size = cfg.eval.batch_size or len(ts)
         parts = [rollout(factory(), make_env(ts.subset(slice(i, i + size))), seed=[cfg.eval.seed, i], **model_length(cfg))
                  for i in range(0, len(ts), size)]
         traj = parts[0] if len(parts) == 1 else _concat(parts)
         results[name] = {cfg.model.kind: score(traj, spec.metric, ts.action_sets.shape[1])}
+    if world > 1:
+        import torch.distributed as dist
+
+        gathered = [None] * world
+        dist.all_gather_object(gathered, results)
+        results = {name: part[name] for name in usable for part in gathered if name in part}
     return results, skipped
+
+
+def _process_group() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def _concat(parts: list[Trajectories]) -> Trajectories:
@@ -180,7 +216,8 @@ def evaluate_run(run_dir, *, device=None, progress=True, with_baselines=True) ->
     results, skipped = evaluate_model(model, cfg, device=device, progress=progress)
     if with_baselines:
         baselines = run_baselines(cfg.env, seed=cfg.eval.seed, num_tasks=cfg.eval.num_tasks,
-                                  suites=cfg.eval.suites or None, progress=progress, train_seed=cfg.data.seed)["suites"]
+                                  suites=cfg.eval.suites or None, progress=progress, train_seed=cfg.data.seed,
+                                  steps=cfg.eval.steps)["suites"]
         for name, row in baselines.items():
             results.setdefault(name, {}).update(row)
         normalize(results, cfg.env)

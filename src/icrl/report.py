@@ -21,7 +21,7 @@ def plot_curves(results: dict, path) -> Path:
     rows = math.ceil(len(suites) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
     regret = results["metric"] == "regret"
-    for ax, (name, row) in zip(axes.flat, suites.items()):
+    for ax, (name, row) in zip(axes.flat, suites.items(), strict=False):
         for policy, entry in row.items():
             curve = entry["curve"]
             ax.plot(range(1, len(curve) + 1), curve, label=policy, lw=1.5)

@@ -18,8 +18,9 @@ from .teachers.base import Policy
 class Trajectories:
     """Everything that happened, shape ``(B, T, ...)``; ``valid`` marks the steps that count.
 
-    With ``episodes=E`` every task runs until it has finished E episodes; tasks that finish
-    earlier keep stepping (so the batch stays whole) but those steps are not valid.
+    With ``episodes=E`` every task runs until it has finished E episodes; the steps after that
+    (up to ``T``, the longest task) are not valid: a task may have been stepped on for a while
+    (recorded, not valid) or retired (zeros).
     """
 
     observations: np.ndarray
@@ -32,6 +33,11 @@ class Trajectories:
     @property
     def num_envs(self) -> int:
         return self.actions.shape[0]
+
+    def rows(self, index) -> Trajectories:
+        """The trajectories of some tasks only (e.g. one suite of a merged batch)."""
+        return Trajectories(self.observations[index], self.actions[index], self.rewards[index], self.dones[index],
+                            self.valid[index], None if self.regrets is None else self.regrets[index])
 
     @property
     def lengths(self) -> np.ndarray:
@@ -55,6 +61,9 @@ class Trajectories:
         return out
 
 
+RETIRE_BELOW = 0.8
+
+
 def rollout(
     policy: Policy,
     env: BatchedEnv,
@@ -63,11 +72,19 @@ def rollout(
     episodes: int | None = None,
     seed: int | None = None,
     progress=None,
+    retire_below: float = RETIRE_BELOW,
 ) -> Trajectories:
     """Run ``policy`` on every task of ``env`` for ``steps`` steps or ``episodes`` episodes each.
 
     ``seed`` seeds both the environment and the policy's random stream. ``progress`` is an
     optional tqdm bar, advanced once per step.
+
+    With ``episodes``, tasks finish at different times. When ``env`` and ``policy`` both support
+    ``select``, finished tasks are retired: once the tasks still running are at most
+    ``retire_below`` of those being stepped, only the running ones are kept (``env.select``, a new
+    environment, and ``policy.select``) and the finished ones are stepped no more. ``0`` never
+    retires. Either way every task has its ``episodes`` episodes, marked by ``valid``; what lies
+    after them is not part of the result. ``env`` itself keeps all of its tasks.
     """
     if (steps is None) == (episodes is None):
         raise EnvError("give exactly one of steps= or episodes=")
@@ -75,6 +92,8 @@ def rollout(
         raise EnvError(f"steps must be >= 1, got {steps}")
     if episodes is not None and episodes < 1:
         raise EnvError(f"episodes must be >= 1, got {episodes}")
+    if not 0.0 <= retire_below <= 1.0:
+        raise EnvError(f"retire_below must lie in [0, 1], got {retire_below}")
     if episodes is not None and env.max_episode_steps is None:
         steps, episodes = episodes, None  # one step per episode
     max_steps = steps if steps is not None else episodes * env.max_episode_steps
@@ -88,31 +107,44 @@ def rollout(
         "actions": np.zeros((B, max_steps), dtype=np.int64),
         "rewards": np.zeros((B, max_steps), dtype=np.float32),
         "dones": np.zeros((B, max_steps), dtype=bool),
-        "valid": np.ones((B, max_steps), dtype=bool),
+        # steps mode: every step counts; episodes mode: set as the steps are made
+        "valid": np.full((B, max_steps), steps is not None, dtype=bool),
     }
     regrets = None
-    finished = np.zeros(B, dtype=np.int64)
+    retire = (
+        episodes is not None and retire_below > 0
+        and getattr(env, "supports_select", False) and getattr(policy, "supports_select", False)
+    )
+    rows = np.arange(B)  # the record row of each task being stepped (all of them until one retires)
+    finished = np.zeros(B, dtype=np.int64)  # episodes finished by each task being stepped
     t = 0
     while t < max_steps:
         actions = policy.act(obs)
         next_obs, rewards, dones, info = env.step(actions)
         policy.observe(obs, actions, rewards, dones, next_obs, info)
-        record["observations"][:, t] = obs
-        record["actions"][:, t] = actions
-        record["rewards"][:, t] = rewards
-        record["dones"][:, t] = dones
+        record["observations"][rows, t] = obs
+        record["actions"][rows, t] = actions
+        record["rewards"][rows, t] = rewards
+        record["dones"][rows, t] = dones
         if "regret" in info:
             if regrets is None:
                 regrets = np.zeros((B, max_steps), dtype=np.float64)
-            regrets[:, t] = info["regret"]
+            regrets[rows, t] = info["regret"]
         obs = next_obs
         t += 1
         if progress is not None:
             progress.update(1)
         if episodes is not None:
-            record["valid"][:, t - 1] = finished < episodes
+            record["valid"][rows, t - 1] = finished < episodes
             finished += dones
-            if (finished >= episodes).all():
+            running = finished < episodes
+            num_running = np.count_nonzero(running)
+            if num_running == 0:
                 break
+            if retire and num_running <= retire_below * len(rows):
+                keep = np.flatnonzero(running)
+                env = env.select(keep)
+                policy.select(keep)
+                rows, finished, obs = rows[keep], finished[keep], obs[keep]
     record = {k: v[:, :t] for k, v in record.items()}
     return Trajectories(**record, regrets=None if regrets is None else regrets[:, :t])

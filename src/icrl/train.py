@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from . import __version__
 from .config import ConfigError, RunConfig
-from .data import WindowSampler, load_histories
+from .data import TensorWindowSampler, load_histories
 from .data.history import DatasetError
 from .io import atomic_path, write_json
 from .models.model import InContextModel, sample_action_embeddings
@@ -30,10 +30,35 @@ from .models.model import InContextModel, sample_action_embeddings
 MODEL_FORMAT = "icrl-model"
 
 
-# -- devices ------------------------------------------------------------------------------------
+# -- devices and processes ----------------------------------------------------------------------
+def distributed_env() -> tuple[int, int, int]:
+    """(rank, world size, local rank) as set by torchrun; (0, 1, 0) for a plain process."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def init_distributed(device: torch.device) -> tuple[int, int]:
+    """Join the torchrun process group (NCCL on GPUs, gloo on CPU); returns (rank, world size)."""
+    import torch.distributed as dist
+
+    rank, world, _ = distributed_env()
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return rank, world
+
+
+def barrier() -> None:
+    """Wait for every process of a torchrun job (no-op in a plain process)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and distributed_env()[1] > 1:
+        name = f"cuda:{distributed_env()[2]}"  # one GPU per torchrun process
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"train.device={name!r} is invalid: no CUDA device is available here (use cpu or auto)")
@@ -128,18 +153,20 @@ def make_optimizer(model: torch.nn.Module, cfg: RunConfig, device: torch.device)
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, schedule)
 
 
-def to_device(batch: dict, device) -> dict:
-    keys = ("observations", "actions", "rewards", "num_actions")
-    return {k: torch.as_tensor(batch[k]).to(device, non_blocking=True) for k in keys}
-
-
 class Trainer:
     """Holds everything a training run needs; ``run()`` trains to ``cfg.train.num_steps``."""
 
     def __init__(self, cfg: RunConfig, run_dir, dataset_path, *, resume: bool = False, progress: bool = True,
                  eval_fn=None):
-        self.cfg, self.run_dir, self.progress = cfg, Path(run_dir), progress
+        self.cfg, self.run_dir = cfg, Path(run_dir)
         self.device = resolve_device(cfg.train.device)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        self.rank, self.world = init_distributed(self.device)
+        self.is_main = self.rank == 0
+        self.progress = progress and self.is_main
+        if cfg.train.batch_size % self.world:
+            raise ConfigError(f"train.batch_size={cfg.train.batch_size} is invalid: allowed multiples of the {self.world} processes")
         self.bf16 = use_bf16(cfg, self.device)
         self.dataset = load_histories(dataset_path)
         if self.dataset.env != cfg.env:
@@ -149,15 +176,26 @@ class Trainer:
             raise ConfigError(f"model.max_actions={cfg.model.max_actions} is invalid: the dataset has tasks with {widest} actions")
         if cfg.model.kind == "headless_ad" and cfg.model.embeddings == "orthonormal" and widest > cfg.model.action_dim:
             raise ConfigError(f"model.action_dim={cfg.model.action_dim} is invalid: the dataset has tasks with {widest} actions")
-        self.sampler = WindowSampler(self.dataset, cfg.model.seq_len, seed=cfg.train.seed)
-        torch.manual_seed(cfg.train.seed)
+        self.sampler = TensorWindowSampler(self.dataset, cfg.model.seq_len, seed=cfg.train.seed, device=self.device)
+        self.width = int(self.dataset.action_sets.shape[1])
+        torch.manual_seed(cfg.train.seed + self.rank)  # dropout differs per process, like its data
         self.model = build_model(cfg).to(self.device)
-        self.forward = torch.compile(self.model.loss) if cfg.train.compile else self.model.loss
+        self.forward = self.model
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.forward = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if cfg.train.compile:
+            self.forward = torch.compile(self.forward)
         self.optimizer, self.scheduler = make_optimizer(self.model, cfg, self.device)
+        # Every process draws the same global batch of windows and embeddings and keeps its slice,
+        # so N processes with batch B/N each compute exactly the gradient of one process with B.
         self.embed_gen = torch.Generator(device=self.device).manual_seed(cfg.train.seed + 1)
+        self.local = slice(self.rank * cfg.train.batch_size // self.world, (self.rank + 1) * cfg.train.batch_size // self.world)
         self.step = 0
         self.eval_fn = eval_fn
         self._prepare_dir(resume, dataset_path)
+        barrier()
 
     def _prepare_dir(self, resume: bool, dataset_path) -> None:
         run_dir = self.run_dir
@@ -171,6 +209,8 @@ class Trainer:
             self._load_checkpoint(*found)
         elif found is not None or (run_dir / "model.safetensors").exists():
             raise FileExistsError(f"{run_dir} already holds a training run; resume it (--resume) or choose another run directory")
+        if not self.is_main:
+            return
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / "config.json", self.cfg.to_dict())
         attrs = self.dataset.attrs
@@ -180,6 +220,8 @@ class Trainer:
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
+        if not self.is_main:
+            return
         ckpt = self.run_dir / "checkpoints"
         ckpt.mkdir(parents=True, exist_ok=True)
         save_model(self.model, self.cfg, ckpt / f"step-{self.step:07d}.safetensors")
@@ -187,7 +229,7 @@ class Trainer:
             "step": self.step,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "sampler_rng": self.sampler.rng.bit_generator.state,
+            "sampler_rng": self.sampler.generator.get_state(),
             "embed_gen": self.embed_gen.get_state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
@@ -198,13 +240,13 @@ class Trainer:
     def _load_checkpoint(self, step, model_file, state_file) -> None:
         self.model.load_state_dict(load_file(str(model_file)))
         try:
-            state = torch.load(state_file, map_location=self.device, weights_only=False)
+            state = torch.load(state_file, map_location="cpu", weights_only=False)
         except Exception as err:
             raise DatasetError(f"{state_file}: unreadable trainer state ({err})") from None
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.sampler.rng.bit_generator.state = state["sampler_rng"]
-        self.embed_gen.set_state(state["embed_gen"].cpu() if self.device.type == "cpu" else state["embed_gen"])
+        self.sampler.generator.set_state(state["sampler_rng"].cpu())
+        self.embed_gen.set_state(state["embed_gen"].cpu())
         torch.set_rng_state(state["torch_rng"].cpu())
         if state.get("cuda_rng") is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -212,19 +254,20 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------
     def train_step(self) -> dict:
+        """One optimiser step; returns its metrics as device tensors (no host synchronisation)."""
         cfg = self.cfg
         self.model.train()
-        batch = to_device(self.sampler.sample(cfg.train.batch_size), self.device)
+        ids = self.sampler.sample_ids(cfg.train.batch_size)
+        batch = self.sampler.windows(ids[self.local])
         action_emb = None
         if cfg.model.kind == "headless_ad":
-            width = int(self.dataset.action_sets.shape[1])
-            action_emb = sample_action_embeddings(cfg.train.batch_size, width, cfg.model.action_dim,
-                                                  cfg.model.embeddings, self.embed_gen, self.device)
+            action_emb = sample_action_embeddings(cfg.train.batch_size, self.width, cfg.model.action_dim,
+                                                  cfg.model.embeddings, self.embed_gen, self.device)[self.local]
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            loss, metrics = self.forward(batch, action_emb)
+            loss, metrics = self.forward(batch, action_emb, self.width)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.train.grad_clip))
+        metrics["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.train.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
@@ -232,8 +275,8 @@ class Trainer:
 
     def run(self) -> Path:
         cfg, t = self.cfg, self.cfg.train
-        tokens_per_batch = t.batch_size * self.model.window_length(cfg.model.seq_len, int(self.dataset.action_sets.shape[1]), False)
-        logger = MetricsLogger(self.run_dir, cfg)
+        tokens_per_batch = t.batch_size * self.model.window_length(cfg.model.seq_len, self.width, False)
+        logger = MetricsLogger(self.run_dir, cfg) if self.is_main else None
         bar = tqdm(total=t.num_steps, initial=self.step, desc=f"training {cfg.model.kind} on {cfg.env}", disable=not self.progress)
         window, tic = [], time.perf_counter()
         try:
@@ -241,21 +284,32 @@ class Trainer:
                 window.append(self.train_step())
                 bar.update(1)
                 if self.step % t.log_every == 0 or self.step == t.num_steps:
+                    means = torch.stack([torch.stack([m[k].float() for m in window]).mean() for k in window[0]])
+                    if self.world > 1:  # the mean over processes, not just this one's share
+                        torch.distributed.all_reduce(means)
+                        means /= self.world
                     elapsed = time.perf_counter() - tic
-                    row = {k: float(np.mean([m[k] for m in window])) for k in window[0]}
+                    row = dict(zip(window[0], means.tolist(), strict=True))
                     row.update(step=self.step, lr=self.scheduler.get_last_lr()[0],
                                steps_per_s=len(window) / elapsed, tokens_per_s=len(window) * tokens_per_batch / elapsed)
-                    logger.log(row)
+                    if logger is not None:
+                        logger.log(row)
                     bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['accuracy']:.2f}", tok_s=f"{row['tokens_per_s']:.0f}")
                     window, tic = [], time.perf_counter()
                 if self.eval_fn is not None and t.eval_every and self.step % t.eval_every == 0 and self.step < t.num_steps:
-                    logger.log({"step": self.step, **self.eval_fn(self.model)})
+                    row = self.eval_fn(self.model)
+                    if logger is not None:
+                        logger.log({"step": self.step, **row})
                 if self.step % t.checkpoint_every == 0 or self.step == t.num_steps:
                     self.save_checkpoint()
+                    barrier()
         finally:
             bar.close()
-            logger.close()
-        save_model(self.model, cfg, self.run_dir / "model.safetensors")
+            if logger is not None:
+                logger.close()
+        if self.is_main:
+            save_model(self.model, cfg, self.run_dir / "model.safetensors")
+        barrier()
         return self.run_dir / "model.safetensors"
 
 

@@ -1,6 +1,13 @@
 """Learning-history datasets (HDF5) and the window sampler."""
 
-from .history import FORMAT, SCHEMA_VERSION, DatasetError, HistoryDataset, HistoryWriter, load_histories
-from .sampler import WindowSampler
+from .history import (
+    FORMAT,
+    SCHEMA_VERSION,
+    DatasetError,
+    HistoryDataset,
+    HistoryWriter,
+    load_histories,
+)
+from .sampler import TensorWindowSampler, WindowSampler
 
-__all__ = ["FORMAT", "SCHEMA_VERSION", "DatasetError", "HistoryDataset", "HistoryWriter", "WindowSampler", "load_histories"]
+__all__ = ["FORMAT", "SCHEMA_VERSION", "DatasetError", "HistoryDataset", "HistoryWriter", "TensorWindowSampler", "WindowSampler", "load_histories"]

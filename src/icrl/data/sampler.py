@@ -56,3 +56,41 @@ class WindowSampler:
             "history": h,
             "start": start - ds.offsets[h],
         }
+
+
+class TensorWindowSampler:
+    """The windows of ``WindowSampler``, drawn with torch on the device that holds the dataset.
+
+    The flat arrays are copied to ``device`` once; a batch is then index arithmetic on the device
+    (no DataLoader, no host-to-device copy per step). Window ids come from a torch generator, so
+    every process of a distributed run can draw the same global batch and keep its own slice.
+    """
+
+    def __init__(self, dataset: HistoryDataset, seq_len: int, seed: int = 0, device="cpu"):
+        import torch
+
+        self.torch = torch
+        host = WindowSampler(dataset, seq_len)  # validates, and counts windows per history
+        self.seq_len, self.device = seq_len, torch.device(device)
+        self.num_windows = host.num_windows
+        as_t = lambda a, dtype=None: torch.as_tensor(np.ascontiguousarray(a), device=self.device, dtype=dtype)  # noqa: E731
+        self.window_ends = as_t(host.window_ends, torch.int64)
+        self.offsets = as_t(dataset.offsets, torch.int64)
+        obs_dtype = torch.float32 if dataset.observations.dtype == np.float32 else torch.int64
+        self.observations = as_t(dataset.observations, obs_dtype)
+        self.actions = as_t(dataset.actions.astype(np.int64))
+        self.rewards = as_t(dataset.rewards, torch.float32)
+        self.num_actions = as_t(dataset.num_actions.astype(np.int64))
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.steps = torch.arange(seq_len, device=self.device)
+
+    def sample_ids(self, n: int):
+        return self.torch.randint(0, self.num_windows, (n,), generator=self.generator, device=self.device)
+
+    def windows(self, ids) -> dict:
+        torch = self.torch
+        h = torch.searchsorted(self.window_ends, ids, right=True)
+        first = torch.where(h > 0, self.window_ends[(h - 1).clamp(min=0)], torch.zeros_like(ids))
+        idx = (self.offsets[h] + ids - first)[:, None] + self.steps
+        return {"observations": self.observations[idx], "actions": self.actions[idx],
+                "rewards": self.rewards[idx], "num_actions": self.num_actions[h]}

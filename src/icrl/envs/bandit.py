@@ -16,12 +16,19 @@ class BernoulliBandit(BatchedEnv):
     name = "bandit"
     obs_kind = "none"
     obs_dim = 0
+    supports_select = True
 
     def __init__(self, tasks, seed=None):
         super().__init__(tasks, seed)
         means = np.asarray(tasks.params["means"], dtype=np.float64)
         self.means = np.where(self.action_mask, means[:, : self.max_actions], -np.inf)
         self.best = self.means.max(axis=1)
+
+    def select(self, index):
+        new = super().select(index)
+        new.means = self.means[index]
+        new.best = self.best[index]
+        return new
 
     def _reset_tasks(self, which):
         return np.zeros(int(which.sum()), dtype=np.int64)

@@ -14,6 +14,7 @@ observation is then the first observation of the next episode.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -104,9 +105,11 @@ def _trim(array: np.ndarray, old_width: int, width: int) -> np.ndarray:
 class BatchedEnv:
     """Base class: ``B`` tasks stepped at once.
 
-    Subclasses set the class attributes and implement ``_reset_tasks`` and ``_step``.
+    Subclasses set the class attributes and implement ``_reset_tasks`` and ``_step``; those that
+    set ``supports_select`` also extend ``select`` to index their own per-task arrays.
     """
 
+    supports_select: ClassVar[bool] = False
     name: ClassVar[str]
     obs_kind: ClassVar[str]  # "none" | "vector" | "discrete"
     obs_dim: ClassVar[int]  # vector length, or number of discrete observations; 0 for "none"
@@ -171,6 +174,32 @@ class BatchedEnv:
         if not done.all():
             self._obs[~done] = self._observe(~done)
         return self._obs.copy(), reward.astype(np.float32), done, info
+
+    def select(self, index) -> BatchedEnv:
+        """A new environment of tasks ``index`` of this one, each in its current state.
+
+        ``index`` is a 1-D array of positions in this batch. A task that is mid-episode goes on
+        where it is, so stepping the new environment with actions ``a[index]`` gives exactly what
+        stepping this one with ``a`` gives for those tasks. The new environment shares this one's
+        random generator; this environment is left as it is. Subclasses set ``supports_select``,
+        call ``super().select(index)`` and index their own per-task arrays into the copy.
+        """
+        if not self.supports_select:
+            raise NotImplementedError(f"{type(self).__name__} cannot select a subset of its tasks (supports_select is False)")
+        index = np.asarray(index)
+        if index.ndim != 1 or not np.issubdtype(index.dtype, np.integer):
+            raise EnvError(f"{self.name}: select takes a 1-D integer array of task positions, got {index.dtype} of shape {index.shape}")
+        if len(index) == 0:
+            raise EnvError("an environment needs at least one task")
+        new = copy.copy(self)  # shares the random generator; every per-task array is replaced below
+        params = {key: value[index] for key, value in self.tasks.params.items()}
+        new.tasks = TaskSet(self.tasks.env, self.num_actions[index], self.action_sets[index], params)
+        new.num_envs = len(index)
+        new.num_actions = new.tasks.num_actions
+        new.action_sets = new.tasks.action_sets
+        new.action_mask = self.action_mask[index]
+        new._obs = None if self._obs is None else self._obs[index]
+        return new
 
     # -- for subclasses -------------------------------------------------------------------------
     def _reset_tasks(self, which: np.ndarray) -> np.ndarray:

@@ -20,12 +20,19 @@ class ContextualBandit(BatchedEnv):
     name = "contextual"
     obs_kind = "vector"
     obs_dim = CONTEXT_DIM
+    supports_select = True
 
     def __init__(self, tasks, seed=None, noise_std: float = 1.0):
         super().__init__(tasks, seed)
         self.features = np.asarray(tasks.params["arm_features"], dtype=np.float64)[:, : self.max_actions]
         self.noise_std = noise_std
         self._context = np.zeros((self.num_envs, CONTEXT_DIM))
+
+    def select(self, index):
+        new = super().select(index)
+        new.features = self.features[index]
+        new._context = self._context[index]
+        return new
 
     def _reset_tasks(self, which):
         n = int(which.sum())

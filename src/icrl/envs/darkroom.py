@@ -9,6 +9,8 @@ ends after ``MAX_STEPS`` compound steps. The observation is the agent's cell ``r
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .base import BatchedEnv, EnvError
@@ -36,11 +38,37 @@ def cell(row, col):
     return row * GRID + col
 
 
+START_CELL = cell(*START)
+
+
+@functools.cache
+def _transition_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Where every compound action leads from every cell, and which cells it passes through.
+
+    ``landing[c * 125 + id]`` is the cell reached from cell ``c`` by action ``id``;
+    ``passes[(c * 125 + id) * 81 + g]`` is True when one of its three moves ends on cell ``g``.
+    Stepping is then two table look-ups per task instead of three clipped moves.
+    """
+    rows, cols = np.divmod(np.arange(GRID * GRID), GRID)
+    pos = np.stack([rows, cols], axis=-1)[:, None, :]  # (81, 1, 2)
+    moves = MOVES[compound_moves(np.arange(NUM_COMPOUND_ACTIONS))]  # (125, 3, 2)
+    visited = []
+    for k in range(MOVES_PER_ACTION):
+        pos = np.clip(pos + moves[None, :, k], 0, GRID - 1)  # (81, 125, 2)
+        visited.append(cell(pos[..., 0], pos[..., 1]))
+    visited = np.stack(visited, axis=-1)  # (81, 125, 3)
+    passes = (visited[..., None] == np.arange(GRID * GRID)).any(axis=2)  # (81, 125, 81)
+    landing, passes = visited[..., -1].reshape(-1), passes.reshape(-1)
+    landing.flags.writeable = passes.flags.writeable = False  # shared by every DarkRoom
+    return landing, passes
+
+
 class DarkRoom(BatchedEnv):
     name = "darkroom"
     obs_kind = "discrete"
     obs_dim = GRID * GRID
     max_episode_steps = MAX_STEPS
+    supports_select = True
 
     def __init__(self, tasks, seed=None):
         super().__init__(tasks, seed)
@@ -50,31 +78,41 @@ class DarkRoom(BatchedEnv):
         ids = self.action_sets
         if ((ids < 0) & self.action_mask).any() or ids.max() >= NUM_COMPOUND_ACTIONS:
             raise EnvError(f"darkroom action ids must lie in [0, {NUM_COMPOUND_ACTIONS - 1}]")
-        self.goal_rc = np.stack([goals // GRID, goals % GRID], axis=1)
-        # Per task and local action: the three (drow, dcol) moves, looked up once.
-        self.action_moves = MOVES[compound_moves(np.where(ids >= 0, ids, 0))]  # (B, A, 3, 2)
-        self.pos = np.zeros((self.num_envs, 2), dtype=np.int64)
+        self.goals = goals
+        self._action_ids = np.ascontiguousarray(ids).reshape(-1)  # global id of [b, a] at b * A + a
+        self._row_starts = np.arange(self.num_envs) * self.max_actions
+        self._landing, self._passes = _transition_tables()
+        self.agent_cell = np.full(self.num_envs, START_CELL, dtype=np.int64)  # the agent's cell
         self.t = np.zeros(self.num_envs, dtype=np.int64)
 
+    def select(self, index):
+        new = super().select(index)
+        new.goals = self.goals[index]
+        new._action_ids = self._action_ids.reshape(self.num_envs, self.max_actions)[index].reshape(-1)
+        new._row_starts = np.arange(new.num_envs) * self.max_actions
+        new.agent_cell = self.agent_cell[index]
+        new.t = self.t[index]
+        return new
+
+    @property
+    def pos(self) -> np.ndarray:
+        """``(B, 2)`` row and column of the agent."""
+        return np.stack(np.divmod(self.agent_cell, GRID), axis=1)
+
     def _reset_tasks(self, which):
-        self.pos[which] = START
+        self.agent_cell[which] = START_CELL
         self.t[which] = 0
-        return cell(self.pos[which, 0], self.pos[which, 1])
+        return self.agent_cell[which]
 
     def _observe(self, which):
-        return cell(self.pos[which, 0], self.pos[which, 1])
+        return self.agent_cell[which]
 
     def _step(self, actions):
-        rows = np.arange(self.num_envs)
-        moves = self.action_moves[rows, actions]  # (B, 3, 2)
-        hit = np.zeros(self.num_envs, dtype=bool)
-        pos = self.pos
-        for k in range(MOVES_PER_ACTION):
-            pos = np.clip(pos + moves[:, k], 0, GRID - 1)
-            hit |= (pos == self.goal_rc).all(axis=1)
-        self.pos = pos
+        key = self.agent_cell * NUM_COMPOUND_ACTIONS + self._action_ids[self._row_starts + actions]
+        hit = self._passes[key * (GRID * GRID) + self.goals]
+        self.agent_cell = self._landing[key]
         self.t += 1
         done = hit | (self.t >= MAX_STEPS)
         # final_obs: where the step really led, before an ended episode is reset (for bootstrapping).
-        info = {"success": hit, "terminal": hit, "final_obs": cell(pos[:, 0], pos[:, 1])}
+        info = {"success": hit, "terminal": hit, "final_obs": self.agent_cell.copy()}
         return hit.astype(np.float32), done, info

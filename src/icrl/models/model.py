@@ -76,7 +76,8 @@ class InContextModel(nn.Module):
             self.obs_embed = None
         self.reward_embed = nn.Linear(1, d)
         self.type_embed = nn.Embedding(6, d)
-        self.start = nn.Parameter(torch.zeros(d))
+        if cfg.layout == "compact":  # stands in for the previous action and reward at a window's start
+            self.start = nn.Parameter(torch.zeros(d))
         if self.headless:
             self.action_in = nn.Linear(cfg.action_dim, d, bias=False)
             self.head = nn.Linear(d, cfg.action_dim)
@@ -113,11 +114,11 @@ class InContextModel(nn.Module):
             n = 1 + steps * self.tokens_per_step - (2 if partial_last else 0)
         return self.num_prompt_tokens(width) + n
 
-    def readout_index(self, steps: int, width: int) -> torch.Tensor:
+    def readout_index(self, steps: int, prompt_len: int) -> torch.Tensor:
         """Positions whose outputs predict the window's actions."""
         j = torch.arange(steps)
         idx = j if self.cfg.layout == "compact" else j * self.tokens_per_step + self.tokens_per_step - 2
-        return idx + self.num_prompt_tokens(width)
+        return idx + prompt_len
 
     def _embed_obs(self, obs):
         if self.obs_kind == "vector":
@@ -179,7 +180,6 @@ class InContextModel(nn.Module):
     def forward_window(self, obs, actions, rewards, num_actions, action_emb, partial_last=False):
         """Decoder outputs at every readout position of a window (B, T, d)."""
         B, T = actions.shape
-        width = int(action_emb.shape[1]) if action_emb is not None else int(num_actions.max())
         prompt, prompt_valid = self.prompt_tokens(action_emb, num_actions)
         tokens = torch.cat([prompt, self.step_tokens(obs, actions, rewards, action_emb, partial_last)], dim=1)
         L, P = tokens.shape[1], prompt.shape[1]
@@ -190,7 +190,7 @@ class InContextModel(nn.Module):
         positions = torch.cat([torch.zeros(P, device=tokens.device), torch.arange(1, L - P + 1, device=tokens.device)])
         hidden = self.decoder(tokens, positions.expand(B, L), mask)
         steps = T
-        return hidden[:, self.readout_index(steps, width).to(tokens.device)]
+        return hidden[:, self.readout_index(steps, P).to(tokens.device)]
 
     def logits(self, hidden, num_actions, action_emb, width: int | None = None):
         """Scores of the available actions (B, ..., A); unavailable actions get -inf.
@@ -215,11 +215,15 @@ class InContextModel(nn.Module):
         mask = mask.view(mask.shape[0], *([1] * (scores.dim() - 2)), width)
         return scores.masked_fill(~mask, float("-inf"))
 
-    def loss(self, batch: dict, action_emb) -> tuple[torch.Tensor, dict]:
-        """Next-action loss over a batch of windows; unavailable actions never enter it."""
+    def loss(self, batch: dict, action_emb, width: int | None = None) -> tuple[torch.Tensor, dict]:
+        """Next-action loss over a batch of windows; unavailable actions never enter it.
+
+        ``width``: the widest action set the batch may hold (the trainer passes the dataset's, so
+        that no step has to read ``num_actions`` back from the device).
+        """
         actions, num_actions = batch["actions"], batch["num_actions"]
         hidden = self.forward_window(batch["observations"], actions, batch["rewards"], num_actions, action_emb)
-        width = int(num_actions.max())
+        width = width or int(num_actions.max())
         if self.headless and self.cfg.loss == "mse":
             pred = self.head(hidden).float()
             target = torch.gather(action_emb.float(), 1, actions[..., None].expand(-1, -1, action_emb.shape[-1]))
@@ -236,4 +240,9 @@ class InContextModel(nn.Module):
                 nll = (1 - self.cfg.label_smoothing) * nll + self.cfg.label_smoothing * uniform
             loss = nll.mean()
         accuracy = (logits.argmax(-1) == actions).float().mean()
-        return loss, {"loss": float(loss.detach()), "accuracy": float(accuracy)}
+        # Tensors, not floats: reading them would synchronise with the device at every step.
+        return loss, {"loss": loss.detach(), "accuracy": accuracy.detach()}
+
+    def forward(self, batch: dict, action_emb, width: int | None = None):
+        """The training loss (``forward`` so that DistributedDataParallel can wrap the model)."""
+        return self.loss(batch, action_emb, width)

@@ -11,6 +11,10 @@ class RandomPolicy(Policy):
     """Uniform over each task's available actions (works for every environment)."""
 
     name = "random"
+    supports_select = True
+
+    def select(self, index):
+        self._select_common(index)
 
     def act(self, obs):
         return random_actions(self.num_actions, self.rng)
@@ -19,12 +23,20 @@ class RandomPolicy(Policy):
 class _CountingBandit(Policy):
     """Keeps pull counts and reward sums per arm."""
 
+    supports_select = True
+
     def reset(self, env, rng):
         super().reset(env, rng)
         self.counts = np.zeros((env.num_envs, env.max_actions))
         self.sums = np.zeros((env.num_envs, env.max_actions))
-        self.t = 0
+        self.t = 0  # steps so far, the same for every task
         self._row_starts = np.arange(env.num_envs) * env.max_actions
+
+    def select(self, index):
+        self._select_common(index)
+        self.counts = self.counts[index]
+        self.sums = self.sums[index]
+        self._row_starts = np.arange(self.num_envs) * self.counts.shape[1]
 
     def _flat(self, actions):
         """Indices of ``[b, actions[b]]`` in the flattened ``(B, A)`` arrays (faster to index)."""
@@ -73,6 +85,11 @@ class UCB(_CountingBandit):
         self._means = np.zeros_like(self.counts)  # sums / counts of every pulled arm
         self._pulls = np.zeros(self.counts.shape, dtype=np.intp)  # counts as indices
         self._all_tried = False
+
+    def select(self, index):
+        super().select(index)
+        self._means = self._means[index]
+        self._pulls = self._pulls[index]  # _all_tried stays true of a subset
 
     def observe(self, obs, actions, rewards, dones, next_obs, info):
         super().observe(obs, actions, rewards, dones, next_obs, info)
@@ -129,6 +146,7 @@ class LinUCB(Policy):
     """
 
     name = "linucb"
+    supports_select = True
 
     def __init__(self, alpha: float = 0.3, ridge: float = 1.0):
         if alpha < 0 or ridge <= 0:
@@ -140,6 +158,11 @@ class LinUCB(Policy):
         d = env.obs_dim
         self.a_inv = np.tile(np.eye(d) / self.ridge, (env.num_envs, env.max_actions, 1, 1))
         self.b = np.zeros((env.num_envs, env.max_actions, d))
+
+    def select(self, index):
+        self._select_common(index)
+        self.a_inv = self.a_inv[index]
+        self.b = self.b[index]
 
     def act(self, obs):
         s = np.asarray(obs, dtype=np.float64)

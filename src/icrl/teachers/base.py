@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from ..envs.base import BatchedEnv
@@ -13,9 +15,13 @@ class Policy:
     ``reset`` starts a fresh learner on the env's tasks; ``act`` picks one local action index per
     task; ``observe`` hands it the outcome of that step (teachers learn from it, an in-context model
     appends it to its history). The same ``rollout`` loop drives every policy.
+
+    A policy that sets ``supports_select`` implements ``select``: keep only some of its tasks, so
+    ``rollout`` can stop stepping tasks that are done (see ``BatchedEnv.select``).
     """
 
     name = "policy"
+    supports_select: ClassVar[bool] = False
 
     def reset(self, env: BatchedEnv, rng: np.random.Generator) -> None:
         self.env = env
@@ -29,6 +35,21 @@ class Policy:
 
     def observe(self, obs, actions, rewards, dones, next_obs, info) -> None:
         """Learn from one step. ``obs`` is what ``act`` saw; ``next_obs`` follows an auto-reset."""
+
+    def select(self, index: np.ndarray) -> None:
+        """Keep only tasks ``index`` (increasing positions in the current batch), in place.
+
+        The kept tasks go on exactly as they would have in the whole batch: every per-task array
+        is indexed, nothing is reset. Subclasses that can do this set ``supports_select = True``,
+        index their own per-task state and call ``_select_common``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot keep a subset of its tasks (supports_select is False)")
+
+    def _select_common(self, index: np.ndarray) -> None:
+        """The per-task attributes set by ``Policy.reset``."""
+        self.num_envs = len(index)
+        self.num_actions = self.num_actions[index]
+        self.action_mask = self.action_mask[index]
 
 
 def random_argmax(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
