@@ -1,0 +1,263 @@
+"""The in-context policy (key/value cache vs recomputation, masking at action selection) and ``Agent``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from icrl.agent import Agent, InContextPolicy
+from icrl.config import ModelConfig
+from icrl.envs import TaskSet, make_env
+from icrl.envs.darkroom import GRID
+from icrl.models.model import ActionSetTooLarge, InContextModel
+from icrl.rollout import rollout
+from icrl.suites import eval_suite
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models: one intra-op thread is faster, and much faster on a shared, busy CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+OBS = {"bandit": ("none", 0), "contextual": ("vector", 2), "darkroom": ("discrete", GRID * GRID)}
+
+
+def make_model(env, kind="headless_ad", layout="interleaved", seq_len=16, seed=0, **kw) -> InContextModel:
+    cfg = dict(kind=kind, layout=layout, seq_len=seq_len, num_layers=2, num_heads=4, d_model=32, dropout=0.0,
+               attn_dropout=0.0, action_dim=64, tau=1.0, max_actions=50)
+    cfg.update(kw)
+    torch.manual_seed(seed)
+    model = InContextModel(ModelConfig(**cfg), *OBS[env])
+    with torch.no_grad():  # far from uniform, so that any difference in the context changes actions
+        for p in model.parameters():
+            if p.dim() >= 2:  # weight matrices and embedding tables; norms stay at 1
+                p.mul_(5.0)
+        model.head.weight.mul_(10.0)
+    return model.eval()
+
+
+class Recorder:
+    """Wraps a policy's ``_choose`` to keep the logits of every step."""
+
+    def __init__(self, policy: InContextPolicy):
+        self.logits = []
+        choose = policy._choose
+
+        def wrapped(logits):
+            self.logits.append(logits.detach().clone())
+            return choose(logits)
+
+        policy._choose = wrapped
+
+
+def bandit_tasks(num_tasks=6):
+    return eval_suite("bandit", "all_new", 0, num_tasks)  # 4..20 arms per task
+
+
+def darkroom_tasks(num_tasks=6):
+    return eval_suite("darkroom", "perm_train_train", 0, num_tasks)  # 50 actions, permuted per task
+
+
+def assert_same_run(model, tasks, steps, selection="sample", seed=3):
+    runs = []
+    for use_cache in (True, False):
+        policy = InContextPolicy(model, selection=selection, use_cache=use_cache)
+        rec = Recorder(policy)
+        runs.append((rollout(policy, make_env(tasks), steps=steps, seed=seed), rec.logits))
+    (cached, cached_logits), (plain, plain_logits) = runs
+    assert len(cached_logits) == len(plain_logits) == steps
+    for t, (a, b) in enumerate(zip(cached_logits, plain_logits, strict=True)):
+        assert torch.equal(torch.isneginf(a), torch.isneginf(b)), t
+        finite = torch.isfinite(b)
+        torch.testing.assert_close(a[finite], b[finite], atol=1e-4, rtol=1e-4, msg=f"step {t}")
+    np.testing.assert_array_equal(cached.actions, plain.actions)
+    np.testing.assert_array_equal(cached.rewards, plain.rewards)
+    logits = torch.stack(plain_logits)
+    spread = (logits.masked_fill(torch.isneginf(logits), float("nan"))).nanmean(-1)
+    assert (logits.amax(-1) - spread).mean() > 2.0, "the policy is nearly uniform; the test would have no teeth"
+    return cached
+
+
+# -- 4. cached == uncached --------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["headless_ad", "ad"])
+@pytest.mark.parametrize("layout", ["interleaved", "compact"])
+def test_cache_matches_recomputation_on_bandits_of_different_sizes(kind, layout):
+    model = make_model("bandit", kind, layout, max_actions=20)
+    tasks = bandit_tasks()
+    assert len(set(tasks.num_actions.tolist())) > 1
+    traj = assert_same_run(model, tasks, steps=60)  # seq_len 16: the window slides several times
+    assert (traj.actions < tasks.num_actions[:, None]).all()
+    # the model's choices depend on its context: not the same action at every step
+    assert len(np.unique(traj.actions)) > 2
+
+
+@pytest.mark.parametrize("kind", ["headless_ad", "ad"])
+@pytest.mark.parametrize("layout", ["interleaved", "compact"])
+def test_cache_matches_recomputation_on_darkroom_with_ragged_episodes(kind, layout):
+    model = make_model("darkroom", kind, layout)
+    traj = assert_same_run(model, darkroom_tasks(), steps=80)
+    ends = [tuple(np.flatnonzero(d)) for d in traj.dones]
+    assert len(set(ends)) > 1, "episodes should end at different times in the batch"
+
+
+def test_cache_matches_recomputation_with_vector_observations_and_argmax():
+    model = make_model("contextual", "headless_ad", "interleaved", seq_len=12)
+    tasks = eval_suite("contextual", "eval", 0, 4)
+    assert_same_run(model, tasks, steps=40, selection="argmax")
+
+
+def test_cache_is_actually_used_between_slides(monkeypatch):
+    """With the cache, the window is re-encoded only when it slides, not at every step."""
+    model = make_model("bandit", seq_len=16)
+    policy = InContextPolicy(model, use_cache=True)
+    calls = []
+    encode = policy._encode_window
+    monkeypatch.setattr(policy, "_encode_window", lambda cache: (calls.append(cache), encode(cache))[1])
+    rollout(policy, make_env(bandit_tasks(2)), steps=40, seed=0)
+    # first step, then every time the context exceeds 16 steps and drops to the newest 8
+    assert calls == [True] * len(calls) and 2 <= len(calls) <= 5
+
+
+# -- 5. unavailable actions are never chosen --------------------------------------------------
+def few_arm_tasks():
+    num_arms = np.array([2, 3, 2, 5, 8, 2])
+    width = 8
+    means = np.random.default_rng(0).random((len(num_arms), width)) * (np.arange(width)[None] < num_arms[:, None])
+    action_sets = np.where(np.arange(width)[None] < num_arms[:, None], np.arange(width)[None], -1)
+    return TaskSet("bandit", num_arms, action_sets, {"means": means})
+
+
+class Unchecked:
+    """An env proxy that records actions instead of letting the env reject unavailable ones."""
+
+    def __init__(self, env):
+        self.env, self.seen = env, []
+
+    def __getattr__(self, name):
+        return getattr(self.env, name)
+
+    def step(self, actions):
+        self.seen.append(np.array(actions))
+        return self.env.step(np.minimum(actions, self.env.num_actions - 1))
+
+
+@pytest.mark.parametrize("selection", ["sample", "argmax"])
+@pytest.mark.parametrize("variant", ["headless_ad", "ad", "mse", "gaussian"])
+def test_unavailable_actions_are_never_chosen(variant, selection):
+    extra = {"mse": {"loss": "mse"}, "gaussian": {"embeddings": "gaussian"}}.get(variant, {})
+    model = make_model("bandit", "ad" if variant == "ad" else "headless_ad", max_actions=20, **extra)
+    if variant == "ad":  # make the unavailable head rows the most attractive ones
+        with torch.no_grad():
+            model.head.bias[2:] = 1e3
+    tasks = few_arm_tasks()
+    env = Unchecked(make_env(tasks))
+    rollout(InContextPolicy(model, selection=selection), env, steps=40, seed=1)
+    seen = np.stack(env.seen, axis=1)
+    assert (seen >= 0).all() and (seen < tasks.num_actions[:, None]).all()
+    assert len(np.unique(seen)) > 1  # not a degenerate policy
+    if variant == "ad":  # the attractive rows are chosen wherever they are available
+        assert (seen[tasks.num_actions > 2] >= 2).all()
+
+
+def test_temperature_changes_sampling_but_not_availability():
+    model = make_model("bandit", max_actions=20)
+    tasks = few_arm_tasks()
+    for temperature in (0.05, 20.0):
+        traj = rollout(InContextPolicy(model, temperature=temperature), make_env(tasks), steps=30, seed=0)
+        assert (traj.actions < tasks.num_actions[:, None]).all()
+    with pytest.raises(ValueError, match="temperature"):
+        InContextPolicy(model, temperature=0.0)
+    with pytest.raises(ValueError, match="selection"):
+        InContextPolicy(model, selection="greedy")
+
+
+def test_policy_refuses_tasks_the_model_cannot_act_in():
+    ad = make_model("bandit", "ad", max_actions=10)
+    with pytest.raises(ActionSetTooLarge, match="10 actions"):
+        rollout(InContextPolicy(ad), make_env(bandit_tasks()), steps=2, seed=0)
+    headless = make_model("bandit", action_dim=16)
+    with pytest.raises(ActionSetTooLarge, match="action_dim"):
+        rollout(InContextPolicy(headless), make_env(eval_suite("bandit", "num_25", 0, 2)), steps=2, seed=0)
+    with pytest.raises(ValueError, match="observations"):
+        rollout(InContextPolicy(make_model("darkroom")), make_env(bandit_tasks(2)), steps=2, seed=0)
+
+
+# -- 8. Agent ---------------------------------------------------------------------------------
+def test_agent_acts_with_labels():
+    agent = Agent(make_model("bandit", max_actions=20), seed=0, temperature=100.0)
+    labels = ["red", "green", "blue"]
+    agent.reset(labels)
+    chosen = []
+    for _ in range(40):  # longer than seq_len: the context slides
+        a = agent.act()
+        assert a in labels
+        chosen.append(a)
+        agent.observe(float(a == "green"), done=False)
+    assert len(set(chosen)) >= 2
+    agent.reset(5)
+    assert agent.act() in range(5)
+
+
+def test_agent_matches_the_batched_policy():
+    """One task driven through ``Agent`` makes the same choices as ``InContextPolicy`` in a rollout."""
+    model = make_model("bandit", max_actions=20)
+    tasks = bandit_tasks(1)
+    traj = rollout(InContextPolicy(model, selection="argmax"), make_env(tasks), steps=30, seed=0)
+    assert tasks.action_sets.shape[1] > tasks.num_actions[0]  # the rollout's prompt has padding
+    n = int(tasks.num_actions[0])
+    agent = Agent(model, seed=0, selection="argmax")
+    agent.reset(n)
+    # the embeddings are drawn from the policy's rng: give the agent those of the rollout
+    policy = InContextPolicy(model, selection="argmax")
+    policy.reset(make_env(tasks), np.random.default_rng(np.random.SeedSequence(0).spawn(2)[1]))
+    agent.policy.action_emb = policy.action_emb[:, :n]
+    for t in range(30):
+        assert agent.act() == traj.actions[0, t], t
+        agent.observe(float(traj.rewards[0, t]))
+
+
+def test_agent_misuse_raises():
+    agent = Agent(make_model("bandit", max_actions=20), seed=0)
+    with pytest.raises(RuntimeError, match="reset"):
+        agent.act()
+    with pytest.raises(RuntimeError, match="act"):
+        agent.observe(1.0)
+    agent.reset(3)
+    with pytest.raises(RuntimeError, match="act"):
+        agent.observe(1.0)
+    agent.act()
+    with pytest.raises(RuntimeError, match="observe"):
+        agent.act()
+    agent.observe(0.0)
+    with pytest.raises(ValueError, match="empty"):
+        agent.reset([])
+    with pytest.raises(ActionSetTooLarge):
+        agent.reset(65)  # more than action_dim orthonormal embeddings
+
+
+def test_darkroom_agent_needs_an_observation():
+    agent = Agent(make_model("darkroom"), seed=0)
+    agent.reset(list(range(50)))
+    with pytest.raises(ValueError, match="observation"):
+        agent.act()
+    a = agent.act(40)
+    assert 0 <= a < 50
+    agent.observe(0.0)
+    assert 0 <= agent.act(np.int64(41)) < 50
+
+
+def test_agent_load_from_saved_model(tmp_path):
+    from icrl.config import load_config
+    from icrl.train import build_model, save_model
+
+    cfg = load_config("bandit-cpu", ["model.d_model=32", "model.num_layers=1", "model.seq_len=20"])
+    model = build_model(cfg)
+    save_model(model, cfg, tmp_path / "m.safetensors")
+    agent = Agent.load(tmp_path / "m.safetensors", seed=1)
+    agent.reset(["x", "y"])
+    assert agent.act() in ("x", "y")

@@ -1,0 +1,313 @@
+"""Models: action embeddings, masking of unavailable actions and prompt padding, order equivariance."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from icrl.config import ConfigError, ModelConfig, load_config
+from icrl.models.model import ActionSetTooLarge, InContextModel, sample_action_embeddings
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models: one intra-op thread is faster, and much faster on a shared, busy CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+OBS = {"none": 0, "vector": 2, "discrete": 81}
+
+
+def tiny(kind="headless_ad", layout="interleaved", **kw) -> ModelConfig:
+    base = dict(kind=kind, layout=layout, seq_len=16, num_layers=2, num_heads=4, d_model=32, dropout=0.0,
+                attn_dropout=0.0, action_dim=16, tau=1.0, max_actions=12)
+    base.update(kw)
+    return ModelConfig(**base)
+
+
+def make_model(cfg: ModelConfig, obs_kind="none", seed=0) -> InContextModel:
+    torch.manual_seed(seed)
+    model = InContextModel(cfg, obs_kind, OBS[obs_kind])
+    with torch.no_grad():  # away from the tiny init, so that the context matters
+        for p in model.parameters():
+            if p.dim() >= 2:  # weight matrices and embedding tables; norms stay at 1
+                p.mul_(5.0)
+        model.head.weight.mul_(10.0)
+    return model.eval()
+
+
+def random_window(B, T, num_actions, obs_kind, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    num_actions = torch.as_tensor(num_actions)
+    actions = (torch.rand(B, T, generator=g) * num_actions[:, None]).long()
+    rewards = torch.rand(B, T, generator=g).round()
+    if obs_kind == "vector":
+        obs = torch.randn(B, T, OBS["vector"], generator=g)
+    elif obs_kind == "discrete":
+        obs = torch.randint(0, OBS["discrete"], (B, T), generator=g)
+    else:
+        obs = torch.zeros(B, T, dtype=torch.long)
+    return obs, actions, rewards, num_actions
+
+
+# -- 1. action embeddings ---------------------------------------------------------------------
+@pytest.mark.parametrize("num_actions,dim", [(5, 16), (16, 16), (20, 128)])
+def test_orthonormal_embeddings_are_orthonormal(num_actions, dim):
+    emb = sample_action_embeddings(7, num_actions, dim, "orthonormal", torch.Generator().manual_seed(0))
+    assert emb.shape == (7, num_actions, dim)
+    gram = emb @ emb.transpose(1, 2)
+    eye = torch.eye(num_actions).expand(7, -1, -1)
+    torch.testing.assert_close(gram, eye, atol=1e-5, rtol=0)
+
+
+def test_embeddings_are_fresh_and_independent_per_sequence():
+    g = torch.Generator().manual_seed(0)
+    a = sample_action_embeddings(4, 6, 16, "orthonormal", g)
+    b = sample_action_embeddings(4, 6, 16, "orthonormal", g)
+    assert not torch.allclose(a, b)
+    assert not torch.allclose(a[0], a[1])  # each sequence of the batch has its own frame
+    # seeded draws are reproducible
+    c = sample_action_embeddings(4, 6, 16, "orthonormal", torch.Generator().manual_seed(0))
+    torch.testing.assert_close(a, c)
+
+
+def test_orthonormal_frame_is_not_biased_to_coordinate_axes():
+    # a QR without the sign correction (or no randomness) gives a biased frame: the mean of the
+    # embeddings over many draws must be ~0 for a Haar-random frame
+    emb = sample_action_embeddings(4000, 3, 8, "orthonormal", torch.Generator().manual_seed(1))
+    assert emb.mean(0).abs().max() < 0.05
+
+
+def test_gaussian_embeddings_have_unit_norm_on_average():
+    emb = sample_action_embeddings(200, 30, 128, "gaussian", torch.Generator().manual_seed(0))
+    norms = emb.norm(dim=-1)
+    assert abs(float(norms.mean()) - 1.0) < 0.02
+    gram = emb @ emb.transpose(1, 2)
+    assert gram.diagonal(dim1=1, dim2=2).std() > 0.05  # not normalised: genuinely random norms
+    # gaussian embeddings may have more actions than dimensions
+    assert sample_action_embeddings(2, 40, 16, "gaussian").shape == (2, 40, 16)
+
+
+def test_too_many_actions_for_orthonormal_raise_clearly():
+    with pytest.raises(ActionSetTooLarge, match=r"25 actions.*dimension 16.*action_dim"):
+        sample_action_embeddings(2, 25, 16, "orthonormal")
+    with pytest.raises(ValueError, match="unknown embedding kind"):
+        sample_action_embeddings(2, 4, 16, "uniform")
+
+
+@pytest.mark.parametrize("preset,override,field", [
+    ("bandit", "model.action_dim=10", "model.action_dim"),
+    ("darkroom", "model.action_dim=40", "model.action_dim"),
+    ("bandit", "model.kind=ad", None),
+])
+def test_config_rejects_embeddings_smaller_than_training_action_sets(preset, override, field):
+    if field is None:  # AD: its head must cover the training tasks
+        with pytest.raises(ConfigError, match=r"model.max_actions=10.*20"):
+            load_config(preset, [override, "model.max_actions=10"])
+        return
+    with pytest.raises(ConfigError, match=rf"{field}="):
+        load_config(preset, [override])
+    # the Gaussian ablation has no such limit
+    load_config(preset, [override, "model.embeddings=gaussian"])
+
+
+# -- 2. masking -------------------------------------------------------------------------------
+def _model_for(variant):
+    if variant == "infonce":
+        return make_model(tiny())
+    if variant == "mse":
+        return make_model(tiny(loss="mse"))
+    if variant == "gaussian":
+        return make_model(tiny(embeddings="gaussian"))
+    return make_model(tiny(kind="ad", label_smoothing=0.2))
+
+
+@pytest.mark.parametrize("variant", ["infonce", "mse", "ad"])
+def test_logits_of_unavailable_actions_are_minus_inf(variant):
+    model = _model_for(variant)
+    B, T, width = 3, 6, 8
+    obs, actions, rewards, num_actions = random_window(B, T, [2, 5, 8], "none")
+    emb = sample_action_embeddings(B, width, model.cfg.action_dim, "orthonormal", torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        hidden = model.forward_window(obs, actions, rewards, num_actions, emb)
+        logits = model.logits(hidden, num_actions, emb, width)
+    assert logits.shape == (B, T, width)
+    avail = torch.arange(width)[None, :] < num_actions[:, None]
+    assert torch.isneginf(logits[~avail[:, None, :].expand(-1, T, -1)]).all()
+    assert torch.isfinite(logits[avail[:, None, :].expand(-1, T, -1)]).all()
+    probs = torch.softmax(logits, -1)
+    assert (probs[~avail[:, None, :].expand(-1, T, -1)] == 0).all()
+    torch.testing.assert_close(probs.sum(-1), torch.ones(B, T))
+
+
+def _loss(model, batch, emb):
+    with torch.no_grad():
+        return float(model.loss(batch, emb)[0])
+
+
+@pytest.mark.parametrize("variant", ["infonce", "mse", "gaussian", "ad"])
+def test_unavailable_actions_never_enter_the_loss(variant):
+    model = _model_for(variant)
+    B, T, width = 3, 8, 8
+    obs, actions, rewards, num_actions = random_window(B, T, [3, 5, 8], "none", seed=1)
+    batch = {"observations": obs, "actions": actions, "rewards": rewards, "num_actions": num_actions}
+    kind = "gaussian" if variant == "gaussian" else "orthonormal"
+    emb = sample_action_embeddings(B, width, model.cfg.action_dim, kind, torch.Generator().manual_seed(0))
+    base = _loss(model, batch, emb)
+    assert math.isfinite(base)
+
+    # other embeddings (not zeros: random junk) for the unavailable rows of every sequence
+    junk = emb.clone()
+    for b, n in enumerate(num_actions.tolist()):
+        junk[b, n:] = 10 * torch.randn(width - n, model.cfg.action_dim)
+    assert not torch.equal(junk, emb)
+    assert _loss(model, batch, junk) == pytest.approx(base, rel=1e-5, abs=1e-6)
+
+    if variant == "ad":  # head rows beyond the widest action set of the batch
+        with torch.no_grad():
+            model.head.weight[8:] = 100 * torch.randn_like(model.head.weight[8:])
+            model.head.bias[8:] = 100.0
+        assert _loss(model, batch, emb) == pytest.approx(base, rel=1e-5, abs=1e-6)
+
+    # one sequence alone: its loss with the action set padded to 8 equals the loss with width 3 —
+    # multiplying unavailable scores by zero (instead of masking) would add terms to the softmax
+    one = {k: v[:1] for k, v in batch.items()}
+    narrow = emb[:1, :3]
+    wide = torch.cat([narrow, 10 * torch.randn(1, 5, model.cfg.action_dim)], dim=1)
+    if variant == "ad":
+        with torch.no_grad():
+            model.head.bias[3:] = 50.0  # unavailable AD rows that would dominate if not masked
+    assert _loss(model, one, wide) == pytest.approx(_loss(model, one, narrow), rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("variant", ["infonce", "ad"])
+def test_loss_matches_cross_entropy_over_available_actions(variant):
+    model = _model_for(variant)
+    B, T, width = 2, 6, 8
+    obs, actions, rewards, num_actions = random_window(B, T, [3, 6], "none", seed=2)
+    batch = {"observations": obs, "actions": actions, "rewards": rewards, "num_actions": num_actions}
+    emb = sample_action_embeddings(B, width, model.cfg.action_dim, "orthonormal", torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        loss = float(model.loss(batch, emb)[0])
+        hidden = model.forward_window(obs, actions, rewards, num_actions, emb)
+        total = []
+        for b, n in enumerate(num_actions.tolist()):
+            if model.headless:
+                scores = model.head(hidden[b]) @ emb[b, :n].T / model.cfg.tau
+            else:
+                scores = model.head(hidden[b])[:, :n]
+            eps = 0.0 if model.headless else model.cfg.label_smoothing
+            total.append(F.cross_entropy(scores, actions[b], label_smoothing=eps, reduction="none"))
+        expected = float(torch.cat(total).mean())
+    assert loss == pytest.approx(expected, rel=1e-5)
+
+
+def test_ad_label_smoothing_loss_and_gradients_stay_finite():
+    model = make_model(tiny(kind="ad", label_smoothing=0.3)).train()
+    obs, actions, rewards, num_actions = random_window(3, 8, [2, 4, 12], "none", seed=3)
+    batch = {"observations": obs, "actions": actions, "rewards": rewards, "num_actions": num_actions}
+    loss, metrics = model.loss(batch, None)
+    assert torch.isfinite(loss)
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is None or torch.isfinite(p.grad).all(), name
+
+
+@pytest.mark.parametrize("variant", ["infonce", "mse", "ad"])
+def test_headless_loss_gradients_are_finite(variant):
+    model = _model_for(variant).train()
+    obs, actions, rewards, num_actions = random_window(3, 8, [2, 4, 8], "none", seed=4)
+    batch = {"observations": obs, "actions": actions, "rewards": rewards, "num_actions": num_actions}
+    emb = sample_action_embeddings(3, 8, model.cfg.action_dim, "orthonormal")
+    loss, _ = model.loss(batch, emb)
+    loss.backward()
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("layout", ["interleaved", "compact"])
+@pytest.mark.parametrize("obs_kind", ["none", "discrete"])
+def test_prompt_padding_is_masked_not_zeroed(layout, obs_kind):
+    model = make_model(tiny(layout=layout), obs_kind)
+    T = 10
+    obs, actions, rewards, num_actions = random_window(2, T, [3, 8], obs_kind, seed=5)
+    g = torch.Generator().manual_seed(3)
+    emb8 = sample_action_embeddings(2, 8, model.cfg.action_dim, "orthonormal", g)
+    emb8[0, 3:] = torch.randn(5, model.cfg.action_dim, generator=g)  # junk in the padding slots
+    with torch.no_grad():
+        narrow = model.forward_window(obs[:1], actions[:1], rewards[:1], num_actions[:1], emb8[:1, :3])
+        padded = model.forward_window(obs, actions, rewards, num_actions, emb8)
+        zeroed = emb8.clone()
+        zeroed[0, 3:] = 0.0
+        padded_zero = model.forward_window(obs, actions, rewards, num_actions, zeroed)
+        logits_narrow = model.logits(narrow, num_actions[:1], emb8[:1, :3])
+        logits_padded = model.logits(padded[:1], num_actions[:1], emb8[:1])
+    torch.testing.assert_close(padded[0], narrow[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(padded_zero[0], narrow[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(logits_padded[..., :3], logits_narrow, atol=1e-4, rtol=1e-4)
+    assert torch.isneginf(logits_padded[..., 3:]).all()
+    # the other sequence's prompt really is wider and does matter to it
+    with torch.no_grad():
+        other_emb = emb8.clone()
+        other_emb[1, 7] = torch.randn(model.cfg.action_dim)
+        changed = model.forward_window(obs, actions, rewards, num_actions, other_emb)
+    assert not torch.allclose(changed[1], padded[1], atol=1e-4)
+    torch.testing.assert_close(changed[0], padded[0], atol=1e-5, rtol=1e-5)
+
+
+def test_prompt_is_seen_from_the_first_step():
+    model = make_model(tiny())
+    obs, actions, rewards, num_actions = random_window(1, 4, [5], "none")
+    e1 = sample_action_embeddings(1, 5, 16, "orthonormal", torch.Generator().manual_seed(0))
+    e2 = sample_action_embeddings(1, 5, 16, "orthonormal", torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        h1 = model.forward_window(obs, actions, rewards, num_actions, e1)
+        h2 = model.forward_window(obs, actions, rewards, num_actions, e2)
+        no_prompt = make_model(tiny(prompt=False))
+        n1 = no_prompt.forward_window(obs, actions, rewards, num_actions, e1)
+        n2 = no_prompt.forward_window(obs, actions, rewards, num_actions, e2)
+    assert not torch.allclose(h1[:, 0], h2[:, 0], atol=1e-4)  # the action set is known before any action
+    torch.testing.assert_close(n1[:, 0], n2[:, 0])  # without a prompt, the first step knows nothing
+
+
+def test_history_is_causal():
+    for layout in ("interleaved", "compact"):
+        model = make_model(tiny(layout=layout), "discrete")
+        obs, actions, rewards, num_actions = random_window(1, 8, [6], "discrete")
+        emb = sample_action_embeddings(1, 6, 16, "orthonormal")
+        with torch.no_grad():
+            h = model.forward_window(obs, actions, rewards, num_actions, emb)
+            a2, r2, o2 = actions.clone(), rewards.clone(), obs.clone()
+            a2[:, 5], r2[:, 5], o2[:, 6] = (a2[:, 5] + 1) % 6, 1 - r2[:, 5], (o2[:, 6] + 1) % 81
+            h2 = model.forward_window(o2, a2, r2, num_actions, emb)
+        torch.testing.assert_close(h[:, :6], h2[:, :6])  # step 5's action is predicted without seeing it
+        assert not torch.allclose(h[:, 6:], h2[:, 6:], atol=1e-4)
+
+
+# -- 3. order equivariance --------------------------------------------------------------------
+@pytest.mark.parametrize("layout", ["interleaved", "compact"])
+@pytest.mark.parametrize("obs_kind", ["none", "vector", "discrete"])
+def test_headless_ad_is_equivariant_to_the_order_of_the_action_set(layout, obs_kind):
+    model = make_model(tiny(layout=layout), obs_kind, seed=1)
+    B, T, width = 3, 12, 7
+    obs, actions, rewards, num_actions = random_window(B, T, [7, 4, 6], obs_kind, seed=6)
+    emb = sample_action_embeddings(B, width, model.cfg.action_dim, "orthonormal", torch.Generator().manual_seed(2))
+    g = torch.Generator().manual_seed(7)
+    perm = torch.stack([torch.cat([torch.randperm(n, generator=g), torch.arange(n, width)]) for n in num_actions.tolist()])
+    assert (perm != torch.arange(width)).any(dim=1).all()
+    # the action called i is called perm[i] after relabelling
+    emb_p = torch.empty_like(emb)
+    emb_p.scatter_(1, perm[..., None].expand_as(emb), emb)
+    actions_p = torch.gather(perm, 1, actions)
+    with torch.no_grad():
+        logits = model.logits(model.forward_window(obs, actions, rewards, num_actions, emb), num_actions, emb)
+        logits_p = model.logits(model.forward_window(obs, actions_p, rewards, num_actions, emb_p), num_actions, emb_p)
+    expected = torch.empty_like(logits)
+    expected.scatter_(2, perm[:, None, :].expand_as(logits), logits)
+    torch.testing.assert_close(logits_p, expected, atol=1e-4, rtol=1e-4)
+    assert logits[torch.isfinite(logits)].std() > 0.5  # far from uniform: the test has teeth
