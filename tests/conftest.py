@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from icrl.config import load_config
 from icrl.data.generate import generate_dataset
@@ -14,6 +15,15 @@ SMALL_DATA = {
     "contextual": ["data.num_tasks=24", "data.batch_tasks=10", "data.steps=40"],
     "darkroom": ["data.num_tasks=24", "data.batch_tasks=10", "data.episodes=6"],
 }
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """Tiny models: one intra-op thread is faster, and much faster on a shared, busy CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _small_config(env: str, *extra: str):

@@ -14,16 +14,6 @@ from icrl.models.model import ActionSetTooLarge, InContextModel
 from icrl.rollout import rollout
 from icrl.suites import eval_suite
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one intra-op thread is faster, and much faster on a shared, busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 OBS = {"bandit": ("none", 0), "contextual": ("vector", 2), "darkroom": ("discrete", GRID * GRID)}
 
 

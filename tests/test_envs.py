@@ -405,3 +405,97 @@ def test_darkroom_matches_reference(goals, data):
     for b in range(B):
         expected = reference_darkroom(goals[b], [action_sets[b][i] for i in local[b]])
         assert [g[b] for g in got] == expected
+
+
+# -- select: a subset of the tasks, each in its current state ---------------------------------
+def _stepped(env, steps, seed=0):
+    """``env`` reset and stepped ``steps`` times with random available actions (mid-episode)."""
+    rng = np.random.default_rng(seed)
+    env.reset(seed=seed)
+    for _ in range(steps):
+        env.step((rng.random(env.num_envs) * env.num_actions).astype(np.int64))
+    return env
+
+
+def test_darkroom_select_steps_exactly_like_the_whole_batch():
+    from icrl.suites import eval_suite
+
+    tasks = TaskSet.concatenate([eval_suite("darkroom", s, 0, 12) for s in ("train_train", "all_test")])
+    full = _stepped(make_env(tasks), 7)
+    index = np.array([0, 3, 4, 11, 12, 20, 23])
+    sub = full.select(index)
+    assert sub is not full and sub.num_envs == len(index) and full.num_envs == len(tasks)
+    assert sub.max_actions == full.max_actions  # per-task arrays keep their width
+    np.testing.assert_array_equal(sub.num_actions, tasks.num_actions[index])
+    np.testing.assert_array_equal(sub.tasks.params["goals"], tasks.params["goals"][index])
+    np.testing.assert_array_equal(sub.agent_cell, full.agent_cell[index])
+    rng = np.random.default_rng(1)
+    ends = 0
+    for _ in range(45):  # long enough for every task to end an episode and auto-reset
+        actions = (rng.random(full.num_envs) * full.num_actions).astype(np.int64)
+        obs, reward, done, info = full.step(actions)
+        sub_obs, sub_reward, sub_done, sub_info = sub.step(actions[index])
+        np.testing.assert_array_equal(sub_obs, obs[index])
+        np.testing.assert_array_equal(sub_reward, reward[index])
+        np.testing.assert_array_equal(sub_done, done[index])
+        for key in ("success", "terminal", "final_obs"):
+            np.testing.assert_array_equal(sub_info[key], info[key][index])
+        ends += int(sub_done.sum())
+    assert ends >= len(index)
+    # selecting again from a selection, in another order, still follows the same tasks
+    again = sub.select(np.array([5, 0, 2]))
+    np.testing.assert_array_equal(again.goals, full.goals[index[[5, 0, 2]]])
+    np.testing.assert_array_equal(again.agent_cell, full.agent_cell[index[[5, 0, 2]]])
+
+
+def test_bandit_select_keeps_each_tasks_arms():
+    env = _stepped(bandit([[0.1, 0.9], [0.5, 0.2, 0.7], [0.3], [0.0, 1.0, 0.4]]), 3)
+    sub = env.select(np.array([1, 3]))
+    np.testing.assert_array_equal(sub.num_actions, [3, 3])
+    np.testing.assert_array_equal(sub.best, [0.7, 1.0])
+    _, reward, done, info = sub.step(np.array([2, 1]))
+    np.testing.assert_allclose(info["regret"], [0.0, 0.0])
+    assert done.all() and reward[1] == 1.0  # means 1.0: always pays
+    _, _, _, info = sub.step(np.array([1, 0]))
+    np.testing.assert_allclose(info["regret"], [0.5, 1.0])
+
+
+def test_contextual_select_keeps_the_current_contexts():
+    rng = np.random.default_rng(0)
+    env = _stepped(contextual(rng.standard_normal((6, 4, 2))), 2)
+    index = np.array([4, 1])
+    obs = env._obs.copy()
+    sub = env.select(index)
+    np.testing.assert_array_equal(sub._obs, obs[index])
+    actions = np.array([0, 3, 1, 2, 0, 1])
+    # the regret depends on the current context and the task's arms only: the same in both
+    _, _, _, info = env.step(actions)
+    _, _, _, sub_info = sub.step(actions[index])
+    np.testing.assert_allclose(sub_info["regret"], info["regret"][index])
+
+
+def test_select_leaves_the_original_environment_whole():
+    env = _stepped(darkroom([(0, 0), (8, 8), (2, 3)], [[1, 2, 3], [1, 2, 3, 4, 5], [7]]), 2)
+    before = env.agent_cell.copy()
+    sub = env.select(np.array([2]))
+    sub.step(np.array([0]))
+    sub.reset()
+    assert env.num_envs == 3 and env.tasks.num_actions.tolist() == [3, 5, 1]
+    np.testing.assert_array_equal(env.agent_cell, before)
+    env.step(np.array([0, 0, 0]))  # still works on all three tasks
+
+
+def test_select_rejects_bad_indices_and_unsupported_envs():
+    env = _stepped(bandit([[0.1, 0.9], [0.5, 0.2]]), 1)
+    for bad in (np.array([], dtype=np.int64), np.array([True, False]), np.array([[0]]), np.array([0.0])):
+        with pytest.raises(EnvError):
+            env.select(bad)
+    with pytest.raises(IndexError):
+        env.select(np.array([2]))
+
+    class NoSelect(BernoulliBandit):
+        supports_select = False
+
+    plain = NoSelect(env.tasks)
+    with pytest.raises(NotImplementedError, match="supports_select"):
+        plain.select(np.array([0]))

@@ -11,16 +11,6 @@ import torch.nn.functional as F
 from icrl.config import ConfigError, ModelConfig, load_config
 from icrl.models.model import ActionSetTooLarge, InContextModel, sample_action_embeddings
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one intra-op thread is faster, and much faster on a shared, busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 OBS = {"none": 0, "vector": 2, "discrete": 81}
 
 

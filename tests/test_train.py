@@ -26,16 +26,6 @@ from icrl.train import (
     save_model,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one intra-op thread is faster, and much faster on a shared, busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 TINY = ["model.d_model=32", "model.num_layers=2", "model.num_heads=4", "model.action_dim=32",
         "model.dropout=0.1", "model.attn_dropout=0.1",  # dropout: the torch random state must resume too
         "train.device=cpu", "train.batch_size=4", "train.log_every=5", "train.num_steps=20",

@@ -221,7 +221,11 @@ def evaluate_run(run_dir, *, device=None, progress=True, with_baselines=True) ->
         for name, row in baselines.items():
             results.setdefault(name, {}).update(row)
         normalize(results, cfg.env)
-    out = {"env": cfg.env, "metric": env_spec(cfg.env).metric, "suites": results}
+    out = {"env": cfg.env, "metric": env_spec(cfg.env).metric, "suites": results,
+           "protocol": {"policy": cfg.model.kind, **model_length(cfg), "num_tasks": cfg.eval.num_tasks,
+                        "seed": cfg.eval.seed, "action_selection": cfg.eval.action_selection,
+                        "temperature": cfg.eval.temperature if cfg.eval.temperature is not None else
+                        (cfg.model.tau if cfg.model.kind == "headless_ad" else 1.0)}}
     if skipped:
         out["skipped"] = {cfg.model.kind: skipped}
     return out

@@ -53,6 +53,9 @@ def write_report(results: dict, run_dir, title: str = "") -> tuple[Path, Path]:
     else:
         lines += ["Values: mean success of the last episode; in brackets the normalised score "
                   "(0 = random, 1 = Q-learning after its 200 episodes).", ""]
+    protocol = results.get("protocol")
+    if protocol:
+        lines += ["Protocol: " + ", ".join(f"{k} = {v}" for k, v in protocol.items()), ""]
     for policy, skipped in results.get("skipped", {}).items():
         for suite, why in skipped.items():
             lines.append(f"- {policy} skipped on {suite}: {why}")
