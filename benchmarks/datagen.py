@@ -448,7 +448,7 @@ def bench(teacher: str, num_tasks: int, baseline_tasks: int, repeats: int, toler
         "sanity_rel_diff": {k: round(v, 4) for k, v in diffs.items()},
         "sanity_tolerance": tolerance,
         "sanity_ok": sanity_ok,
-        "includes": "batched: task generation + rollout + HDF5 write (gzip) to a temp dir; baseline: rollouts kept in memory, no file",
+        "includes": "batched: task generation + rollout + HDF5 write (scale-offset integers, gzip floats) to a temp dir; baseline: rollouts kept in memory, no file",
         "baseline": BASELINE_NOTES[teacher],
     }
     if teacher == "thompson":

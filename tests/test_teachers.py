@@ -363,3 +363,206 @@ def test_every_env_has_a_baseline_that_is_a_teacher():
     for spec in ENV_SPECS.values():
         assert spec.teacher in TEACHERS
         assert set(spec.baselines) <= set(TEACHERS)
+
+
+# -- select and retiring finished tasks ---------------------------------------------------------
+SELECT_CASES = [
+    ("bandit", "random"), ("bandit", "egreedy"), ("bandit", "ucb"), ("bandit", "thompson"),
+    ("contextual", "linucb"), ("darkroom", "random"), ("darkroom", "qlearning"),
+]
+
+
+def per_task_state(policy) -> dict[str, np.ndarray]:
+    """Every per-task array of a teacher, one row per current task."""
+    state = {"num_actions": policy.num_actions, "action_mask": policy.action_mask}
+    if isinstance(policy, QLearning):
+        S = policy.q.shape[1]
+        rows = policy._state_rows[:, None] + np.arange(S)  # (B, S) rows of _q_rows() and v
+        state |= {"q": policy._q_rows()[rows], "v": policy.v[rows], "greedy": policy.greedy[rows],
+                  "tied": policy.tied[rows], "episode": policy.episode}
+    for name in ("counts", "sums", "_means", "_pulls", "a_inv", "b"):
+        if hasattr(policy, name):
+            state[name] = getattr(policy, name)
+    return state
+
+
+@pytest.mark.parametrize(("env_name", "teacher"), SELECT_CASES)
+def test_policy_select_keeps_each_tasks_state(env_name, teacher):
+    import copy
+
+    tasks = mixed_tasks(env_name)
+    env = make_env(tasks)
+    policy = make_teacher(teacher)
+    assert policy.supports_select and env.supports_select
+    obs = env.reset(seed=0)
+    policy.reset(env, np.random.default_rng(0))
+
+    def step(obs):
+        actions = policy.act(obs)
+        next_obs, rewards, dones, info = env.step(actions)
+        policy.observe(obs, actions, rewards, dones, next_obs, info)
+        return actions, next_obs, rewards, dones, info
+
+    for _ in range(60):
+        obs = step(obs)[1]
+    index = np.array(sorted({0, 2, 3, len(tasks) // 2, len(tasks) - 1}))
+    sub = copy.deepcopy(policy)
+    sub.select(index)
+    assert sub.num_envs == len(index) and policy.num_envs == len(tasks)
+    # The kept tasks learn from the same steps exactly as they do in the whole batch.
+    for _ in range(60):
+        prev = obs
+        actions, obs, rewards, dones, info = step(obs)
+        sub.observe(prev[index], actions[index], rewards[index], dones[index], obs[index],
+                    {k: v[index] for k, v in info.items()})
+    full_state, sub_state = per_task_state(policy), per_task_state(sub)
+    assert set(full_state) == set(sub_state)
+    for name, value in full_state.items():
+        np.testing.assert_array_equal(sub_state[name], value[index], err_msg=name)
+    # Where acting involves no randomness, the kept tasks act as they would in the whole batch.
+    if teacher in ("ucb", "linucb", "qlearning"):
+        if teacher == "qlearning":
+            policy.episode[:] = sub.episode[:] = policy.num_episodes  # epsilon 0: greedy
+        full_actions, sub_actions = policy.act(obs), sub.act(obs[index])
+        certain = np.ones(len(index), dtype=bool)
+        if teacher == "qlearning":  # tied rows pick one of their maxima at random
+            certain = ~sub.tied[sub._state_rows + obs[index]]
+        assert certain.sum() >= len(index) - 1
+        np.testing.assert_array_equal(sub_actions[certain], full_actions[index][certain])
+
+
+def test_policies_without_select_refuse_it():
+    from icrl.teachers.base import Policy
+
+    class Plain(Policy):
+        def act(self, obs):
+            return np.zeros(self.num_envs, dtype=np.int64)
+
+    assert not Plain.supports_select
+    with pytest.raises(NotImplementedError, match="supports_select"):
+        Plain().select(np.array([0]))
+
+
+class Cycle:
+    """A deterministic policy with per-task state: task b takes ``(7 * id + steps + obs) % n``."""
+
+    name = "cycle"
+    supports_select = True
+
+    def reset(self, env, rng):
+        self.num_envs, self.num_actions = env.num_envs, env.num_actions
+        self.task = np.arange(env.num_envs)
+        self.steps = np.zeros(env.num_envs, dtype=np.int64)
+        self.selected = 0
+
+    def select(self, index):
+        self.num_envs, self.num_actions = len(index), self.num_actions[index]
+        self.task, self.steps = self.task[index], self.steps[index]
+        self.selected += 1
+
+    def act(self, obs):
+        return (7 * self.task + self.steps + obs) % self.num_actions
+
+    def observe(self, obs, actions, rewards, dones, next_obs, info):
+        self.steps += 1
+
+
+class CycleWithoutSelect(Cycle):
+    supports_select = False
+
+    def select(self, index):
+        raise AssertionError("rollout must not select from a policy without select support")
+
+
+def darkroom_mix(n: int = 20) -> TaskSet:
+    return TaskSet.concatenate([eval_suite("darkroom", s, 0, n) for s in ("train_train", "all_test", "test_test")])
+
+
+@pytest.mark.parametrize("retire_below", [0.5, 0.9, 1.0])
+def test_retiring_finished_tasks_changes_nothing_but_the_work(retire_below):
+    E = 9
+    tasks = darkroom_mix()
+    reference = rollout(CycleWithoutSelect(), make_env(tasks), episodes=E, seed=0)
+    policy = Cycle()
+    env = make_env(tasks)
+    traj = rollout(policy, env, episodes=E, seed=0, retire_below=retire_below)
+    assert policy.selected >= 1
+    assert 0 < policy.num_envs < len(tasks)  # only the last tasks to finish were still stepped
+    assert env.num_envs == len(tasks)  # the caller's environment keeps all of its tasks
+    assert traj.actions.shape == reference.actions.shape == (len(tasks), reference.lengths.max())
+    np.testing.assert_array_equal(traj.valid, reference.valid)
+    np.testing.assert_array_equal(traj.lengths, reference.lengths)
+    for name in ("observations", "actions", "rewards", "dones"):
+        np.testing.assert_array_equal(getattr(traj, name)[traj.valid], getattr(reference, name)[traj.valid], err_msg=name)
+    ends = traj.dones & traj.valid
+    np.testing.assert_array_equal(ends.sum(axis=1), np.full(len(tasks), E))
+    np.testing.assert_array_equal(traj.episode_returns(), reference.episode_returns())
+    # A retired task is stepped no more: its record after it was dropped is zeros.
+    invalid = traj.actions[~traj.valid]
+    assert (invalid == 0).all() if retire_below == 1.0 else (invalid == 0).any()
+
+
+def test_retiring_can_be_turned_off():
+    tasks = darkroom_mix(8)
+    policy = Cycle()
+    traj = rollout(policy, make_env(tasks), episodes=5, seed=0, retire_below=0.0)
+    assert policy.selected == 0 and policy.num_envs == len(tasks)
+    # every task was stepped to the end: steps after its last episode are recorded, not valid
+    assert (traj.actions[~traj.valid] != 0).any()
+    with pytest.raises(EnvError):
+        rollout(Cycle(), make_env(tasks), episodes=5, seed=0, retire_below=1.5)
+
+
+def test_steps_mode_never_retires():
+    tasks = darkroom_mix(5)
+    policy = Cycle()
+    traj = rollout(policy, make_env(tasks), steps=70, seed=0)
+    assert policy.selected == 0 and traj.valid.all() and traj.actions.shape == (len(tasks), 70)
+
+
+def test_qlearning_learns_the_same_with_and_without_retiring():
+    tasks = eval_suite("darkroom", "train_train", seed=0, num_tasks=300)
+    stats = {}
+    for retire_below in (0.0, 0.9):
+        policy = QLearning(num_episodes=60)
+        traj = rollout(policy, make_env(tasks), episodes=60, seed=retire_below > 0, retire_below=retire_below)
+        returns = traj.episode_returns()
+        assert returns.shape == (300, 60) and not np.isnan(returns).any()
+        stats[retire_below] = (traj.lengths.mean(), returns[:, -10:].mean(), traj.rewards[traj.valid].mean())
+    (len0, succ0, rew0), (len1, succ1, rew1) = stats[0.0], stats[0.9]
+    assert abs(len1 - len0) / len0 < 0.05, stats
+    assert abs(succ1 - succ0) < 0.06, stats
+    assert abs(rew1 - rew0) / rew0 < 0.1, stats
+
+
+def test_qlearning_row_summaries_stay_exact():
+    tasks = TaskSet.concatenate([mixed_tasks("darkroom"), eval_suite("darkroom", "train_train", 0, 40)])
+    policy = QLearning(num_episodes=200)
+    rollout(policy, make_env(tasks), episodes=200, seed=0)
+    q = policy._q_rows()
+    np.testing.assert_array_equal(policy.v, q.max(axis=1))
+    np.testing.assert_array_equal(q[np.arange(len(q)), policy.greedy], policy.v)
+    np.testing.assert_array_equal(policy.tied, (q == policy.v[:, None]).sum(axis=1) > 1)
+    assert policy.tied.any()  # learned values converge to exactly equal numbers
+
+
+def test_qlearning_breaks_ties_uniformly_among_the_maxima():
+    tasks = eval_suite("darkroom", "train_train", seed=0, num_tasks=3000)
+    env = make_env(tasks)
+    policy = QLearning()
+    obs = env.reset(seed=0)
+    policy.reset(env, np.random.default_rng(0))
+    rows = policy._state_rows + obs
+    q = policy._q_rows()
+    q[rows] = 0.25
+    q[rows[:, None], [2, 5, 9]] = 0.75  # three tied maxima in every task's start state
+    q[rows[::2], 30] = 0.75  # ... and a fourth in half of them
+    policy._summarize(rows)
+    policy.episode[:] = policy.num_episodes  # epsilon 0: greedy
+    actions = policy.act(obs)
+    for chosen, arms in ((actions[1::2], [2, 5, 9]), (actions[::2], [2, 5, 9, 30])):
+        counts = np.bincount(chosen, minlength=50)
+        assert counts[arms].sum() == len(chosen)
+        expected = len(chosen) / len(arms)
+        chi2 = ((counts[arms] - expected) ** 2 / expected).sum()
+        assert chi2 < 16.3, counts[arms]  # p = 0.001 at 3 degrees of freedom

@@ -61,7 +61,7 @@ class Trajectories:
         return out
 
 
-RETIRE_BELOW = 0.8
+RETIRE_BELOW = 0.95
 
 
 def rollout(
@@ -115,8 +115,9 @@ def rollout(
         episodes is not None and retire_below > 0
         and getattr(env, "supports_select", False) and getattr(policy, "supports_select", False)
     )
-    rows = np.arange(B)  # the record row of each task being stepped (all of them until one retires)
+    rows = slice(None)  # the record rows of the tasks being stepped: all of them until one retires
     finished = np.zeros(B, dtype=np.int64)  # episodes finished by each task being stepped
+    running = np.ones(B, dtype=bool)  # finished < episodes
     t = 0
     while t < max_steps:
         actions = policy.act(obs)
@@ -135,16 +136,17 @@ def rollout(
         if progress is not None:
             progress.update(1)
         if episodes is not None:
-            record["valid"][rows, t - 1] = finished < episodes
+            record["valid"][rows, t - 1] = running
             finished += dones
             running = finished < episodes
             num_running = np.count_nonzero(running)
             if num_running == 0:
                 break
-            if retire and num_running <= retire_below * len(rows):
+            if retire and num_running < len(running) and num_running <= retire_below * len(running):
                 keep = np.flatnonzero(running)
                 env = env.select(keep)
                 policy.select(keep)
-                rows, finished, obs = rows[keep], finished[keep], obs[keep]
+                rows = np.arange(B)[rows][keep]
+                finished, running, obs = finished[keep], running[keep], obs[keep]
     record = {k: v[:, :t] for k, v in record.items()}
     return Trajectories(**record, regrets=None if regrets is None else regrets[:, :t])

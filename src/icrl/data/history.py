@@ -104,21 +104,21 @@ class HistoryWriter:
         }  # no timestamps anywhere: the same config and seed give the same bytes
         self.file.attrs.update(attrs)
         obs_shape = (obs_dim,) if obs_kind == "vector" else ()
-        opts = {"compression": "gzip", "compression_opts": 1, "shuffle": True, "track_times": False}
         self._steps = {
-            "observations": self._create("observations", (0, *obs_shape), obs_storage_dtype(obs_kind), opts),
-            "actions": self._create("actions", (0,), np.int16, opts),
-            "rewards": self._create("rewards", (0,), np.float32, opts),
-            "dones": self._create("dones", (0,), bool, opts),
+            "observations": self._create("observations", (0, *obs_shape), obs_storage_dtype(obs_kind)),
+            "actions": self._create("actions", (0,), np.int16),
+            "rewards": self._create("rewards", (0,), np.float32),
+            "dones": self._create("dones", (0,), bool),
         }
         self._num_actions: list[np.ndarray] = []
         self._action_sets: list[np.ndarray] = []
         self._params: dict[str, list[np.ndarray]] = {}
         self._offsets = [0]
 
-    def _create(self, name, shape, dtype, opts):
+    def _create(self, name, shape, dtype):
         chunk = (1 << 16, *shape[1:])
-        return self.file.create_dataset(name, shape=shape, maxshape=(None, *shape[1:]), dtype=dtype, chunks=chunk, **opts)
+        return self.file.create_dataset(name, shape=shape, maxshape=(None, *shape[1:]), dtype=dtype, chunks=chunk,
+                                        track_times=False, **_filters(dtype))
 
     def append(self, tasks: TaskSet, observations, actions, rewards, dones, valid) -> None:
         """Add one history per task from ``(B, T, ...)`` arrays; only ``valid`` steps are kept."""
@@ -165,6 +165,18 @@ class HistoryWriter:
             self.close()
         else:
             self.abort()
+
+
+def _filters(dtype) -> dict:
+    """HDF5 filters of a per-step dataset; both are built into HDF5, so any reader can open the file.
+
+    Integers (cells, action indices) are small numbers of wide types: the lossless scale-offset
+    filter stores each chunk with just the bits its values need, several times faster than gzip
+    and about as small. Floats and flags are gzipped (level 1, shuffled bytes).
+    """
+    if np.issubdtype(dtype, np.integer):
+        return {"scaleoffset": 0}
+    return {"compression": "gzip", "compression_opts": 1, "shuffle": True}
 
 
 def _pad_to(array: np.ndarray, width: int, value) -> np.ndarray:

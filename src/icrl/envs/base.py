@@ -148,7 +148,7 @@ class BatchedEnv:
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs,):
             raise EnvError(f"{self.name}: expected actions of shape ({self.num_envs},), got {actions.shape}")
-        if not np.issubdtype(actions.dtype, np.integer):
+        if actions.dtype.kind not in "iu":  # signed or unsigned integers
             raise EnvError(f"{self.name}: actions must be integer indices into each task's action set, got dtype {actions.dtype}")
         bad = (actions < 0) | (actions >= self.num_actions)
         if bad.any():
@@ -157,7 +157,7 @@ class BatchedEnv:
                 f"{self.name}: action {int(actions[b])} is not available in task {b}, "
                 f"which has {int(self.num_actions[b])} actions (allowed 0..{int(self.num_actions[b]) - 1})"
             )
-        return actions.astype(np.int64)
+        return actions.astype(np.int64, copy=False)
 
     def step(self, actions) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
         """Apply one action per task.
@@ -169,11 +169,8 @@ class BatchedEnv:
             raise EnvError(f"{self.name}: call reset() before step()")
         actions = self.check_actions(actions)
         reward, done, info = self._step(actions)
-        if done.any():
-            self._obs[done] = self._reset_tasks(done)
-        if not done.all():
-            self._obs[~done] = self._observe(~done)
-        return self._obs.copy(), reward.astype(np.float32), done, info
+        self._obs = self._next_obs(done)
+        return self._obs.copy(), reward.astype(np.float32, copy=False), done, info
 
     def select(self, index) -> BatchedEnv:
         """A new environment of tasks ``index`` of this one, each in its current state.
@@ -211,3 +208,15 @@ class BatchedEnv:
     def _observe(self, which: np.ndarray) -> np.ndarray:
         """Observations of the tasks in ``which``, whose episodes go on after a step."""
         raise NotImplementedError
+
+    def _next_obs(self, done: np.ndarray) -> np.ndarray:
+        """After ``_step``: reset the tasks whose episode ended, observe the others.
+
+        Returns every task's observation. Subclasses may override this with a faster equivalent.
+        """
+        obs = self._obs
+        if done.any():
+            obs[done] = self._reset_tasks(done)
+        if not done.all():
+            obs[~done] = self._observe(~done)
+        return obs

@@ -46,8 +46,9 @@ def _transition_tables() -> tuple[np.ndarray, np.ndarray]:
     """Where every compound action leads from every cell, and which cells it passes through.
 
     ``landing[c * 125 + id]`` is the cell reached from cell ``c`` by action ``id``;
-    ``passes[(c * 125 + id) * 81 + g]`` is True when one of its three moves ends on cell ``g``.
-    Stepping is then two table look-ups per task instead of three clipped moves.
+    ``passes[g * 81 * 125 + c * 125 + id]`` is True when one of its three moves ends on cell ``g``
+    (goal-major: a task only ever reads its own goal's slice). Stepping is then two table look-ups
+    per task instead of three clipped moves.
     """
     rows, cols = np.divmod(np.arange(GRID * GRID), GRID)
     pos = np.stack([rows, cols], axis=-1)[:, None, :]  # (81, 1, 2)
@@ -57,7 +58,7 @@ def _transition_tables() -> tuple[np.ndarray, np.ndarray]:
         pos = np.clip(pos + moves[None, :, k], 0, GRID - 1)  # (81, 125, 2)
         visited.append(cell(pos[..., 0], pos[..., 1]))
     visited = np.stack(visited, axis=-1)  # (81, 125, 3)
-    passes = (visited[..., None] == np.arange(GRID * GRID)).any(axis=2)  # (81, 125, 81)
+    passes = (visited[None, ...] == np.arange(GRID * GRID)[:, None, None, None]).any(axis=3)  # (81 goals, 81, 125)
     landing, passes = visited[..., -1].reshape(-1), passes.reshape(-1)
     landing.flags.writeable = passes.flags.writeable = False  # shared by every DarkRoom
     return landing, passes
@@ -79,7 +80,8 @@ class DarkRoom(BatchedEnv):
         if ((ids < 0) & self.action_mask).any() or ids.max() >= NUM_COMPOUND_ACTIONS:
             raise EnvError(f"darkroom action ids must lie in [0, {NUM_COMPOUND_ACTIONS - 1}]")
         self.goals = goals
-        self._action_ids = np.ascontiguousarray(ids).reshape(-1)  # global id of [b, a] at b * A + a
+        self._goal_starts = goals * (GRID * GRID * NUM_COMPOUND_ACTIONS)  # the goal's slice of _passes
+        self._action_ids = ids.astype(np.int16).reshape(-1)  # global id of [b, a] at b * A + a (small: read at random)
         self._row_starts = np.arange(self.num_envs) * self.max_actions
         self._landing, self._passes = _transition_tables()
         self.agent_cell = np.full(self.num_envs, START_CELL, dtype=np.int64)  # the agent's cell
@@ -88,6 +90,7 @@ class DarkRoom(BatchedEnv):
     def select(self, index):
         new = super().select(index)
         new.goals = self.goals[index]
+        new._goal_starts = self._goal_starts[index]
         new._action_ids = self._action_ids.reshape(self.num_envs, self.max_actions)[index].reshape(-1)
         new._row_starts = np.arange(new.num_envs) * self.max_actions
         new.agent_cell = self.agent_cell[index]
@@ -107,12 +110,19 @@ class DarkRoom(BatchedEnv):
     def _observe(self, which):
         return self.agent_cell[which]
 
+    def _next_obs(self, done):
+        # The generic auto-reset in two whole-batch operations.
+        self.agent_cell = np.where(done, START_CELL, self.agent_cell)
+        self.t = np.where(done, 0, self.t)
+        return self.agent_cell
+
     def _step(self, actions):
         key = self.agent_cell * NUM_COMPOUND_ACTIONS + self._action_ids[self._row_starts + actions]
-        hit = self._passes[key * (GRID * GRID) + self.goals]
-        self.agent_cell = self._landing[key]
+        hit = self._passes[self._goal_starts + key]
+        landed = self._landing[key]  # a new array: _next_obs replaces agent_cell, never writes into it
+        self.agent_cell = landed
         self.t += 1
         done = hit | (self.t >= MAX_STEPS)
         # final_obs: where the step really led, before an ended episode is reset (for bootstrapping).
-        info = {"success": hit, "terminal": hit, "final_obs": self.agent_cell.copy()}
+        info = {"success": hit, "terminal": hit, "final_obs": landed}
         return hit.astype(np.float32), done, info

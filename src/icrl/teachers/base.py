@@ -37,11 +37,13 @@ class Policy:
         """Learn from one step. ``obs`` is what ``act`` saw; ``next_obs`` follows an auto-reset."""
 
     def select(self, index: np.ndarray) -> None:
-        """Keep only tasks ``index`` (increasing positions in the current batch), in place.
+        """Keep only tasks ``index`` (a 1-D array of positions in the current batch), in place.
 
         The kept tasks go on exactly as they would have in the whole batch: every per-task array
-        is indexed, nothing is reset. Subclasses that can do this set ``supports_select = True``,
-        index their own per-task state and call ``_select_common``.
+        is indexed, nothing is reset. ``rollout`` calls it together with ``BatchedEnv.select`` and
+        steps the environment that returns (``self.env`` stays the one given to ``reset``).
+        Subclasses that can do this set ``supports_select = True``, index their own per-task state
+        and call ``_select_common``.
         """
         raise NotImplementedError(f"{type(self).__name__} cannot keep a subset of its tasks (supports_select is False)")
 

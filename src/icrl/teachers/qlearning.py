@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Policy, random_actions
+from .base import Policy, random_actions, random_argmax
 
 
 class QLearning(Policy):
@@ -16,8 +16,12 @@ class QLearning(Policy):
     actions break ties uniformly at random: they are real, since learned values converge to
     exactly 1, gamma, gamma**2, ...
 
-    ``q`` is float32 (values lie in [0, 1]; halves the memory every step reads). ``v`` caches
-    the maximum of every row ``q[b, s]``: the greedy value, read by both ``act`` and ``observe``.
+    ``q`` is float32 (values lie in [0, 1]; halves the memory every step reads). Every row
+    ``q[b, s]`` is summarized by its maximum ``v``, one action reaching it (``greedy``) and whether
+    other actions reach it too (``tied``), kept up to date as ``observe`` changes the row: acting
+    greedily is then a look-up, and only tied rows are read to pick one of their maxima.
+    All of them keep the tables of every task given to ``reset``, in that order; ``select`` only
+    changes which of them the current tasks use (``_state_rows``), so it copies no table.
     """
 
     name = "qlearning"
@@ -41,23 +45,33 @@ class QLearning(Policy):
         if not self.action_mask.all():
             q[~np.broadcast_to(self.action_mask[:, None, :], q.shape)] = -np.inf
         self.q = q  # C-contiguous: see _q_rows
-        self.v = q.max(axis=2).reshape(-1)  # v[b * S + s] = max_a q[b, s, a]
+        rows = env.num_envs * env.obs_dim
+        self.v = np.empty(rows, dtype=np.float32)  # v[b * S + s] = max_a q[b, s, a]
+        self.greedy = np.empty(rows, dtype=np.min_scalar_type(env.max_actions))  # an a with q[b, s, a] == v[b * S + s]
+        self.tied = np.empty(rows, dtype=bool)  # more than one such a
+        self._summarize()
         self.episode = np.zeros(env.num_envs, dtype=np.int64)
-        self._state_rows = np.arange(env.num_envs) * env.obs_dim  # row of (b, 0) in _q_rows() and v
+        self._state_rows = np.arange(env.num_envs) * env.obs_dim  # per task: row of its state 0 in _q_rows()
 
     def select(self, index):
         self._select_common(index)
-        num_states = self.q.shape[1]
-        self.q = self.q[index]
-        self.v = self.v.reshape(-1, num_states)[index].reshape(-1)
         self.episode = self.episode[index]
-        self._state_rows = np.arange(self.num_envs) * num_states
+        self._state_rows = self._state_rows[index]
 
     def _q_rows(self) -> np.ndarray:
         """``q`` as ``(B * S, A)``, a view: one flat index per (task, state) is faster to gather."""
         if not self.q.flags.c_contiguous:  # a reshaped copy would lose the updates written to it
             self.q = np.ascontiguousarray(self.q)
         return self.q.reshape(-1, self.q.shape[2])
+
+    def _summarize(self, rows=slice(None)) -> None:
+        """Recompute ``v``, ``greedy`` and ``tied`` of rows ``rows`` of ``_q_rows()`` (default all)."""
+        q = self._q_rows()[rows]
+        greedy = q.argmax(axis=1)
+        v = q.reshape(-1)[np.arange(len(q)) * q.shape[1] + greedy]  # the max, read at the argmax
+        self.v[rows] = v
+        self.greedy[rows] = greedy
+        self.tied[rows] = (q == v[:, None]).sum(axis=1, dtype=np.uint16) > 1
 
     @property
     def epsilon(self) -> np.ndarray:
@@ -66,21 +80,12 @@ class QLearning(Policy):
     def act(self, obs):
         # u < epsilon, with epsilon unclipped: the same test, since 0 <= u < 1.
         explore = self.rng.random(self.num_envs) < 1.0 - self.episode / (self.decay_fraction * self.num_episodes)
-        actions = random_actions(self.num_actions, self.rng)
-        exploit = np.flatnonzero(~explore)
-        if len(exploit):  # only the exploiting tasks look at their Q rows
-            actions[exploit] = self._greedy(self._state_rows[exploit] + obs[exploit])
+        rows = self._state_rows + obs
+        actions = np.where(explore, random_actions(self.num_actions, self.rng), self.greedy[rows])
+        tied = np.flatnonzero(self.tied[rows] & ~explore)
+        if len(tied):  # greedy among several maxima: one of them at random (rare)
+            actions[tied] = random_argmax(self._q_rows()[rows[tied]], self.rng)
         return actions
-
-    def _greedy(self, rows: np.ndarray) -> np.ndarray:
-        """One of the maxima of every row ``rows`` of ``_q_rows()``, uniformly at random."""
-        q = self._q_rows()[rows]
-        width = q.shape[1]
-        maxima = np.flatnonzero(q == self.v[rows][:, None])  # flat positions; row i's lie in [i*A, (i+1)*A)
-        bounds = np.searchsorted(maxima, np.arange(len(rows) + 1) * width)
-        count = bounds[1:] - bounds[:-1]  # >= 1: v holds the row's maximum
-        pick = maxima[bounds[:-1] + (self.rng.random(len(rows)) * count).astype(np.int64)]
-        return pick % width
 
     def observe(self, obs, actions, rewards, dones, next_obs, info):
         landed = info.get("final_obs", next_obs)
@@ -89,17 +94,14 @@ class QLearning(Policy):
             best[info["terminal"]] = 0.0
         target = rewards + self.discount * best
         rows = self._state_rows + obs
-        flat = rows * self.q.shape[2] + actions
-        q = self.q.reshape(-1)
+        q_rows = self._q_rows()
+        flat = rows * q_rows.shape[1] + actions
+        q = q_rows.reshape(-1)  # a view, written through
         old = q[flat]
         new = old + self.lr * (target - old)
         q[flat] = new
-        # Keep v the row maxima: a raised entry may become the maximum; a lowered maximum
-        # means reading its row again.
-        v = self.v[rows]
-        self.v[rows] = np.maximum(v, new)
-        lowered = rows[(old == v) & (new < v)]
-        if len(lowered):
-            q_rows = self._q_rows()[lowered]
-            self.v[lowered] = q_rows.reshape(-1)[np.arange(len(lowered)) * q_rows.shape[1] + q_rows.argmax(axis=1)]
+        # A row's summary stands unless the entry changed and was, or now is, at least the maximum.
+        changed = (np.maximum(old, new) >= self.v[rows]) & (old != new)
+        if changed.any():
+            self._summarize(rows[changed])
         self.episode += dones
