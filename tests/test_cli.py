@@ -292,3 +292,19 @@ def test_presets_and_version_commands():
 
     version = invoke("--version")
     assert version.exit_code == 0 and icrl.__version__ in version.output
+
+
+def test_run_refuses_a_dataset_made_by_other_config_or_code(tmp_path, monkeypatch):
+    from icrl import cli
+    from icrl.data import DatasetError
+    from icrl.data import generate as gen
+
+    cfg = load_config("bandit-cpu", ["data.num_tasks=4", "data.steps=5", f"data.path={tmp_path / 'd.h5'}"])
+    gen.generate_dataset(cfg, progress=False)
+    assert cli._ensure_dataset(cfg, None) == tmp_path / "d.h5"  # same config and code: reused
+    other = load_config("bandit-cpu", ["data.num_tasks=4", "data.steps=6", f"data.path={tmp_path / 'd.h5'}"])
+    with pytest.raises(DatasetError, match="steps"):
+        cli._ensure_dataset(other, None)
+    monkeypatch.setattr(gen, "GENERATOR_VERSION", gen.GENERATOR_VERSION + 1)
+    with pytest.raises(DatasetError, match="generator_version"):
+        cli._ensure_dataset(cfg, None)

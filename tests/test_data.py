@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict
 
 import h5py
 import numpy as np
@@ -20,7 +19,7 @@ from icrl.data import (
     WindowSampler,
     load_histories,
 )
-from icrl.data.generate import generate_dataset
+from icrl.data.generate import dataset_config, generate_dataset
 from icrl.envs import make_env
 from icrl.envs.base import TaskSet
 from icrl.rollout import rollout
@@ -114,7 +113,7 @@ def test_generated_dataset_contents_and_attributes(small_dataset_path, small_con
     assert ds.attrs["teacher"] == cfg.data.teacher
     assert ds.attrs["suite"] == "train"
     assert ds.attrs["seed"] == cfg.data.seed
-    assert ds.attrs["config"] == json.loads(json.dumps(asdict(cfg.data)))
+    assert ds.attrs["config"] == json.loads(json.dumps(dataset_config(cfg)))
     assert ds.attrs["schema_version"] == SCHEMA_VERSION
     assert ds.attrs["icrl_version"] == icrl.__version__
     # the histories are of the training tasks of that seed, in order

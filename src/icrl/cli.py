@@ -133,10 +133,8 @@ def say(message: str) -> None:
 
 def _ensure_dataset(cfg, data: Path | None) -> Path:
     """The run's dataset: reused when it exists and was made from the same data config."""
-    from dataclasses import asdict
-
     from .data import load_histories
-    from .data.generate import generate_dataset
+    from .data.generate import dataset_config, generate_dataset
     from .train import barrier
 
     path = Path(data) if data else cfg.dataset_path()
@@ -147,11 +145,11 @@ def _ensure_dataset(cfg, data: Path | None) -> Path:
         barrier()  # the other processes of a torchrun job wait for it
         return path
     made = load_histories(path)
-    wanted = {k: v for k, v in asdict(cfg.data).items() if k != "path"}
-    have = {k: v for k, v in made.attrs["config"].items() if k != "path"}
-    if made.env != cfg.env or have != wanted:
-        diff = ", ".join(f"{k}: {have.get(k)!r} vs {v!r}" for k, v in wanted.items() if have.get(k) != v) or f"env {made.env}"
-        raise DatasetError(f"{path} was generated from another data config ({diff}); set data.path to a new file or remove it")
+    wanted, have = dataset_config(cfg), {k: v for k, v in made.attrs["config"].items() if k != "path"}
+    if have != wanted:
+        diff = ", ".join(f"{k}: {have.get(k)!r} vs {v!r}" for k, v in wanted.items() if have.get(k) != v)
+        raise DatasetError(f"{path} was generated from another data config or code ({diff}); "
+                           "set data.path to a new file or remove it")
     say(f"reusing {path}")
     return path
 

@@ -14,6 +14,16 @@ from ..suites import env_spec, train_tasks
 from ..teachers import make_teacher
 from .history import HistoryWriter
 
+# Bumped whenever a teacher or environment changes what it generates for the same config, so
+# that `icrl run` does not silently reuse a dataset made by older code.
+GENERATOR_VERSION = 2
+
+
+def dataset_config(cfg: RunConfig) -> dict:
+    """What a dataset file records about how it was made (and what reuse is checked against)."""
+    made = {k: v for k, v in asdict(cfg.data).items() if k != "path"}
+    return {**made, "env": cfg.env, "generator_version": GENERATOR_VERSION}
+
 
 def generate_dataset(cfg: RunConfig, out=None, *, force: bool = False, progress: bool = True) -> Path:
     """Run ``cfg.data.teacher`` on ``cfg.data.num_tasks`` training tasks and write the histories.
@@ -27,7 +37,7 @@ def generate_dataset(cfg: RunConfig, out=None, *, force: bool = False, progress:
     probe = make_env(tasks.subset(slice(0, 1)))
     spec = env_spec(cfg.env)
     writer = HistoryWriter(
-        out, env=cfg.env, teacher=d.teacher, suite="train", seed=d.seed, config=asdict(d),
+        out, env=cfg.env, teacher=d.teacher, suite="train", seed=d.seed, config=dataset_config(cfg),
         obs_kind=probe.obs_kind, obs_dim=probe.obs_dim,
         max_actions=max(spec.train_max_actions, int(tasks.num_actions.max())), overwrite=force,
     )
