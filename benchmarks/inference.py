@@ -30,7 +30,7 @@ from icrl.rollout import rollout
 from icrl.suites import eval_suite
 from icrl.train import build_model, resolve_device
 
-CASES = {"bandit": ("all_new", "bandit_steps"), "darkroom": ("all_test", "darkroom_steps")}
+CASES = {"bandit": ("all_new", "bandit_steps"), "darkroom": ("train_test", "darkroom_steps")}
 
 
 def timed_rollout(policy, tasks, steps, device):
