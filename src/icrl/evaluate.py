@@ -208,19 +208,18 @@ def normalize(results: dict, env: str) -> None:
             entry["normalized"] = float(gain / gap) if abs(gap) > 1e-12 else None
 
 
-def evaluate_run(run_dir, *, device=None, progress=True, with_baselines=True) -> dict:
+def evaluate_run(run_dir, *, device=None, progress=True) -> dict:
     """Evaluate a run's final model (and the baselines on the same suites) in the shared shape."""
     from .train import load_model
 
     model, cfg = load_model(run_dir, device=device or "cpu")
     results, skipped = evaluate_model(model, cfg, device=device, progress=progress)
-    if with_baselines:
-        baselines = run_baselines(cfg.env, seed=cfg.eval.seed, num_tasks=cfg.eval.num_tasks,
-                                  suites=cfg.eval.suites or None, progress=progress, train_seed=cfg.data.seed,
-                                  steps=cfg.eval.steps)["suites"]
-        for name, row in baselines.items():
-            results.setdefault(name, {}).update(row)
-        normalize(results, cfg.env)
+    baselines = run_baselines(cfg.env, seed=cfg.eval.seed, num_tasks=cfg.eval.num_tasks,
+                              suites=cfg.eval.suites or None, progress=progress, train_seed=cfg.data.seed,
+                              steps=cfg.eval.steps)["suites"]
+    for name, row in baselines.items():
+        results.setdefault(name, {}).update(row)
+    normalize(results, cfg.env)
     out = {"env": cfg.env, "metric": env_spec(cfg.env).metric, "suites": results,
            "protocol": {"policy": cfg.model.kind, **model_length(cfg), "num_tasks": cfg.eval.num_tasks,
                         "seed": cfg.eval.seed, "action_selection": cfg.eval.action_selection,
