@@ -113,6 +113,28 @@ def test_cache_is_actually_used_between_slides(monkeypatch):
     assert calls == [True] * len(calls) and 2 <= len(calls) <= 5
 
 
+
+@pytest.mark.parametrize("window,use_cache,expected", [
+    ("reencode", True, [1, 2, 3, 4, 5, 6, 7, 8, 4, 5, 6, 7, 8, 4]),  # full at 8 steps: keep the newest 4
+    ("reencode", False, [1, 2, 3, 4, 5, 6, 7, 8, 4, 5, 6, 7, 8, 4]),
+    ("sliding", False, [1, 2, 3, 4, 5, 6, 7, 8, 8, 8, 8, 8, 8, 8]),  # always the newest 8
+])
+def test_context_rules(window, use_cache, expected):
+    """How many steps each decision sees: the cached rule, its uncached twin, the sliding baseline."""
+    policy = InContextPolicy(make_model("bandit", seq_len=8), use_cache=use_cache, window=window)
+    seen = []
+    act = policy.act
+    policy.act = lambda obs: (act(obs), seen.append(len(policy.obs_hist)))[0]
+    rollout(policy, make_env(bandit_tasks(2)), steps=14, seed=0)
+    assert seen == expected
+
+
+def test_sliding_window_has_no_cached_form():
+    with pytest.raises(ValueError, match="use_cache=False"):
+        InContextPolicy(make_model("bandit"), window="sliding")
+    with pytest.raises(ValueError, match="window"):
+        InContextPolicy(make_model("bandit"), window="fixed", use_cache=False)
+
 # -- 5. unavailable actions are never chosen --------------------------------------------------
 def few_arm_tasks():
     num_arms = np.array([2, 3, 2, 5, 8, 2])

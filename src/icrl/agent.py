@@ -9,6 +9,9 @@ the oldest part is dropped so that the newest ``seq_len // 2`` steps remain, and
 re-encoded once (fresh positions, as in training); until the next drop, every step only appends
 its few new tokens to the key/value cache. The same rule decides the context of the uncached
 path, which recomputes the whole window at every step, so both choose the same actions.
+``window="sliding"`` (uncached only) instead keeps the newest ``seq_len`` steps at every step and
+re-encodes them all, the way earlier implementations evaluate; ``benchmarks/inference.py`` times
+it as the baseline.
 
 Sampling temperature. Headless-AD's logits are similarities divided by the training temperature
 ``tau``; by default actions are sampled from exactly the distribution the InfoNCE loss fitted
@@ -30,9 +33,14 @@ from .teachers.base import Policy
 
 class InContextPolicy(Policy):
     def __init__(self, model: InContextModel, *, selection: str = "sample", temperature: float | None = None,
-                 use_cache: bool = True, device=None, amp: bool = False):
+                 use_cache: bool = True, window: str = "reencode", device=None, amp: bool = False):
         if selection not in ("sample", "argmax"):
             raise ValueError(f"selection must be 'sample' or 'argmax', got {selection!r}")
+        if window not in ("reencode", "sliding"):
+            raise ValueError(f"window must be 'reencode' or 'sliding', got {window!r}")
+        if window == "sliding" and use_cache:
+            raise ValueError("window='sliding' moves every position at every step, so it has no cached form; "
+                             "pass use_cache=False")
         if temperature is not None and temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         self.model = model.eval()
@@ -43,7 +51,9 @@ class InContextPolicy(Policy):
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.amp = amp and self.device.type == "cuda"
         self.seq_len = model.cfg.seq_len
-        self.keep = max(1, self.seq_len // 2)
+        # "reencode": drop to the newest seq_len // 2 steps when the context is full (see above);
+        # "sliding": always the newest seq_len steps, as earlier implementations evaluate.
+        self.keep = self.seq_len if window == "sliding" else max(1, self.seq_len // 2)
 
     # -- episode bookkeeping ---------------------------------------------------------------------
     def reset(self, env, rng):
@@ -80,7 +90,7 @@ class InContextPolicy(Policy):
         obs_t = torch.as_tensor(np.asarray(obs), device=self.device)
         self.obs_hist.append(obs_t)
         moved = len(self.obs_hist) > self.seq_len
-        if moved:  # drop the oldest part of the context; keep the newest `keep` steps
+        if moved:  # drop the oldest part of the context; keep the newest `keep` steps (incl. this one)
             drop = len(self.obs_hist) - self.keep
             self.obs_hist, self.act_hist, self.rew_hist = self.obs_hist[drop:], self.act_hist[drop:], self.rew_hist[drop:]
         with self._autocast():
@@ -102,31 +112,33 @@ class InContextPolicy(Policy):
         return obs, actions, rewards
 
     def _encode_window(self, cache: bool):
-        """Encode prompt + context from scratch; with ``cache``, keep its keys and values."""
+        """Encode prompt + context from scratch; with ``cache``, keep its keys and values.
+
+        The prompt sees only itself, so its keys and values never change: when the window slides,
+        the cache keeps them and only the kept steps are re-encoded.
+        """
         obs, actions, rewards = self._window()
         if not cache:
             hidden = self.model.forward_window(obs, actions, rewards, self.num_actions_t, self.action_emb, partial_last=True)
             return hidden[:, -1]
         m = self.model
-        prompt, prompt_valid = m.prompt_tokens(self.action_emb, self.num_actions_t)
-        tokens = torch.cat([prompt, m.step_tokens(obs, actions, rewards, self.action_emb, partial_last=True)], dim=1)
-        B, L, P = tokens.shape[0], tokens.shape[1], prompt.shape[1]
-        capacity = m.window_length(self.seq_len, self.width, partial_last=True)
-        dtype = torch.bfloat16 if self.amp else tokens.dtype
-        self.cache = m.decoder.new_cache(B, capacity, self.device, dtype)
-        valid = torch.cat([prompt_valid, torch.ones(B, L - P, dtype=torch.bool, device=self.device)], dim=1)
-        self.cache.reserve(L, valid)
-        self.prompt_len = P
-        i = torch.arange(L, device=self.device)
-        allowed = (i[None, :] <= i[:, None]) | (i[None, :] < P)
-        mask = (allowed[None] & valid[:, None, :])[:, None]
-        positions = torch.cat([torch.zeros(P, device=self.device), torch.arange(1, L - P + 1, device=self.device)])
-        return m.decoder(tokens, positions.expand(B, L), mask, self.cache)[:, -1]
+        B = self.num_envs
+        if self.cache is None:
+            prompt, prompt_valid = m.prompt_tokens(self.action_emb, self.num_actions_t)
+            P = self.prompt_len = prompt.shape[1]
+            capacity = m.window_length(self.seq_len, self.width, partial_last=True)
+            self.cache = m.decoder.new_cache(B, capacity, self.device, torch.bfloat16 if self.amp else prompt.dtype)
+            if P:
+                self.cache.reserve(P, prompt_valid)
+                mask = prompt_valid[:, None, None, :].expand(B, 1, P, P)
+                m.decoder(prompt, torch.zeros(B, P, device=self.device), mask, self.cache)
+        else:
+            self.cache.truncate(self.prompt_len)
+        tokens = m.step_tokens(obs, actions, rewards, self.action_emb, partial_last=True)
+        return self._append(tokens)
 
-    def _extend(self, obs_t):
-        """Append the last step's action and reward and the new observation to the cache."""
-        m = self.model
-        tokens = m.next_step_tokens(self.act_hist[-1], self.rew_hist[-1], obs_t, self.action_emb)
+    def _append(self, tokens):
+        """Run ``tokens`` (B, k, d) after everything cached; return the last one's output."""
         B, k = tokens.shape[:2]
         n = self.cache.length
         self.cache.reserve(k, torch.ones(B, k, dtype=torch.bool, device=self.device))
@@ -134,7 +146,11 @@ class InContextPolicy(Policy):
         causal = j[None, :] <= (n + torch.arange(k, device=self.device))[:, None]
         mask = (causal[None] & self.cache.key_valid[:, None, : n + k])[:, None]
         positions = (n - self.prompt_len + 1 + torch.arange(k, device=self.device)).expand(B, k)
-        return m.decoder(tokens, positions, mask, self.cache)[:, -1]
+        return self.model.decoder(tokens, positions, mask, self.cache)[:, -1]
+
+    def _extend(self, obs_t):
+        """Append the last step's action and reward and the new observation to the cache."""
+        return self._append(self.model.next_step_tokens(self.act_hist[-1], self.rew_hist[-1], obs_t, self.action_emb))
 
     def _choose(self, logits: torch.Tensor) -> np.ndarray:
         m = self.model

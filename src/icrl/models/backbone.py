@@ -61,6 +61,12 @@ class KVCache:
         self.length += n
         return sl
 
+    def truncate(self, n: int) -> None:
+        """Forget every token after the first ``n`` (their slots are overwritten by later ones)."""
+        if not 0 <= n <= self.length:
+            raise ValueError(f"cannot truncate a cache of {self.length} tokens to {n}")
+        self.length = n
+
 
 class Attention(nn.Module):
     def __init__(self, d_model, num_heads, attn_dropout, dropout):
