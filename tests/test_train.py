@@ -18,6 +18,7 @@ from icrl.data.history import DatasetError
 from icrl.evaluate import evaluate_model, normalize, run_baselines
 from icrl.models.model import sample_action_embeddings
 from icrl.train import (
+    MODEL_FORMAT,
     Trainer,
     build_model,
     latest_checkpoint,
@@ -156,6 +157,14 @@ def test_model_files(tmp_path, small_config):
     with pytest.raises(ConfigError):
         load_model(path, expect=small_config("contextual", *TINY, "model.seq_len=24", "model.layout=compact"))
 
+    # the right metadata but weights of another shape of model (e.g. an older icrl's layout)
+    state = load_file(str(path))
+    state.pop(sorted(state)[0])
+    stale = tmp_path / "stale.safetensors"
+    save_file(state, str(stale), metadata={"format": MODEL_FORMAT, "config": json.dumps(cfg.to_dict())})
+    with pytest.raises(ConfigError, match="stale.safetensors.*do not fit.*missing"):
+        load_model(stale)
+
     foreign = tmp_path / "weights.safetensors"
     save_file({"w": torch.zeros(3)}, str(foreign))
     with pytest.raises(DatasetError, match="weights.safetensors.*not an icrl model"):
@@ -256,3 +265,16 @@ def test_headless_ad_learns_bandits_in_context(tmp_path):
     assert default["headless_ad"]["normalized"] >= 0.35, summary
     assert new["headless_ad"]["normalized"] >= 0.5, summary
     assert last <= 0.75 * first, summary
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", ["interleaved", "compact"])
+def test_compiled_training_matches_eager(tmp_path, small_config, small_dataset_path, layout):
+    """``train.compile=true`` runs the same computation (checked on CPU; compiling takes a minute)."""
+    losses = {}
+    for compiled in (False, True):
+        cfg = tiny_config(small_config, f"train.compile={str(compiled).lower()}", "model.dropout=0.0",
+                          "model.attn_dropout=0.0", layout=layout)
+        trainer = Trainer(cfg, tmp_path / f"run-{compiled}", small_dataset_path("bandit"), progress=False)
+        losses[compiled] = [float(trainer.train_step()["loss"]) for _ in range(3)]
+    np.testing.assert_allclose(losses[True], losses[False], rtol=1e-4)

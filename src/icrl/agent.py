@@ -150,7 +150,8 @@ class InContextPolicy(Policy):
 
     def _extend(self, obs_t):
         """Append the last step's action and reward and the new observation to the cache."""
-        return self._append(self.model.next_step_tokens(self.act_hist[-1], self.rew_hist[-1], obs_t, self.action_emb))
+        tokens = self.model.next_step_tokens(self.obs_hist[-2], self.act_hist[-1], self.rew_hist[-1], obs_t, self.action_emb)
+        return self._append(tokens)
 
     def _choose(self, logits: torch.Tensor) -> np.ndarray:
         m = self.model

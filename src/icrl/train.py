@@ -114,7 +114,14 @@ def load_model(path, device="cpu", expect: RunConfig | None = None) -> tuple[InC
             f"({_diff(asdict(cfg.model), asdict(expect.model))})"
         )
     model = build_model(cfg)
-    model.load_state_dict(load_file(str(path)))
+    state = load_file(str(path))
+    missing, unexpected = sorted(set(model.state_dict()) - set(state)), sorted(set(state) - set(model.state_dict()))
+    if missing or unexpected:
+        raise ConfigError(
+            f"{path}: its weights do not fit the model its config describes (written by another icrl "
+            f"version?); missing {missing[:4]}, unexpected {unexpected[:4]}"
+        )
+    model.load_state_dict(state)
     return model.to(device), cfg
 
 

@@ -6,9 +6,11 @@ actions ``a`` and rewards ``r``:
 * ``interleaved`` (the paper's): ``[BOS, o_s, a_s, r_s, o_{s+1}, a_{s+1}, r_{s+1}, ...]``, one token
   per observation, action and reward (no observation tokens when the env has none). The action
   ``a_k`` is predicted from the token right before it.
-* ``compact``: one token per step, ``x_k = obs(o_k) + act(a_{k-1}) + rew(r_{k-1})`` (a learned
-  start vector in place of the previous action and reward at the window's first step); ``a_k``
-  is predicted from ``x_k``. 2-3x fewer tokens.
+* ``compact``: one token per step, ``x_k = obs(o_k) + prev_obs(o_{k-1}) + act(a_{k-1}) + rew(r_{k-1})``:
+  the current observation and the whole previous transition (a learned start vector in its place
+  at the window's first step); ``a_k`` is predicted from ``x_k``. 2-3x fewer tokens. Carrying the
+  previous observation lets one attention hop find "what was done, and what it paid, in a state
+  like this one"; without it the model must first learn to pass observations one token forward.
 
 Headless-AD prepends the *action-set prompt*: one token per available action (its embedding), all
 at position 0 and seeing each other in both directions, so the model is equivariant to the order
@@ -68,12 +70,9 @@ class InContextModel(nn.Module):
         self.headless = cfg.kind == "headless_ad"
         self.use_prompt = self.headless and cfg.prompt
         d = cfg.d_model
-        if obs_kind == "vector":
-            self.obs_embed = nn.Linear(obs_dim, d)
-        elif obs_kind == "discrete":
-            self.obs_embed = nn.Embedding(obs_dim, d)
-        else:
-            self.obs_embed = None
+        self.obs_embed = self._obs_table(obs_kind, obs_dim, d)
+        # compact: the previous observation has a table of its own (a different role in the token)
+        self.prev_obs_embed = self._obs_table(obs_kind, obs_dim, d) if cfg.layout == "compact" else None
         self.reward_embed = nn.Linear(1, d)
         self.type_embed = nn.Embedding(6, d)
         if cfg.layout == "compact":  # stands in for the previous action and reward at a window's start
@@ -120,10 +119,15 @@ class InContextModel(nn.Module):
         idx = j if self.cfg.layout == "compact" else j * self.tokens_per_step + self.tokens_per_step - 2
         return idx + prompt_len
 
-    def _embed_obs(self, obs):
-        if self.obs_kind == "vector":
-            return self.obs_embed(obs.float())
-        return self.obs_embed(obs.long())
+    @staticmethod
+    def _obs_table(obs_kind, obs_dim, d):
+        if obs_kind == "vector":
+            return nn.Linear(obs_dim, d)
+        return nn.Embedding(obs_dim, d) if obs_kind == "discrete" else None
+
+    def _embed_obs(self, obs, table=None):
+        table = table or self.obs_embed
+        return table(obs.float()) if self.obs_kind == "vector" else table(obs.long())
 
     def _embed_actions(self, actions, action_emb):
         if self.headless:
@@ -151,6 +155,8 @@ class InContextModel(nn.Module):
         te = self.type_embed.weight
         if self.cfg.layout == "compact":
             prev = self._embed_actions(actions, action_emb) + self._embed_rewards(rewards) + te[ACTION]
+            if self.has_obs:
+                prev = prev + self._embed_obs(obs, self.prev_obs_embed)
             tokens = torch.cat([self.start.expand(B, 1, -1), prev[:, :-1]], dim=1) + te[STEP]
             return tokens + self._embed_obs(obs) if self.has_obs else tokens
         parts = []
@@ -162,7 +168,7 @@ class InContextModel(nn.Module):
         tokens = torch.cat([te[BOS].expand(B, 1, -1), tokens], dim=1)
         return tokens[:, :-2] if partial_last else tokens
 
-    def next_step_tokens(self, prev_actions, prev_rewards, obs, action_emb):
+    def next_step_tokens(self, prev_obs, prev_actions, prev_rewards, obs, action_emb):
         """Tokens that extend a context ending in a partial step by that step's action and reward
         and the next observation: exactly the tokens ``step_tokens`` puts there. (B, k, d)."""
         te = self.type_embed.weight
@@ -170,7 +176,9 @@ class InContextModel(nn.Module):
         rew = self._embed_rewards(prev_rewards[:, None])
         if self.cfg.layout == "compact":
             tokens = act + rew + te[STEP]
-            return tokens + self._embed_obs(obs[:, None]) if self.has_obs else tokens
+            if self.has_obs:
+                tokens = tokens + self._embed_obs(prev_obs[:, None], self.prev_obs_embed) + self._embed_obs(obs[:, None])
+            return tokens
         parts = [act, rew + te[REWARD]]
         if self.has_obs:
             parts.append(self._embed_obs(obs[:, None]) + te[OBS])
