@@ -308,3 +308,38 @@ def test_run_refuses_a_dataset_made_by_other_config_or_code(tmp_path, monkeypatc
     monkeypatch.setattr(gen, "GENERATOR_VERSION", gen.GENERATOR_VERSION + 1)
     with pytest.raises(DatasetError, match="generator_version"):
         cli._ensure_dataset(cfg, None)
+
+
+def test_run_then_eval_with_another_protocol(tmp_path, monkeypatch):
+    """`icrl run` end to end on tiny settings, then `icrl eval --set` into a separate file."""
+    monkeypatch.chdir(tmp_path)
+    tiny = ["data.num_tasks=6", "data.steps=30", "model.seq_len=30", "model.d_model=16", "model.num_layers=1",
+            "model.num_heads=2", "model.action_dim=32", "train.num_steps=3", "train.batch_size=2",
+            "train.log_every=1", "train.checkpoint_every=3", "eval.num_tasks=2", "eval.steps=30",
+            "eval.suites=[train,num_25]"]
+    sets = [x for item in tiny for x in ("--set", item)]
+    result = invoke("run", "bandit-cpu", "--run-dir", "r", *sets)
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "r"
+    results = json.loads((run / "eval.json").read_text())
+    assert set(results["suites"]) == {"train", "num_25"}
+    for row in results["suites"].values():
+        assert {"headless_ad", "random", "thompson"} <= set(row)
+        assert {"final", "normalized", "actions_used", "curve"} <= set(row["headless_ad"])
+        assert len(row["headless_ad"]["curve"]) == 30
+    assert (run / "report.md").exists() and (run / "curves.png").exists()
+    report = (run / "report.md").read_text()
+
+    again = invoke("run", "bandit-cpu", "--run-dir", "r", *sets)
+    assert again.exit_code == 2 and "finished run" in again.output
+
+    result = invoke("eval", "r", "--out", "argmax.json", "--set", "eval.action_selection=argmax")
+    assert result.exit_code == 0, result.output
+    other = json.loads((tmp_path / "argmax.json").read_text())
+    assert other["protocol"]["action_selection"] == "argmax"
+    assert (tmp_path / "argmax.md").exists() and (tmp_path / "argmax-curves.png").exists()
+    assert (run / "report.md").read_text() == report  # the run's own report is left alone
+
+    refused = invoke("eval", "r", "--out", "tau.json", "--set", "model.tau=2")
+    assert refused.exit_code == 2 and "eval.*" in refused.output
+    assert not (tmp_path / "tau.json").exists()

@@ -164,18 +164,21 @@ def _train(cfg, run_dir: Path, data: Path | None, resume: bool) -> Path:
     return trainer.run()
 
 
-def _evaluate(run_dir: Path, out: Path | None, force: bool, device: str) -> dict:
+def _evaluate(run_dir: Path, out: Path | None, force: bool, device: str, overrides=()) -> dict:
     from .evaluate import evaluate_run, results_table
     from .io import refuse_overwrite, write_json
     from .report import write_report
     from .train import resolve_device
 
+    # the run's own results go next to it; another --out gets its report beside that file
+    md, png = (run_dir / "report.md", run_dir / "curves.png") if out is None else (
+        out.with_suffix(".md"), out.with_name(out.stem + "-curves.png"))
     out = out or run_dir / "eval.json"
     refuse_overwrite(out, force)
-    results = evaluate_run(run_dir, device=resolve_device(device))
+    results = evaluate_run(run_dir, device=resolve_device(device), overrides=overrides)
     if _is_main():
         write_json(out, results)
-        md, png = write_report(results, run_dir, title=run_dir.name)
+        md, png = write_report(results, md, png, title=run_dir.name)
         typer.echo(results_table(results))
         typer.echo(f"wrote {out}, {md}, {png}")
     return results
@@ -203,9 +206,11 @@ def eval_(
     out: Annotated[Path | None, typer.Option(help="Results JSON (default: RUN_DIR/eval.json).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     force: Force = False,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", "-s", help="Change the protocol, e.g. --set eval.action_selection=argmax (eval.* fields only).")] = None,
 ):
     """Evaluate a trained model in context on every eval suite; write JSON, a table and plots."""
-    _evaluate(run_dir, out, force, device)
+    _evaluate(run_dir, out, force, device, set_ or ())
 
 
 @app.command()

@@ -208,11 +208,21 @@ def normalize(results: dict, env: str) -> None:
             entry["normalized"] = float(gain / gap) if abs(gap) > 1e-12 else None
 
 
-def evaluate_run(run_dir, *, device=None, progress=True) -> dict:
-    """Evaluate a run's final model (and the baselines on the same suites) in the shared shape."""
+def evaluate_run(run_dir, *, device=None, progress=True, overrides=()) -> dict:
+    """Evaluate a run's final model (and the baselines on the same suites) in the shared shape.
+
+    ``overrides``: ``eval.field=value`` strings that change the protocol (selection, temperature,
+    episodes...); the model's own fields are fixed by its checkpoint.
+    """
+    from .config import ConfigError, RunConfig, apply_overrides
     from .train import load_model
 
     model, cfg = load_model(run_dir, device=device or "cpu")
+    if overrides:
+        fixed = [item for item in overrides if not item.strip().startswith("eval.")]
+        if fixed:
+            raise ConfigError(f"icrl eval can only change eval.* fields (the rest is fixed by the trained model); got {fixed}")
+        cfg = RunConfig.from_dict(apply_overrides(cfg.to_dict(), overrides)).validate()
     results, skipped = evaluate_model(model, cfg, device=device, progress=progress)
     baselines = run_baselines(cfg.env, seed=cfg.eval.seed, num_tasks=cfg.eval.num_tasks,
                               suites=cfg.eval.suites or None, progress=progress, train_seed=cfg.data.seed,

@@ -43,9 +43,9 @@ def plot_curves(results: dict, path) -> Path:
     return Path(path)
 
 
-def write_report(results: dict, run_dir, title: str = "") -> tuple[Path, Path]:
-    """``report.md`` (table, normalised scores in brackets) and ``curves.png`` in ``run_dir``."""
-    run_dir = Path(run_dir)
+def write_report(results: dict, md_path, png_path, title: str = "") -> tuple[Path, Path]:
+    """A Markdown report (table, normalised scores in brackets) and the curves' PNG it shows."""
+    md_path, png_path = Path(md_path), Path(png_path)
     lines = [f"# {title or results['env']}", "", results_table(results), ""]
     if results["metric"] == "regret":
         lines += ["Values: mean final cumulative regret over the suite's tasks; in brackets the normalised "
@@ -59,7 +59,7 @@ def write_report(results: dict, run_dir, title: str = "") -> tuple[Path, Path]:
     for policy, skipped in results.get("skipped", {}).items():
         for suite, why in skipped.items():
             lines.append(f"- {policy} skipped on {suite}: {why}")
-    lines += ["", "![curves](curves.png)", ""]
-    md = write_text(run_dir / "report.md", "\n".join(lines))
-    png = plot_curves(results, run_dir / "curves.png")
+    lines += ["", f"![curves]({png_path.name})", ""]
+    md = write_text(md_path, "\n".join(lines))
+    png = plot_curves(results, png_path)
     return md, png
