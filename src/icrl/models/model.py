@@ -126,7 +126,7 @@ class InContextModel(nn.Module):
         return nn.Embedding(obs_dim, d) if obs_kind == "discrete" else None
 
     def _embed_obs(self, obs, table=None):
-        table = table or self.obs_embed
+        table = self.obs_embed if table is None else table
         return table(obs.float()) if self.obs_kind == "vector" else table(obs.long())
 
     def _embed_actions(self, actions, action_emb):
