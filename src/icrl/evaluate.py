@@ -141,12 +141,14 @@ def evaluate_model(model, cfg, *, suites=None, num_tasks=None, device=None, prog
     keeps a GPU busy; otherwise suites run one after another (``eval.batch_size`` tasks at a time),
     split across the processes of a torchrun job.
     """
+    from .train import process_group
+
     names = suites if suites is not None else (cfg.eval.suites or None)
     tasks = eval_suites(cfg.env, cfg.eval.seed, names, num_tasks or cfg.eval.num_tasks, train_seed=cfg.data.seed)
     usable, skipped = usable_suites(model, tasks)
     factory = model_policy_factory(model, cfg, device)
     spec = env_spec(cfg.env)
-    rank, world = _process_group()
+    rank, world = process_group()
     if one_batch is None:
         one_batch = device is not None and str(device).startswith("cuda")
     if one_batch and world == 1 and usable:
@@ -172,14 +174,6 @@ def evaluate_model(model, cfg, *, suites=None, num_tasks=None, device=None, prog
         dist.all_gather_object(gathered, results)
         results = {name: part[name] for name in usable for part in gathered if name in part}
     return results, skipped
-
-
-def _process_group() -> tuple[int, int]:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def _concat(parts: list[Trajectories]) -> Trajectories:

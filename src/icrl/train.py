@@ -46,6 +46,15 @@ def init_distributed(device: torch.device) -> tuple[int, int]:
     return rank, world
 
 
+def process_group() -> tuple[int, int]:
+    """(rank, world size) of the joined process group; (0, 1) when there is none."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def barrier() -> None:
     """Wait for every process of a torchrun job (no-op in a plain process)."""
     import torch.distributed as dist
@@ -115,7 +124,8 @@ def load_model(path, device="cpu", expect: RunConfig | None = None) -> tuple[InC
         )
     model = build_model(cfg)
     state = load_file(str(path))
-    missing, unexpected = sorted(set(model.state_dict()) - set(state)), sorted(set(state) - set(model.state_dict()))
+    expected = set(model.state_dict())
+    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
     if missing or unexpected:
         raise ConfigError(
             f"{path}: its weights do not fit the model its config describes (written by another icrl "
