@@ -1,13 +1,14 @@
-"""Training speed at the paper's model sizes, for both token layouts.
+"""Training speed at the paper's model sizes (or a preset's), for both token layouts.
 
 Times real optimiser steps (forward, InfoNCE loss, backward, clipping, AdamW) of Headless-AD on
 windows from a generated dataset, after warm-up steps. On CPU by default (a few steps: paper
 sizes are slow there); on CUDA with bf16 autocast, eager and (``--compile``) compiled.
 
     python benchmarks/train.py [--env bandit] [--steps 5] [--device cpu] [--compile]
+    python benchmarks/train.py --preset bandit-cpu --steps 30 --compile --amp   # the laptop sizes
 
-Prints one JSON line per (layout, mode) and, last, the compact/interleaved ratio:
-{"benchmark": "train", "env": ..., "layout": ..., "steps_per_s": ..., "tokens_per_s": ..., ...}
+Prints one JSON line per (layout, mode) and, last, the ratios against eager float32 interleaved
+measured in the same run: {"benchmark": "train", "env": ..., "layout": ..., "tokens_per_s": ...}
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 
 from icrl.config import load_config
 from icrl.data.generate import generate_dataset
-from icrl.train import Trainer
+from icrl.train import Trainer, use_bf16
 
 # The official Headless-AD code at the paper's Bernoulli size on one H100 with bf16 (batch 32,
 # 300 steps of context): ms per training step, as given in the scale issue. Not measured here.
@@ -63,6 +64,9 @@ def measure(cfg, dataset, steps: int, warmup: int, device) -> dict:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="bandit", choices=["bandit", "contextual", "darkroom"])
+    parser.add_argument("--preset", default=None, help="time this preset's sizes instead of the paper's (e.g. bandit-cpu)")
+    parser.add_argument("--amp", action="store_true", help="also time bf16 autocast (train.amp=bf16; on CPU too)")
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
@@ -72,28 +76,35 @@ def main(argv=None):
                         help="override the paper's batch (CPU: 64 heads x 620 tokens x 32 windows of attention "
                              "weights do not fit in 24 GB; use e.g. 4)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    preset = args.preset or args.env
     with tempfile.TemporaryDirectory() as tmp:
-        base = load_config(args.env, [f"train.device={args.device}", f"data.num_tasks={args.tasks}"])
+        base = load_config(preset, [f"train.device={args.device}", f"data.num_tasks={args.tasks}"])
         dataset = generate_dataset(base, Path(tmp) / "data.h5", progress=False)
         device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+        modes = [("eager", [])] + [("compiled", ["train.compile=true"])] * args.compile + [("bf16", ["train.amp=bf16"])] * args.amp
         rates = {}
         for layout in ("interleaved", "compact"):
-            for compiled in ([False, True] if args.compile else [False]):
-                extra = [f"train.batch_size={args.batch_size}"] if args.batch_size else []
-                cfg = load_config(args.env, [f"train.device={args.device}", f"model.layout={layout}",
-                                             f"data.num_tasks={args.tasks}", f"train.compile={str(compiled).lower()}", *extra])
-                row = measure(cfg, dataset, args.steps, args.warmup + (3 if compiled else 0), device)
-                rates[(layout, compiled)] = row["steps_per_s"]
-                line = {"benchmark": "train", "env": args.env, "layout": layout, "compiled": compiled,
-                        "device": str(device), "bf16": device.type == "cuda", "batch_size": cfg.train.batch_size,
+            for mode, extra in modes:
+                extra = extra + ([f"train.batch_size={args.batch_size}"] if args.batch_size else [])
+                cfg = load_config(preset, [f"train.device={args.device}", f"model.layout={layout}",
+                                           f"data.num_tasks={args.tasks}", *extra])
+                row = measure(cfg, dataset, args.steps, args.warmup + (3 if mode == "compiled" else 0), device)
+                rates[(layout, mode)] = row["tokens_per_s"]
+                line = {"benchmark": "train", "preset": preset, "env": cfg.env, "layout": layout, "mode": mode,
+                        "compiled": cfg.train.compile, "device": str(device), "bf16": use_bf16(cfg, device),
+                        "threads": torch.get_num_threads(), "batch_size": cfg.train.batch_size,
                         "d_model": cfg.model.d_model, "num_layers": cfg.model.num_layers,
                         "num_heads": cfg.model.num_heads, **row}
-                if device.type == "cuda" and args.env == "bandit" and not args.batch_size:
+                if device.type == "cuda" and preset == "bandit" and not args.batch_size:
                     # an outside reference, not measured here: the official code, one H100, bf16
                     line["speedup_vs_official_32_4_ms"] = round(OFFICIAL_H100_MS / row["ms_per_step"], 2)
                 print(json.dumps(line), flush=True)
-        print(json.dumps({"benchmark": "train", "env": args.env, "device": str(device),
-                          "compact_vs_interleaved_speedup": round(rates[("compact", False)] / rates[("interleaved", False)], 2)}))
+        reference = rates[("interleaved", "eager")]
+        print(json.dumps({"benchmark": "train", "preset": preset, "device": str(device), "baseline": "interleaved eager",
+                          "tokens_per_s_ratio": {f"{layout} {mode}": round(rate / reference, 2)
+                                                 for (layout, mode), rate in rates.items()}}))
 
 
 if __name__ == "__main__":

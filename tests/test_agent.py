@@ -101,6 +101,17 @@ def test_cache_matches_recomputation_with_vector_observations_and_argmax():
     assert_same_run(model, tasks, steps=40, selection="argmax")
 
 
+@pytest.mark.parametrize("kind", ["headless_ad", "ad"])
+@pytest.mark.parametrize("env", ["bandit", "contextual", "darkroom"])
+@pytest.mark.parametrize("switch", ["reward_weighted", "action_stats"])
+def test_cache_matches_recomputation_with_the_statistics_switches(env, kind, switch):
+    """model.reward_weighted adds r * (act'(a) + obs'(o)) to the compact token, model.action_stats
+    scores per-action statistics of the window: the cached step computes the same logits."""
+    model = make_model(env, kind, "compact", seq_len=12, max_actions=20 if env != "darkroom" else 50, **{switch: True})
+    tasks = {"bandit": bandit_tasks, "darkroom": darkroom_tasks}.get(env, lambda: eval_suite("contextual", "eval", 0, 4))()
+    assert_same_run(model, tasks, steps=40)
+
+
 def test_cache_is_actually_used_between_slides(monkeypatch):
     """With the cache, the window is re-encoded only when it slides, not at every step."""
     model = make_model("bandit", seq_len=16)
@@ -273,3 +284,46 @@ def test_agent_load_from_saved_model(tmp_path):
     agent = Agent.load(tmp_path / "m.safetensors", seed=1)
     agent.reset(["x", "y"])
     assert agent.act() in ("x", "y")
+
+
+@pytest.mark.parametrize(("overrides", "selection", "temperature"), [
+    (["eval.action_selection=argmax"], "argmax", 0.8),  # the preset samples at 0.8
+    (["eval.temperature=0.5"], "sample", 0.5),
+    (["eval.temperature=null"], "sample", None),
+])
+def test_agent_load_plays_as_the_run_was_evaluated(tmp_path, overrides, selection, temperature):
+    """Agent.load defaults to the run's saved eval protocol; keyword arguments still override it."""
+    from icrl.config import load_config
+    from icrl.train import build_model, save_model
+
+    cfg = load_config("bandit-cpu", ["model.d_model=32", "model.num_layers=1", "model.seq_len=20", *overrides])
+    save_model(build_model(cfg), cfg, tmp_path / "m.safetensors")
+    policy = Agent.load(tmp_path / "m.safetensors").policy
+    assert (policy.selection, policy.temperature) == (selection, temperature)
+    policy = Agent.load(tmp_path / "m.safetensors", selection="sample", temperature=2.0).policy
+    assert (policy.selection, policy.temperature) == ("sample", 2.0)
+
+
+def test_agent_load_samples_like_the_runs_evaluation(tmp_path):
+    """Same model, same seed: the loaded agent's choices equal an InContextPolicy built with the
+    run's eval protocol, and differ from sampling at tau."""
+    from icrl.config import load_config
+    from icrl.train import save_model
+
+    cfg = load_config("bandit-cpu", ["model.d_model=32", "model.num_layers=1", "model.seq_len=20",
+                                     "eval.temperature=0.05", "model.tau=1.0"])
+    model = make_model("bandit", layout="compact", seq_len=20, d_model=32, num_layers=1, action_dim=128, max_actions=20)
+    cfg.model = model.cfg
+    save_model(model, cfg, tmp_path / "m.safetensors")
+
+    def play(agent):
+        agent.reset(5)
+        chosen = []
+        for t in range(30):
+            chosen.append(agent.act())
+            agent.observe(float(t % 3 == 0))
+        return chosen
+
+    loaded = play(Agent.load(tmp_path / "m.safetensors", seed=4))
+    assert loaded == play(Agent(model, seed=4, temperature=0.05))
+    assert loaded != play(Agent(model, seed=4, temperature=None))

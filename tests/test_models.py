@@ -282,8 +282,11 @@ def test_history_is_causal():
 # -- 3. order equivariance --------------------------------------------------------------------
 @pytest.mark.parametrize("layout", ["interleaved", "compact"])
 @pytest.mark.parametrize("obs_kind", ["none", "vector", "discrete"])
-def test_headless_ad_is_equivariant_to_the_order_of_the_action_set(layout, obs_kind):
-    model = make_model(tiny(layout=layout), obs_kind, seed=1)
+@pytest.mark.parametrize("switches", [{}, {"action_stats": True}])
+def test_headless_ad_is_equivariant_to_the_order_of_the_action_set(layout, obs_kind, switches):
+    if switches and layout == "interleaved":
+        switches = {}
+    model = make_model(tiny(layout=layout, **switches), obs_kind, seed=1)
     B, T, width = 3, 12, 7
     obs, actions, rewards, num_actions = random_window(B, T, [7, 4, 6], obs_kind, seed=6)
     emb = sample_action_embeddings(B, width, model.cfg.action_dim, "orthonormal", torch.Generator().manual_seed(2))
@@ -295,9 +298,47 @@ def test_headless_ad_is_equivariant_to_the_order_of_the_action_set(layout, obs_k
     emb_p.scatter_(1, perm[..., None].expand_as(emb), emb)
     actions_p = torch.gather(perm, 1, actions)
     with torch.no_grad():
-        logits = model.logits(model.forward_window(obs, actions, rewards, num_actions, emb), num_actions, emb)
-        logits_p = model.logits(model.forward_window(obs, actions_p, rewards, num_actions, emb_p), num_actions, emb_p)
+        logits = model.logits(model.forward_window(obs, actions, rewards, num_actions, emb), num_actions, emb,
+                              window=(obs, actions, rewards))
+        logits_p = model.logits(model.forward_window(obs, actions_p, rewards, num_actions, emb_p), num_actions, emb_p,
+                                window=(obs, actions_p, rewards))
     expected = torch.empty_like(logits)
     expected.scatter_(2, perm[:, None, :].expand_as(logits), logits)
     torch.testing.assert_close(logits_p, expected, atol=1e-4, rtol=1e-4)
     assert logits[torch.isfinite(logits)].std() > 0.5  # far from uniform: the test has teeth
+
+
+# -- per-action context statistics (model.action_stats) ---------------------------------------
+@pytest.mark.parametrize("obs_kind", ["none", "vector"])
+def test_action_stats_pool_exactly_the_earlier_steps_of_each_action(obs_kind):
+    """Counts and means against a loop over the window; the last-step form used when acting
+    equals the last row of the training form."""
+    from icrl.models.model import ActionStats
+
+    torch.manual_seed(0)
+    stats = ActionStats(obs_kind, OBS[obs_kind], d_model=32)
+    B, T, A = 2, 9, 5
+    obs, actions, rewards, _ = random_window(B, T, [5, 3], obs_kind, seed=3)
+    rewards = torch.randn(B, T)
+    stats.mlp = torch.nn.Identity()  # expose the features: they are the MLP's input
+    stats.context = torch.nn.Linear(32, ActionStats.CONTEXT)
+    hidden = torch.randn(B, T, 32)
+    with torch.no_grad():
+        feats = stats(obs, actions, rewards, hidden, A)  # (B, T, A, features)
+        last = stats(obs, actions, rewards, hidden[:, -1], A, last_only=True)
+    torch.testing.assert_close(last, feats[:, -1])
+    for b in range(B):
+        for t in range(T):
+            for a in range(A):
+                earlier = [k for k in range(t) if actions[b, k] == a]
+                n = len(earlier)
+                f = feats[b, t, a]
+                mean_r = sum(float(rewards[b, k]) for k in earlier) / max(n, 1)
+                assert f[0] == (1.0 if n else 0.0)  # mean of phi's constant 1
+                assert abs(float(f[1]) - mean_r) < 1e-5
+                if obs_kind == "vector":
+                    mean_ro = sum(float(rewards[b, k]) * obs[b, k] for k in earlier) / max(n, 1) if n else torch.zeros(2)
+                    torch.testing.assert_close(f[4:6], torch.as_tensor(mean_ro, dtype=torch.float32), atol=1e-5, rtol=1e-5)
+                offset = 2 + 2 * OBS[obs_kind] if obs_kind == "vector" else 2
+                assert f[offset] == float(n > 0) and abs(float(f[offset + 1]) - math.log1p(n)) < 1e-6
+                assert abs(float(f[offset + 2]) - math.log1p(t)) < 1e-6

@@ -100,7 +100,8 @@ class InContextPolicy(Policy):
                 hidden = self._encode_window(cache=True)
             else:
                 hidden = self._extend(obs_t)
-            logits = self.model.logits(hidden.float(), self.num_actions_t, self.action_emb, self.width)
+            window = self._window() if self.model.stats is not None else None
+            logits = self.model.logits(hidden.float(), self.num_actions_t, self.action_emb, self.width, window)
         return self._choose(logits)
 
     def _window(self):
@@ -183,9 +184,16 @@ class Agent:
 
     @classmethod
     def load(cls, path, *, device="cpu", **options) -> Agent:
+        """A trained model from a run directory or ``.safetensors`` file, playing as the run was
+        evaluated: action selection and sampling temperature default to the run's saved eval
+        protocol (``eval.action_selection``, ``eval.temperature``), so the agent is the player its
+        report describes. ``selection=``, ``temperature=`` and the other ``InContextPolicy``
+        options override them; ``seed=`` seeds its sampling."""
         from .train import load_model
 
-        model, _ = load_model(path, device=device)
+        model, cfg = load_model(path, device=device)
+        options.setdefault("selection", cfg.eval.action_selection)
+        options.setdefault("temperature", cfg.eval.temperature)
         return cls(model, device=device, **options)
 
     def reset(self, action_set) -> None:

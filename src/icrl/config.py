@@ -33,6 +33,10 @@ class DataConfig:
     episodes: int | None = None  # episodes per history (darkroom)
     seed: int = 0
     batch_tasks: int = 2_000  # histories generated at once (memory vs speed)
+    # What the model learns to predict: "action", the action the teacher took (the paper's recipe),
+    # or "policy", the teacher's whole action distribution at that step (stored in the dataset;
+    # a lower-variance target with the same expected gradient).
+    targets: str = "action"
     path: str | None = None  # dataset file; default: data/<preset>-seed<seed>.h5
 
 
@@ -40,6 +44,8 @@ class DataConfig:
 class ModelConfig:
     kind: str = "headless_ad"  # headless_ad | ad
     layout: str = "interleaved"  # interleaved (the paper's separate tokens) | compact (one token per step)
+    reward_weighted: bool = False  # compact: add the previous action's and observation's embeddings times the reward
+    action_stats: bool = False  # score each action's pooled context statistics too (models.model.ActionStats)
     seq_len: int = 300  # context length in environment steps
     num_layers: int = 4
     num_heads: int = 8
@@ -67,7 +73,7 @@ class TrainConfig:
     grad_clip: float = 5.0
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: str = "auto"  # auto (bf16 on CUDA, off on CPU) | bf16 | off
+    amp: str = "auto"  # auto (bf16 on CUDA, off on CPU) | bf16 (on any device) | off
     compile: bool = False
     log_every: int = 50
     eval_every: int = 0  # 0: only at the end
@@ -109,7 +115,10 @@ class RunConfig:
         return self
 
     def dataset_path(self) -> Path:
-        return Path(self.data.path) if self.data.path else Path("data") / f"{self.name}-seed{self.data.seed}.h5"
+        if self.data.path:
+            return Path(self.data.path)
+        targets = "" if self.data.targets == "action" else f"-{self.data.targets}"
+        return Path("data") / f"{self.name}-seed{self.data.seed}{targets}.h5"
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "eval": EvalConfig}
@@ -261,6 +270,11 @@ def _validate(cfg: RunConfig) -> None:
     _choice("data.teacher", d.teacher, sorted(TEACHERS))
     _at_least("data.num_tasks", d.num_tasks, 1)
     _at_least("data.batch_tasks", d.batch_tasks, 1)
+    _choice("data.targets", d.targets, ("action", "policy"))
+    if d.targets == "policy":
+        reporting = sorted(name for name, cls in TEACHERS.items() if cls.reports_probs)
+        _check(TEACHERS[d.teacher].reports_probs, "data.targets", d.targets,
+               f"'action' with data.teacher={d.teacher} (teachers that report their distribution: {', '.join(reporting)})")
     _check((d.steps is None) != (d.episodes is None), "data.steps", d.steps, "exactly one of data.steps and data.episodes set")
     if d.steps is not None:
         _at_least("data.steps", d.steps, 1)
@@ -268,6 +282,10 @@ def _validate(cfg: RunConfig) -> None:
         _at_least("data.episodes", d.episodes, 1)
     _choice("model.kind", m.kind, ("headless_ad", "ad"))
     _choice("model.layout", m.layout, ("interleaved", "compact"))
+    if m.action_stats:
+        _check(m.loss == "infonce", "model.action_stats", m.action_stats, "false with model.loss=mse (its scores add to logits)")
+    if m.reward_weighted:
+        _check(m.layout == "compact", "model.reward_weighted", m.reward_weighted, "false with model.layout=interleaved (a compact-layout feature)")
     _choice("model.embeddings", m.embeddings, ("orthonormal", "gaussian"))
     _choice("model.loss", m.loss, ("infonce", "mse"))
     for key in ("seq_len", "num_layers", "num_heads", "d_model", "action_dim", "max_actions"):

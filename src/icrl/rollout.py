@@ -29,6 +29,7 @@ class Trajectories:
     dones: np.ndarray
     valid: np.ndarray
     regrets: np.ndarray | None = None
+    probs: np.ndarray | None = None  # (B, T, A) float16: the policy's action distribution (record_probs)
 
     @property
     def num_envs(self) -> int:
@@ -37,7 +38,8 @@ class Trajectories:
     def rows(self, index) -> Trajectories:
         """The trajectories of some tasks only (e.g. one suite of a merged batch)."""
         return Trajectories(self.observations[index], self.actions[index], self.rewards[index], self.dones[index],
-                            self.valid[index], None if self.regrets is None else self.regrets[index])
+                            self.valid[index], None if self.regrets is None else self.regrets[index],
+                            None if self.probs is None else self.probs[index])
 
     @property
     def lengths(self) -> np.ndarray:
@@ -73,6 +75,7 @@ def rollout(
     seed: int | None = None,
     progress=None,
     retire_below: float = RETIRE_BELOW,
+    record_probs: bool = False,
 ) -> Trajectories:
     """Run ``policy`` on every task of ``env`` for ``steps`` steps or ``episodes`` episodes each.
 
@@ -85,6 +88,9 @@ def rollout(
     environment, and ``policy.select``) and the finished ones are stepped no more. ``0`` never
     retires. Either way every task has its ``episodes`` episodes, marked by ``valid``; what lies
     after them is not part of the result. ``env`` itself keeps all of its tasks.
+
+    ``record_probs``: also record the policy's action distribution at every step
+    (``Policy.act_with_probs``) as ``Trajectories.probs``, ``(B, T, A)`` float16.
     """
     if (steps is None) == (episodes is None):
         raise EnvError("give exactly one of steps= or episodes=")
@@ -94,6 +100,8 @@ def rollout(
         raise EnvError(f"episodes must be >= 1, got {episodes}")
     if not 0.0 <= retire_below <= 1.0:
         raise EnvError(f"retire_below must lie in [0, 1], got {retire_below}")
+    if record_probs and not getattr(policy, "reports_probs", False):
+        raise EnvError(f"record_probs: the {policy.name} policy does not report its action distribution")
     if episodes is not None and env.max_episode_steps is None:
         steps, episodes = episodes, None  # one step per episode
     max_steps = steps if steps is not None else episodes * env.max_episode_steps
@@ -110,6 +118,8 @@ def rollout(
         # steps mode: every step counts; episodes mode: set as the steps are made
         "valid": np.full((B, max_steps), steps is not None, dtype=bool),
     }
+    if record_probs:
+        record["probs"] = np.zeros((B, max_steps, env.max_actions), dtype=np.float16)
     regrets = None
     retire = (
         episodes is not None and retire_below > 0
@@ -120,7 +130,11 @@ def rollout(
     running = np.ones(B, dtype=bool)  # finished < episodes
     t = 0
     while t < max_steps:
-        actions = policy.act(obs)
+        if record_probs:
+            actions, probs = policy.act_with_probs(obs)
+            record["probs"][rows, t] = probs
+        else:
+            actions = policy.act(obs)
         next_obs, rewards, dones, info = env.step(actions)
         policy.observe(obs, actions, rewards, dones, next_obs, info)
         record["observations"][rows, t] = obs

@@ -1,6 +1,7 @@
 """Learning-history datasets: the HDF5 schema, writer and reader.
 
-Schema ``icrl-history`` version 1, one file per dataset. Histories are stored back to back
+Schema ``icrl-history`` version 2, one file per dataset (version 1 files, which are version 2
+files without ``policy``, are still read). Histories are stored back to back
 ("ragged"): history ``h`` occupies steps ``offsets[h]:offsets[h + 1]`` of every per-step array.
 
 Per step (``N`` steps in all):
@@ -8,6 +9,9 @@ Per step (``N`` steps in all):
   ``actions``       ``(N,)`` int16, local index into the history's action set
   ``rewards``       ``(N,)`` float32
   ``dones``         ``(N,)`` bool, the episode ended with this step
+  ``policy``        ``(N, A)`` float16, optional (``data.targets=policy``): the teacher's action
+                    distribution at this step over the history's local actions, zero past
+                    ``num_actions`` (exact, or for Thompson sampling a Monte-Carlo estimate)
 Per history (``H`` histories):
   ``offsets``       ``(H + 1,)`` int64
   ``num_actions``   ``(H,)`` int16
@@ -31,7 +35,9 @@ import numpy as np
 from ..envs.base import TaskSet
 
 FORMAT = "icrl-history"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+POLICY_SUM_TOLERANCE = 0.02  # float16 rounding of up to 125 probabilities
 STEP_FIELDS = ("observations", "actions", "rewards", "dones")
 HISTORY_FIELDS = ("offsets", "num_actions", "action_sets")
 REQUIRED_ATTRS = ("format", "schema_version", "env", "teacher", "suite", "seed", "config", "obs_kind", "obs_dim")
@@ -54,6 +60,7 @@ class HistoryDataset:
     action_sets: np.ndarray
     task_params: dict[str, np.ndarray] = field(default_factory=dict)
     attrs: dict = field(default_factory=dict)
+    policy: np.ndarray | None = None  # (N, A) teacher action distributions, if recorded
 
     @property
     def num_histories(self) -> int:
@@ -87,7 +94,7 @@ class HistoryWriter:
     """
 
     def __init__(self, path, *, env: str, teacher: str, suite: str, seed: int, config: dict,
-                 obs_kind: str, obs_dim: int, max_actions: int, overwrite: bool = False):
+                 obs_kind: str, obs_dim: int, max_actions: int, overwrite: bool = False, with_policy: bool = False):
         from .. import __version__
 
         self.path = Path(path)
@@ -110,21 +117,32 @@ class HistoryWriter:
             "rewards": self._create("rewards", (0,), np.float32),
             "dones": self._create("dones", (0,), bool),
         }
+        if with_policy:
+            self._steps["policy"] = self._create("policy", (0, max_actions), np.float16)
         self._num_actions: list[np.ndarray] = []
         self._action_sets: list[np.ndarray] = []
         self._params: dict[str, list[np.ndarray]] = {}
         self._offsets = [0]
 
     def _create(self, name, shape, dtype):
-        chunk = (1 << 16, *shape[1:])
+        chunk = (1 << 16 if name != "policy" else 1 << 12, *shape[1:])  # policy rows are A values wide
         return self.file.create_dataset(name, shape=shape, maxshape=(None, *shape[1:]), dtype=dtype, chunks=chunk,
                                         track_times=False, **_filters(dtype))
 
-    def append(self, tasks: TaskSet, observations, actions, rewards, dones, valid) -> None:
-        """Add one history per task from ``(B, T, ...)`` arrays; only ``valid`` steps are kept."""
+    def append(self, tasks: TaskSet, observations, actions, rewards, dones, valid, policy=None) -> None:
+        """Add one history per task from ``(B, T, ...)`` arrays; only ``valid`` steps are kept.
+
+        ``policy``: ``(B, T, A)`` action distributions, required when the writer was made
+        ``with_policy`` and refused otherwise.
+        """
         valid = np.asarray(valid, dtype=bool)
         lengths = valid.sum(axis=1)
         arrays = {"observations": observations, "actions": actions, "rewards": rewards, "dones": dones}
+        if (policy is not None) != ("policy" in self._steps):
+            raise DatasetError("policy distributions must be given exactly when the writer was made with_policy=True")
+        if policy is not None:
+            arrays["policy"] = _pad_to(np.asarray(policy).reshape(-1, policy.shape[-1]), self.max_actions, 0).reshape(
+                *policy.shape[:2], self.max_actions)
         for name, data in arrays.items():
             flat = np.asarray(data)[valid]
             ds = self._steps[name]
@@ -203,8 +221,9 @@ def load_histories(path) -> HistoryDataset:
             version = int(attrs.get("schema_version", -1))
         except (TypeError, ValueError):
             version = attrs.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise DatasetError(f"{path}: schema version {version} is not supported (this icrl reads version {SCHEMA_VERSION})")
+        if version not in READABLE_VERSIONS:
+            raise DatasetError(f"{path}: schema version {version} is not supported (this icrl reads versions "
+                               f"{', '.join(map(str, READABLE_VERSIONS))})")
         missing = [k for k in REQUIRED_ATTRS if k not in attrs] + [k for k in STEP_FIELDS + HISTORY_FIELDS if k not in f]
         if missing:
             raise DatasetError(f"{path}: incomplete dataset, missing {', '.join(missing)}")
@@ -213,13 +232,14 @@ def load_histories(path) -> HistoryDataset:
         try:
             arrays = {k: f[k][()] for k in STEP_FIELDS + HISTORY_FIELDS}
             params = {k: f["task"][k][()] for k in f["task"]} if "task" in f else {}
+            policy = f["policy"][()] if "policy" in f else None
         except (OSError, KeyError, ValueError) as err:
             raise DatasetError(f"{path}: corrupt dataset ({err})") from None
     try:
         attrs["config"] = json.loads(attrs["config"])
     except (TypeError, ValueError) as err:
         raise DatasetError(f"{path}: corrupt config attribute, not JSON ({err})") from None
-    ds = HistoryDataset(**arrays, task_params=params, attrs=attrs)
+    ds = HistoryDataset(**arrays, task_params=params, attrs=attrs, policy=policy)
     _check_consistent(path, ds)
     return ds
 
@@ -237,3 +257,11 @@ def _check_consistent(path, ds: HistoryDataset) -> None:
     per_step_limit = np.repeat(ds.num_actions.astype(np.int64), np.diff(offsets))
     if n and ((ds.actions < 0) | (ds.actions >= per_step_limit)).any():
         raise DatasetError(f"{path}: some actions lie outside their history's action set")
+    if ds.policy is not None:
+        p = ds.policy
+        if p.shape != (n, ds.action_sets.shape[1]):
+            raise DatasetError(f"{path}: policy has shape {p.shape}, expected ({n}, {ds.action_sets.shape[1]})")
+        outside = np.arange(p.shape[1])[None, :] >= per_step_limit[:, None]
+        total = p.sum(axis=1, dtype=np.float32)
+        if not np.isfinite(p).all() or (p < 0).any() or (p[outside] != 0).any() or (np.abs(total - 1) > POLICY_SUM_TOLERANCE).any():
+            raise DatasetError(f"{path}: policy rows are not distributions over their history's action set")

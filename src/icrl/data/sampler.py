@@ -66,7 +66,9 @@ class TensorWindowSampler:
     every process of a distributed run can draw the same global batch and keep its own slice.
     """
 
-    def __init__(self, dataset: HistoryDataset, seq_len: int, seed: int = 0, device="cpu"):
+    def __init__(self, dataset: HistoryDataset, seq_len: int, seed: int = 0, device="cpu", policy: bool = False):
+        """``policy``: also return each step's teacher distribution (``(B, T, A)`` float32, as
+        ``"policy"``); the dataset must hold one."""
         import torch
 
         self.torch = torch
@@ -81,6 +83,11 @@ class TensorWindowSampler:
         self.actions = as_t(dataset.actions.astype(np.int64))
         self.rewards = as_t(dataset.rewards, torch.float32)
         self.num_actions = as_t(dataset.num_actions.astype(np.int64))
+        self.policy = None
+        if policy:
+            if dataset.policy is None:
+                raise DatasetError("this dataset holds no teacher distributions (generate it with data.targets=policy)")
+            self.policy = as_t(dataset.policy)  # float16 on the device; a batch is cast to float32
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.steps = torch.arange(seq_len, device=self.device)
 
@@ -92,5 +99,8 @@ class TensorWindowSampler:
         h = torch.searchsorted(self.window_ends, ids, right=True)
         first = torch.where(h > 0, self.window_ends[(h - 1).clamp(min=0)], torch.zeros_like(ids))
         idx = (self.offsets[h] + ids - first)[:, None] + self.steps
-        return {"observations": self.observations[idx], "actions": self.actions[idx],
-                "rewards": self.rewards[idx], "num_actions": self.num_actions[h]}
+        batch = {"observations": self.observations[idx], "actions": self.actions[idx],
+                 "rewards": self.rewards[idx], "num_actions": self.num_actions[h]}
+        if self.policy is not None:
+            batch["policy"] = self.policy[idx].float()
+        return batch

@@ -11,6 +11,11 @@ actions ``a`` and rewards ``r``:
   at the window's first step); ``a_k`` is predicted from ``x_k``. 2-3x fewer tokens. Carrying the
   previous observation lets one attention hop find "what was done, and what it paid, in a state
   like this one"; without it the model must first learn to pass observations one token forward.
+  With ``model.reward_weighted`` the token also holds ``r_{k-1} * (act'(a_{k-1}) + obs'(o_{k-1}))``,
+  the previous action and observation embedded once more (own tables) and multiplied by the
+  reward: the per-step terms of the sufficient statistics of the bandits' reward models (per-arm
+  reward sums; ``sum r s`` of a linear model), which one attention head can then sum in one hop
+  instead of first learning the product of two token features in an MLP.
 
 Headless-AD prepends the *action-set prompt*: one token per available action (its embedding), all
 at position 0 and seeing each other in both directions, so the model is equivariant to the order
@@ -60,6 +65,68 @@ def action_mask(num_actions: torch.Tensor, width: int) -> torch.Tensor:
     return torch.arange(width, device=num_actions.device)[None, :] < num_actions[:, None]
 
 
+class ActionStats(nn.Module):
+    """Per-action statistics of the context, scored by a small network shared by all actions.
+
+    ``model.action_stats``: an attention pattern fixed by design rather than learned, in the
+    spirit of n-gram heads (Zisman et al., 2024): for each available action ``a`` and readout
+    step ``t``, the steps ``k < t`` of the window that took ``a`` are pooled: their count ``n``,
+    and the means of ``phi_k = (1, r_k, o_k, r_k * o_k)`` (observation terms for vector
+    observations only: the per-arm sufficient statistics of a linear reward model). A shared MLP
+    scores ``(means, n > 0, log(1 + n), log(1 + t), mean(r o) * o_t, o_t, W h_t)``, where ``h_t``
+    is the decoder's readout; the score is added to the action's logit. The rule is the same for
+    every action, so the model stays equivariant to the order of the action set and works for
+    any number of actions (the statistics are exactly what a bandit algorithm keeps, but how to
+    act on them is learned from the teacher).
+    """
+
+    CONTEXT = 16  # size of the decoder summary the MLP sees
+
+    def __init__(self, obs_kind: str, obs_dim: int, d_model: int, hidden: int = 64):
+        super().__init__()
+        self.vector = obs_kind == "vector"
+        self.obs_dim = obs_dim if self.vector else 0
+        width = (2 + 2 * self.obs_dim) + 3 + 2 * self.obs_dim + self.CONTEXT
+        self.context = nn.Linear(d_model, self.CONTEXT)
+        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
+                                 nn.Linear(hidden, 1))
+
+    def forward(self, obs, actions, rewards, hidden, width: int, last_only: bool = False):
+        """Scores ``(B, T, A)`` (``(B, A)`` with ``last_only``).
+
+        ``obs``, ``actions``, ``rewards``: the window ``(B, T, ...)``; the last step's action and
+        reward are ignored (only steps before a readout count). ``hidden``: readouts ``(B, T, d)``,
+        or ``(B, d)`` of the last step with ``last_only`` (the acting agent's case).
+        """
+        B, T = actions.shape
+        r = rewards.float()[..., None]
+        phi = [torch.ones_like(r), r]
+        if self.vector:
+            o = obs.float()
+            phi += [o, r * o]
+        phi = torch.cat(phi, dim=-1)  # (B, T, F)
+        onehot = F.one_hot(actions.long().clamp(min=0), width).to(phi.dtype)  # (B, T, A)
+        if last_only:
+            sums = torch.einsum("bta,btf->baf", onehot[:, :-1], phi[:, :-1])[:, None]  # (B, 1, A, F)
+            steps = torch.full((1, 1, 1, 1), float(T - 1), device=phi.device)
+            now = o[:, -1:] if self.vector else None
+            hidden = hidden[:, None]
+        else:
+            joint = onehot[..., None] * phi[:, :, None, :]  # (B, T, A, F)
+            sums = joint.cumsum(1) - joint  # steps k < t only
+            steps = torch.arange(T, device=phi.device, dtype=phi.dtype)[None, :, None, None]
+            now = o if self.vector else None
+        n = sums[..., :1]
+        means = sums / n.clamp(min=1.0)
+        feats = [means, (n > 0).to(phi.dtype), torch.log1p(n), torch.log1p(steps).expand_as(n)]
+        if self.vector:
+            now = now[:, :, None, :].expand(-1, -1, width, -1)
+            feats += [means[..., 2 + self.obs_dim:] * now, now]
+        context = self.context(hidden.to(phi.dtype))[:, :, None, :].expand(-1, -1, width, -1)
+        scores = self.mlp(torch.cat([*feats, context], dim=-1)).squeeze(-1)
+        return scores[:, 0] if last_only else scores
+
+
 class InContextModel(nn.Module):
     """A decoder over learning histories that predicts the next action (AD or Headless-AD)."""
 
@@ -73,6 +140,7 @@ class InContextModel(nn.Module):
         self.obs_embed = self._obs_table(obs_kind, obs_dim, d)
         # compact: the previous observation has a table of its own (a different role in the token)
         self.prev_obs_embed = self._obs_table(obs_kind, obs_dim, d) if cfg.layout == "compact" else None
+        self.reward_obs_embed = self._obs_table(obs_kind, obs_dim, d, bias=False) if cfg.reward_weighted else None
         self.reward_embed = nn.Linear(1, d)
         self.type_embed = nn.Embedding(6, d)
         if cfg.layout == "compact":  # stands in for the previous action and reward at a window's start
@@ -83,7 +151,11 @@ class InContextModel(nn.Module):
         else:
             self.action_table = nn.Embedding(cfg.max_actions, d)
             self.head = nn.Linear(d, cfg.max_actions)
+        self.reward_action_in = None
+        if cfg.reward_weighted:
+            self.reward_action_in = nn.Linear(cfg.action_dim, d, bias=False) if self.headless else nn.Embedding(cfg.max_actions, d)
         self.decoder = Decoder(cfg.num_layers, d, cfg.num_heads, cfg.dropout, cfg.attn_dropout)
+        self.stats = ActionStats(obs_kind, obs_dim, d) if cfg.action_stats else None
         for m in (self.reward_embed, self.head, *(m for m in self.modules() if isinstance(m, nn.Embedding))):
             if isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, std=0.02)
@@ -92,6 +164,8 @@ class InContextModel(nn.Module):
                 nn.init.normal_(m.weight, std=0.02)
         if self.headless:
             nn.init.normal_(self.action_in.weight, std=0.02)
+        if self.reward_action_in is not None:
+            nn.init.normal_(self.reward_action_in.weight, std=0.02)
 
     # -- token layout ----------------------------------------------------------------------------
     @property
@@ -120,20 +194,30 @@ class InContextModel(nn.Module):
         return idx + prompt_len
 
     @staticmethod
-    def _obs_table(obs_kind, obs_dim, d):
+    def _obs_table(obs_kind, obs_dim, d, bias=True):
         if obs_kind == "vector":
-            return nn.Linear(obs_dim, d)
+            return nn.Linear(obs_dim, d, bias=bias)
         return nn.Embedding(obs_dim, d) if obs_kind == "discrete" else None
 
     def _embed_obs(self, obs, table=None):
         table = self.obs_embed if table is None else table
         return table(obs.float()) if self.obs_kind == "vector" else table(obs.long())
 
-    def _embed_actions(self, actions, action_emb):
+    def _embed_actions(self, actions, action_emb, table=None):
         if self.headless:
             index = actions.long().clamp(min=0)[..., None].expand(*actions.shape, action_emb.shape[-1])
-            return self.action_in(torch.gather(action_emb, 1, index))
-        return self.action_table(actions.long().clamp(min=0))
+            return (self.action_in if table is None else table)(torch.gather(action_emb, 1, index))
+        return (self.action_table if table is None else table)(actions.long().clamp(min=0))
+
+    def _reward_weighted(self, obs, actions, rewards, action_emb):
+        """``r * (act'(a) + obs'(o))`` (B, T, d), or 0 without ``model.reward_weighted``."""
+        if self.reward_action_in is None:
+            return 0.0
+        r = rewards.float()[..., None]
+        features = self._embed_actions(actions, action_emb, self.reward_action_in)
+        if self.has_obs:
+            features = features + self._embed_obs(obs, self.reward_obs_embed)
+        return features * r
 
     def _embed_rewards(self, rewards):
         return self.reward_embed(rewards.float()[..., None])
@@ -155,6 +239,7 @@ class InContextModel(nn.Module):
         te = self.type_embed.weight
         if self.cfg.layout == "compact":
             prev = self._embed_actions(actions, action_emb) + self._embed_rewards(rewards) + te[ACTION]
+            prev = prev + self._reward_weighted(obs, actions, rewards, action_emb)
             if self.has_obs:
                 prev = prev + self._embed_obs(obs, self.prev_obs_embed)
             tokens = torch.cat([self.start.expand(B, 1, -1), prev[:, :-1]], dim=1) + te[STEP]
@@ -176,6 +261,7 @@ class InContextModel(nn.Module):
         rew = self._embed_rewards(prev_rewards[:, None])
         if self.cfg.layout == "compact":
             tokens = act + rew + te[STEP]
+            tokens = tokens + self._reward_weighted(prev_obs[:, None], prev_actions[:, None], prev_rewards[:, None], action_emb)
             if self.has_obs:
                 tokens = tokens + self._embed_obs(prev_obs[:, None], self.prev_obs_embed) + self._embed_obs(obs[:, None])
             return tokens
@@ -200,11 +286,13 @@ class InContextModel(nn.Module):
         steps = T
         return hidden[:, self.readout_index(steps, P).to(tokens.device)]
 
-    def logits(self, hidden, num_actions, action_emb, width: int | None = None):
+    def logits(self, hidden, num_actions, action_emb, width: int | None = None, window=None):
         """Scores of the available actions (B, ..., A); unavailable actions get -inf.
 
         Headless-AD with InfoNCE: dot product of the predicted and action embeddings over tau.
         With the MSE ablation: minus the squared distance (nearest neighbour wins). AD: its head.
+        With ``model.action_stats``, ``window=(obs, actions, rewards)`` of the readouts adds the
+        per-action statistics' scores (``ActionStats``; ``hidden`` (B, d) means the last step).
         """
         if self.headless:
             pred = self.head(hidden)
@@ -219,6 +307,8 @@ class InContextModel(nn.Module):
             if width > self.cfg.max_actions:
                 raise ActionSetTooLarge(f"AD was built for at most {self.cfg.max_actions} actions (model.max_actions); got {width}")
             scores = self.head(hidden).float()[..., :width]
+        if self.stats is not None and window is not None:
+            scores = scores + self.stats(*window, hidden, width, last_only=hidden.dim() == 2).float()
         mask = action_mask(num_actions, width)
         mask = mask.view(mask.shape[0], *([1] * (scores.dim() - 2)), width)
         return scores.masked_fill(~mask, float("-inf"))
@@ -226,11 +316,16 @@ class InContextModel(nn.Module):
     def loss(self, batch: dict, action_emb, width: int | None = None) -> tuple[torch.Tensor, dict]:
         """Next-action loss over a batch of windows; unavailable actions never enter it.
 
+        ``batch``: ``observations``, ``actions``, ``rewards`` ``(B, T, ...)``, ``num_actions`` ``(B,)``
+        and, with ``data.targets=policy``, ``policy`` ``(B, T, A)``: the teacher's distribution,
+        the cross-entropy target instead of the one action it took (the MSE ablation ignores it).
+
         ``width``: the widest action set the batch may hold (the trainer passes the dataset's, so
         that no step has to read ``num_actions`` back from the device).
         """
         actions, num_actions = batch["actions"], batch["num_actions"]
-        hidden = self.forward_window(batch["observations"], actions, batch["rewards"], num_actions, action_emb)
+        window = (batch["observations"], actions, batch["rewards"])
+        hidden = self.forward_window(*window, num_actions, action_emb)
         width = width or int(num_actions.max())
         if self.headless and self.cfg.loss == "mse":
             pred = self.head(hidden).float()
@@ -238,9 +333,13 @@ class InContextModel(nn.Module):
             loss = (pred - target).pow(2).sum(-1).mean()
             logits = self.logits(hidden, num_actions, action_emb)
         else:
-            logits = self.logits(hidden, num_actions, action_emb, width)
+            logits = self.logits(hidden, num_actions, action_emb, width, window)
             log_probs = F.log_softmax(logits, dim=-1)
-            nll = -torch.gather(log_probs, -1, actions[..., None]).squeeze(-1)
+            if batch.get("policy") is not None:  # data.targets=policy: cross-entropy to the teacher's distribution
+                target = batch["policy"][..., : log_probs.shape[-1]]
+                nll = -(target * log_probs.masked_fill(target == 0, 0.0)).sum(-1)
+            else:
+                nll = -torch.gather(log_probs, -1, actions[..., None]).squeeze(-1)
             if not self.headless and self.cfg.label_smoothing > 0:
                 # Smooth over the *available* actions only: the masked ones hold -inf log-probs.
                 avail = action_mask(num_actions, width)[:, None, :]

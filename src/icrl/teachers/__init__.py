@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from .bandits import UCB, EpsilonGreedy, LinUCB, RandomPolicy, ThompsonSampling
 from .base import Policy, random_actions, random_argmax
+from .demonstrators import ExploreReplay
 from .qlearning import QLearning
 
 TEACHERS: dict[str, type[Policy]] = {
-    cls.name: cls for cls in (RandomPolicy, EpsilonGreedy, UCB, ThompsonSampling, LinUCB, QLearning)
+    cls.name: cls for cls in (RandomPolicy, EpsilonGreedy, UCB, ThompsonSampling, LinUCB, QLearning, ExploreReplay)
 }
 
 
@@ -24,6 +25,6 @@ def make_teacher(name: str, **kwargs) -> Policy:
 
 
 __all__ = [
-    "TEACHERS", "EpsilonGreedy", "LinUCB", "Policy", "QLearning", "RandomPolicy", "ThompsonSampling", "UCB",
+    "TEACHERS", "EpsilonGreedy", "ExploreReplay", "LinUCB", "Policy", "QLearning", "RandomPolicy", "ThompsonSampling", "UCB",
     "make_teacher", "random_actions", "random_argmax",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Policy, random_actions, random_argmax
+from .base import Policy, argmax_probs, epsilon_mix, random_actions, random_argmax, uniform_probs
 
 
 class RandomPolicy(Policy):
@@ -12,12 +12,16 @@ class RandomPolicy(Policy):
 
     name = "random"
     supports_select = True
+    reports_probs = True
 
     def select(self, index):
         self._select_common(index)
 
     def act(self, obs):
         return random_actions(self.num_actions, self.rng)
+
+    def act_with_probs(self, obs):
+        return self.act(obs), uniform_probs(self.action_mask)
 
 
 class _CountingBandit(Policy):
@@ -56,24 +60,32 @@ class EpsilonGreedy(_CountingBandit):
     """Greedy on the empirical mean (untried arms first), uniform with probability ``epsilon``."""
 
     name = "egreedy"
+    reports_probs = True
 
     def __init__(self, epsilon: float = 0.1):
         if not 0.0 <= epsilon <= 1.0:
             raise ValueError(f"epsilon must lie in [0, 1], got {epsilon}")
         self.epsilon = epsilon
 
-    def act(self, obs):
+    def _scores(self):
         with np.errstate(divide="ignore", invalid="ignore"):
-            means = np.where(self.counts > 0, self.sums / self.counts, np.inf)
-        greedy = random_argmax(self._masked(means), self.rng)
+            return self._masked(np.where(self.counts > 0, self.sums / self.counts, np.inf))
+
+    def act(self, obs):
+        greedy = random_argmax(self._scores(), self.rng)
         explore = self.rng.random(self.num_envs) < self.epsilon
         return np.where(explore, random_actions(self.num_actions, self.rng), greedy)
+
+    def act_with_probs(self, obs):
+        probs = epsilon_mix(argmax_probs(self._scores()), self.epsilon, self.action_mask)
+        return self.act(obs), probs
 
 
 class UCB(_CountingBandit):
     """UCB1 with a scaled bonus: ``mean + alpha * sqrt(2 ln t / n)``; untried arms first."""
 
     name = "ucb"
+    reports_probs = True
 
     def __init__(self, alpha: float = 0.3):
         if alpha < 0:
@@ -98,13 +110,21 @@ class UCB(_CountingBandit):
         self._means.reshape(-1)[flat] = self.sums.reshape(-1)[flat] / self.counts.reshape(-1)[flat]
 
     def act(self, obs):
+        return random_argmax(self._scores(), self.rng)
+
+    def act_with_probs(self, obs):
+        scores = self._scores()
+        return random_argmax(scores, self.rng), argmax_probs(scores)
+
+    def _scores(self):
+        """(B, A) UCB scores: untried arms +inf, unavailable ones -inf."""
         if not self._all_tried:
             self._all_tried = bool((self.counts > 0)[self.action_mask].all())
         if not self._all_tried:
             with np.errstate(divide="ignore", invalid="ignore"):
                 bonus = self.alpha * np.sqrt(2.0 * np.log(max(self.t, 1)) / self.counts)
                 scores = np.where(self.counts > 0, self.sums / self.counts + bonus, np.inf)
-            return random_argmax(self._masked(scores), self.rng)
+            return self._masked(scores)
         # Every available arm has been pulled (n >= 1), and n <= t: the bonus takes one of t
         # values, computed exactly as above into a table indexed by n. Entry 0 is only looked
         # up by unavailable arms (never pulled), so it holds their -inf. Same scores, bit for bit.
@@ -113,29 +133,56 @@ class UCB(_CountingBandit):
         table[1:] = self.alpha * np.sqrt(2.0 * np.log(max(self.t, 1)) / np.arange(1.0, self.t + 1))
         scores = np.take(table, self._pulls)
         np.add(self._means, scores, out=scores)
-        return random_argmax(scores, self.rng)
+        return scores
 
 
 class ThompsonSampling(_CountingBandit):
     """Bernoulli Thompson sampling with a Beta(prior_a, prior_b) prior on every arm.
 
     Draws only the available arms' posteriors: the Beta draws are the whole cost of this teacher.
+
+    ``act_with_probs`` estimates the probability that each arm is the posterior's best (the
+    distribution Thompson sampling draws from) from the draw that chose the action plus
+    ``prob_draws`` more, taken from a separate random stream so that the actions stay those of
+    ``act``. The estimate is unbiased; its standard error is below ``0.5 / sqrt(prob_draws + 1)``.
     """
 
     name = "thompson"
+    reports_probs = True
 
-    def __init__(self, prior_a: float = 1.0, prior_b: float = 1.0):
+    def __init__(self, prior_a: float = 1.0, prior_b: float = 1.0, prob_draws: int = 63):
         if prior_a <= 0 or prior_b <= 0:
             raise ValueError(f"Beta prior parameters must be > 0, got ({prior_a}, {prior_b})")
-        self.prior_a, self.prior_b = prior_a, prior_b
+        if prob_draws < 0:
+            raise ValueError(f"prob_draws must be >= 0, got {prob_draws}")
+        self.prior_a, self.prior_b, self.prob_draws = prior_a, prior_b, prob_draws
+
+    def reset(self, env, rng):
+        super().reset(env, rng)
+        # Spawning from the seed sequence leaves rng's own stream untouched.
+        seq = getattr(rng.bit_generator, "seed_seq", None)
+        self._prob_rng = np.random.default_rng(seq.spawn(1)[0] if isinstance(seq, np.random.SeedSequence) else None)
+
+    def _posterior(self):
+        mask = self.action_mask
+        return mask, self.prior_a + self.sums[mask], self.prior_b + (self.counts - self.sums)[mask]
 
     def act(self, obs):
-        mask = self.action_mask
-        a = self.prior_a + self.sums[mask]
-        b = self.prior_b + (self.counts - self.sums)[mask]
+        mask, a, b = self._posterior()
         samples = np.full(mask.shape, -np.inf)
         samples[mask] = self.rng.beta(a, b)
         return np.argmax(samples, axis=1)
+
+    def act_with_probs(self, obs):
+        actions = self.act(obs)
+        mask, a, b = self._posterior()
+        k = self.prob_draws
+        samples = np.full((k, *mask.shape), -np.inf)
+        samples[:, mask] = self._prob_rng.beta(a, b, size=(k, len(a)))
+        best = np.concatenate([actions[None], samples.argmax(axis=2)])  # (k + 1, B)
+        flat = (best + np.arange(self.num_envs) * mask.shape[1]).ravel()
+        counts = np.bincount(flat, minlength=mask.size).reshape(mask.shape)
+        return actions, counts / (k + 1)
 
 
 class LinUCB(Policy):
@@ -150,6 +197,7 @@ class LinUCB(Policy):
 
     name = "linucb"
     supports_select = True
+    reports_probs = True
 
     def __init__(self, alpha: float = 0.3, ridge: float = 1.0, try_each_arm: bool = True):
         if alpha < 0 or ridge <= 0:
@@ -169,14 +217,21 @@ class LinUCB(Policy):
         self.b = self.b[index]
         self.tried = self.tried[index]
 
-    def act(self, obs):
+    def _scores(self, obs):
         s = np.asarray(obs, dtype=np.float64)
         theta = np.einsum("bade,bae->bad", self.a_inv, self.b)
         mean = np.einsum("bad,bd->ba", theta, s)
         width = np.einsum("bd,bade,be->ba", s, self.a_inv, s)
         scores = mean + self.alpha * np.sqrt(np.maximum(width, 0.0))
         scores = np.where(self.tried, scores, np.inf)  # untried (available) arms come first
-        return random_argmax(np.where(self.action_mask, scores, -np.inf), self.rng)
+        return np.where(self.action_mask, scores, -np.inf)
+
+    def act(self, obs):
+        return random_argmax(self._scores(obs), self.rng)
+
+    def act_with_probs(self, obs):
+        scores = self._scores(obs)
+        return random_argmax(scores, self.rng), argmax_probs(scores)
 
     def observe(self, obs, actions, rewards, dones, next_obs, info):
         rows = np.arange(self.num_envs)

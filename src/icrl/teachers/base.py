@@ -22,6 +22,7 @@ class Policy:
 
     name = "policy"
     supports_select: ClassVar[bool] = False
+    reports_probs: ClassVar[bool] = False  # implements act_with_probs
 
     def reset(self, env: BatchedEnv, rng: np.random.Generator) -> None:
         self.env = env
@@ -32,6 +33,17 @@ class Policy:
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def act_with_probs(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Like ``act``, plus the distribution the actions were drawn from.
+
+        Returns the actions ``(B,)`` and ``(B, A)`` probabilities over local actions (zero on
+        unavailable ones), exact or, for Thompson sampling, estimated. This is the lower-variance
+        training target of ``data.targets=policy``. Policies that implement it set
+        ``reports_probs``; the actions are the same ones ``act`` would take with the same random
+        stream, so a dataset's histories do not depend on whether the distribution is recorded.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not report its action distribution")
 
     def observe(self, obs, actions, rewards, dones, next_obs, info) -> None:
         """Learn from one step. ``obs`` is what ``act`` saw; ``next_obs`` follows an auto-reset."""
@@ -67,3 +79,20 @@ def random_argmax(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def random_actions(num_actions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One uniform local action per task, each within its own action count."""
     return (rng.random(len(num_actions)) * num_actions).astype(np.int64)
+
+
+def argmax_probs(scores: np.ndarray) -> np.ndarray:
+    """``(B, A)`` distribution of ``random_argmax(scores)``: uniform over each row's maxima."""
+    ties = scores >= scores.max(axis=1, keepdims=True)
+    return ties / ties.sum(axis=1, keepdims=True)
+
+
+def uniform_probs(action_mask: np.ndarray) -> np.ndarray:
+    """``(B, A)`` uniform distribution over each task's available actions."""
+    return action_mask / action_mask.sum(axis=1, keepdims=True)
+
+
+def epsilon_mix(greedy: np.ndarray, epsilon, action_mask: np.ndarray) -> np.ndarray:
+    """``(1 - epsilon) * greedy + epsilon * uniform`` over the available actions; ``epsilon`` scalar or ``(B,)``."""
+    eps = np.asarray(epsilon, dtype=np.float64).reshape(-1, 1) if np.ndim(epsilon) else float(epsilon)
+    return (1.0 - eps) * greedy + eps * uniform_probs(action_mask)

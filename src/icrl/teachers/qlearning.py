@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Policy, random_actions, random_argmax
+from .base import Policy, argmax_probs, epsilon_mix, random_actions, random_argmax
 
 
 class QLearning(Policy):
@@ -26,6 +26,7 @@ class QLearning(Policy):
 
     name = "qlearning"
     supports_select = True
+    reports_probs = True
 
     def __init__(self, num_episodes: int = 200, lr: float = 0.9933, discount: float = 0.6238, decay_fraction: float = 0.9):
         if num_episodes < 1:
@@ -86,6 +87,15 @@ class QLearning(Policy):
         if len(tied):  # greedy among several maxima: one of them at random (rare)
             actions[tied] = random_argmax(self._q_rows()[rows[tied]], self.rng)
         return actions
+
+    def act_with_probs(self, obs):
+        rows = self._state_rows + obs
+        greedy = np.zeros(self.action_mask.shape)
+        greedy[np.arange(self.num_envs), self.greedy[rows]] = 1.0
+        tied = np.flatnonzero(self.tied[rows])
+        if len(tied):
+            greedy[tied] = argmax_probs(self._q_rows()[rows[tied]])
+        return self.act(obs), epsilon_mix(greedy, self.epsilon, self.action_mask)
 
     def observe(self, obs, actions, rewards, dones, next_obs, info):
         landed = info.get("final_obs", next_obs)
