@@ -32,8 +32,10 @@ def test_every_preset_loads_and_validates():
         assert isinstance(cfg, RunConfig)
         assert cfg.env in ENV_SPECS
         assert cfg.name == name
-        assert cfg.data.teacher == ENV_SPECS[cfg.env].teacher
         assert RunConfig.from_dict(cfg.to_dict()).validate() == cfg  # the saved config reloads
+        if not name.endswith("-cpu"):  # the paper presets hold the paper's recipe, no laptop switch
+            assert cfg.data.teacher == ENV_SPECS[cfg.env].teacher
+            assert (cfg.data.targets, cfg.model.layout, cfg.model.action_stats) == ("action", "interleaved", False)
 
 
 def test_paper_presets_hold_the_paper_settings():
@@ -305,9 +307,33 @@ def test_run_refuses_a_dataset_made_by_other_config_or_code(tmp_path, monkeypatc
     other = load_config("bandit-cpu", ["data.num_tasks=4", "data.steps=6", f"data.path={tmp_path / 'd.h5'}"])
     with pytest.raises(DatasetError, match="steps"):
         cli._ensure_dataset(other, None)
+    policy = load_config("bandit-cpu", ["data.num_tasks=4", "data.steps=5", f"data.path={tmp_path / 'd.h5'}",
+                                        "data.targets=policy"])
+    with pytest.raises(DatasetError, match="targets"):
+        cli._ensure_dataset(policy, None)
     monkeypatch.setattr(gen, "GENERATOR_VERSION", gen.GENERATOR_VERSION + 1)
     with pytest.raises(DatasetError, match="generator_version"):
         cli._ensure_dataset(cfg, None)
+
+
+def test_run_reuses_a_dataset_made_before_a_data_field_existed(tmp_path):
+    """A file whose recorded config lacks a field added later (data.targets) was made with that
+    field's default, so it is reused for the default and refused for another value."""
+    import h5py
+
+    from icrl import cli
+    from icrl.data import DatasetError
+    from icrl.data import generate as gen
+
+    overrides = ["data.num_tasks=4", "data.steps=5", f"data.path={tmp_path / 'd.h5'}"]
+    gen.generate_dataset(load_config("bandit-cpu", overrides), progress=False)
+    with h5py.File(tmp_path / "d.h5", "r+") as f:
+        made = json.loads(f.attrs["config"])
+        del made["targets"]
+        f.attrs["config"] = json.dumps(made)
+    assert cli._ensure_dataset(load_config("bandit-cpu", overrides), None) == tmp_path / "d.h5"
+    with pytest.raises(DatasetError, match="targets"):
+        cli._ensure_dataset(load_config("bandit-cpu", [*overrides, "data.targets=policy"]), None)
 
 
 def test_run_then_eval_with_another_protocol(tmp_path, monkeypatch):
@@ -329,6 +355,9 @@ def test_run_then_eval_with_another_protocol(tmp_path, monkeypatch):
         assert len(row["headless_ad"]["curve"]) == 30
     assert (run / "report.md").exists() and (run / "curves.png").exists()
     report = (run / "report.md").read_text()
+    # the laptop preset's departures from the paper's recipe are stated in the results and report
+    assert any("model.action_stats" in d for d in results["recipe"]["departures"])
+    assert "Departs from the paper's recipe in:" in report and "model.action_stats=true" in report
 
     again = invoke("run", "bandit-cpu", "--run-dir", "r", *sets)
     assert again.exit_code == 2 and "finished run" in again.output
@@ -343,3 +372,13 @@ def test_run_then_eval_with_another_protocol(tmp_path, monkeypatch):
     refused = invoke("eval", "r", "--out", "tau.json", "--set", "model.tau=2")
     assert refused.exit_code == 2 and "eval.*" in refused.output
     assert not (tmp_path / "tau.json").exists()
+
+
+def test_default_dataset_path_follows_the_data_config_only():
+    """Another data config gets another default file (never a stale one); other sections share it."""
+    base = load_config("bandit-cpu")
+    assert base.dataset_path() == load_config("bandit-cpu", ["train.lr=0.1", "model.d_model=64"]).dataset_path()
+    assert base.dataset_path() != load_config("bandit-cpu", ["data.targets=policy"]).dataset_path()
+    assert base.dataset_path() != load_config("bandit-cpu", ["data.num_tasks=10"]).dataset_path()
+    assert base.dataset_path().name.startswith("bandit-cpu-seed0-")
+    assert load_config("bandit-cpu", ["data.path=x.h5"]).dataset_path().name == "x.h5"

@@ -320,8 +320,9 @@ def test_action_stats_pool_exactly_the_earlier_steps_of_each_action(obs_kind):
     B, T, A = 2, 9, 5
     obs, actions, rewards, _ = random_window(B, T, [5, 3], obs_kind, seed=3)
     rewards = torch.randn(B, T)
-    stats.mlp = torch.nn.Identity()  # expose the features: they are the MLP's input
-    stats.context = torch.nn.Linear(32, ActionStats.CONTEXT)
+    stats.mlp = stats.features = torch.nn.Identity()  # expose the features: they are the MLP's input
+    stats.context = torch.nn.Linear(32, 1, bias=False)
+    torch.nn.init.zeros_(stats.context.weight)  # adds 0 to every feature
     hidden = torch.randn(B, T, 32)
     with torch.no_grad():
         feats = stats(obs, actions, rewards, hidden, A)  # (B, T, A, features)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated
@@ -9,7 +10,7 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .config import ConfigError, list_presets, load_config
+from .config import ConfigError, DataConfig, list_presets, load_config
 from .data.history import DatasetError
 from .envs.base import EnvError
 from .suites import ENV_SPECS
@@ -146,6 +147,9 @@ def _ensure_dataset(cfg, data: Path | None) -> Path:
         return path
     made = load_histories(path)
     wanted, have = dataset_config(cfg), {k: v for k, v in made.attrs["config"].items() if k != "path"}
+    for f in dataclasses.fields(DataConfig):  # a field added since the file was made: it had the default
+        if f.name not in have and f.name in wanted and f.default is not dataclasses.MISSING:
+            have[f.name] = f.default
     if have != wanted:
         diff = ", ".join(f"{k}: {have.get(k)!r} vs {v!r}" for k, v in wanted.items() if have.get(k) != v)
         raise DatasetError(f"{path} was generated from another data config or code ({diff}); "

@@ -9,6 +9,8 @@ before any work starts, naming the field, the bad value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,14 +39,13 @@ class DataConfig:
     # or "policy", the teacher's whole action distribution at that step (stored in the dataset;
     # a lower-variance target with the same expected gradient).
     targets: str = "action"
-    path: str | None = None  # dataset file; default: data/<preset>-seed<seed>.h5
+    path: str | None = None  # dataset file; default: data/<preset>-seed<seed>-<hash of this section>.h5
 
 
 @dataclass
 class ModelConfig:
     kind: str = "headless_ad"  # headless_ad | ad
     layout: str = "interleaved"  # interleaved (the paper's separate tokens) | compact (one token per step)
-    reward_weighted: bool = False  # compact: add the previous action's and observation's embeddings times the reward
     action_stats: bool = False  # score each action's pooled context statistics too (models.model.ActionStats)
     seq_len: int = 300  # context length in environment steps
     num_layers: int = 4
@@ -115,10 +116,13 @@ class RunConfig:
         return self
 
     def dataset_path(self) -> Path:
+        """``data.path``, or ``data/<name>-seed<seed>-<hash>.h5`` where the hash is that of the data
+        config: a preset whose data settings change gets a new file instead of a stale one."""
         if self.data.path:
             return Path(self.data.path)
-        targets = "" if self.data.targets == "action" else f"-{self.data.targets}"
-        return Path("data") / f"{self.name}-seed{self.data.seed}{targets}.h5"
+        made = {k: v for k, v in asdict(self.data).items() if k != "path"}
+        digest = hashlib.sha256(json.dumps({"env": self.env, **made}, sort_keys=True).encode()).hexdigest()[:8]
+        return Path("data") / f"{self.name}-seed{self.data.seed}-{digest}.h5"
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "eval": EvalConfig}
@@ -284,8 +288,6 @@ def _validate(cfg: RunConfig) -> None:
     _choice("model.layout", m.layout, ("interleaved", "compact"))
     if m.action_stats:
         _check(m.loss == "infonce", "model.action_stats", m.action_stats, "false with model.loss=mse (its scores add to logits)")
-    if m.reward_weighted:
-        _check(m.layout == "compact", "model.reward_weighted", m.reward_weighted, "false with model.layout=interleaved (a compact-layout feature)")
     _choice("model.embeddings", m.embeddings, ("orthonormal", "gaussian"))
     _choice("model.loss", m.loss, ("infonce", "mse"))
     for key in ("seq_len", "num_layers", "num_heads", "d_model", "action_dim", "max_actions"):

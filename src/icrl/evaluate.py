@@ -229,6 +229,31 @@ def evaluate_run(run_dir, *, device=None, progress=True, overrides=()) -> dict:
                         "seed": cfg.eval.seed, "action_selection": cfg.eval.action_selection,
                         "temperature": cfg.eval.temperature if cfg.eval.temperature is not None else
                         (cfg.model.tau if cfg.model.kind == "headless_ad" else 1.0)}}
+    out["recipe"] = training_recipe(cfg)
     if skipped:
         out["skipped"] = {cfg.model.kind: skipped}
     return out
+
+
+def training_recipe(cfg) -> dict:
+    """How the model was trained, and where that departs from the paper's recipe (SPEC section 3).
+
+    ``departures`` lists the named switches a run uses instead of the paper's: another teacher
+    than the environment's (e.g. ``explore_replay``), ``data.targets=policy``, the compact token
+    layout and ``model.action_stats``. Reports print it, so that no number is read as the paper's
+    method when it is not.
+    """
+    spec = env_spec(cfg.env)
+    m = cfg.model
+    departures = []
+    if cfg.data.teacher != spec.teacher:
+        departures.append(f"data.teacher={cfg.data.teacher} (paper: {spec.teacher})")
+    if cfg.data.targets != "action":
+        departures.append(f"data.targets={cfg.data.targets} (paper: the sampled action)")
+    if m.layout != "interleaved":
+        departures.append(f"model.layout={m.layout} (paper: interleaved)")
+    if m.action_stats:
+        departures.append("model.action_stats=true")
+    return {"teacher": cfg.data.teacher, "num_histories": cfg.data.num_tasks, "targets": cfg.data.targets,
+            "model": f"{m.kind}, {m.layout} layout, {m.num_layers} layers x {m.d_model} wide, {m.num_heads} heads",
+            "train_steps": cfg.train.num_steps, "batch_size": cfg.train.batch_size, "departures": departures}

@@ -56,6 +56,13 @@ def write_report(results: dict, md_path, png_path, title: str = "") -> tuple[Pat
     protocol = results.get("protocol")
     if protocol:
         lines += ["Protocol: " + ", ".join(f"{k} = {v}" for k, v in protocol.items()), ""]
+    recipe = results.get("recipe")
+    if recipe:
+        shown = ", ".join(f"{k} = {v}" for k, v in recipe.items() if k != "departures")
+        lines += [f"Training: {shown}.", ""]
+        departures = recipe.get("departures") or []
+        lines += [("Departs from the paper's recipe in: " + "; ".join(departures) + ".") if departures
+                  else "The paper's training recipe (at this run's sizes and steps).", ""]
     for policy, skipped in results.get("skipped", {}).items():
         for suite, why in skipped.items():
             lines.append(f"- {policy} skipped on {suite}: {why}")

@@ -11,11 +11,6 @@ actions ``a`` and rewards ``r``:
   at the window's first step); ``a_k`` is predicted from ``x_k``. 2-3x fewer tokens. Carrying the
   previous observation lets one attention hop find "what was done, and what it paid, in a state
   like this one"; without it the model must first learn to pass observations one token forward.
-  With ``model.reward_weighted`` the token also holds ``r_{k-1} * (act'(a_{k-1}) + obs'(o_{k-1}))``,
-  the previous action and observation embedded once more (own tables) and multiplied by the
-  reward: the per-step terms of the sufficient statistics of the bandits' reward models (per-arm
-  reward sums; ``sum r s`` of a linear model), which one attention head can then sum in one hop
-  instead of first learning the product of two token features in an MLP.
 
 Headless-AD prepends the *action-set prompt*: one token per available action (its embedding), all
 at position 0 and seeing each other in both directions, so the model is equivariant to the order
@@ -73,23 +68,23 @@ class ActionStats(nn.Module):
     step ``t``, the steps ``k < t`` of the window that took ``a`` are pooled: their count ``n``,
     and the means of ``phi_k = (1, r_k, o_k, r_k * o_k)`` (observation terms for vector
     observations only: the per-arm sufficient statistics of a linear reward model). A shared MLP
-    scores ``(means, n > 0, log(1 + n), log(1 + t), mean(r o) * o_t, o_t, W h_t)``, where ``h_t``
-    is the decoder's readout; the score is added to the action's logit. The rule is the same for
+    (2 hidden layers of 32) scores ``(means, n > 0, log(1 + n), log(1 + t), mean(r o) * o_t, o_t,
+    h_t)``, where ``h_t`` is the decoder's readout; the score is added to the action's logit. The rule is the same for
     every action, so the model stays equivariant to the order of the action set and works for
     any number of actions (the statistics are exactly what a bandit algorithm keeps, but how to
     act on them is learned from the teacher).
     """
 
-    CONTEXT = 16  # size of the decoder summary the MLP sees
-
-    def __init__(self, obs_kind: str, obs_dim: int, d_model: int, hidden: int = 64):
+    def __init__(self, obs_kind: str, obs_dim: int, d_model: int, hidden: int = 32):
         super().__init__()
         self.vector = obs_kind == "vector"
         self.obs_dim = obs_dim if self.vector else 0
-        width = (2 + 2 * self.obs_dim) + 3 + 2 * self.obs_dim + self.CONTEXT
-        self.context = nn.Linear(d_model, self.CONTEXT)
-        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
-                                 nn.Linear(hidden, 1))
+        # The MLP's first layer, split: its decoder part is computed once per step, not per action.
+        self.features = nn.Linear((2 + 2 * self.obs_dim) + 3 + 2 * self.obs_dim, hidden)
+        self.context = nn.Linear(d_model, hidden, bias=False)
+        # No output bias: a constant added to every action's logit leaves the softmax unchanged, so
+        # its gradient is rounding noise, which Adam would turn into steps of size lr.
+        self.mlp = nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1, bias=False))
 
     def forward(self, obs, actions, rewards, hidden, width: int, last_only: bool = False):
         """Scores ``(B, T, A)`` (``(B, A)`` with ``last_only``).
@@ -122,8 +117,8 @@ class ActionStats(nn.Module):
         if self.vector:
             now = now[:, :, None, :].expand(-1, -1, width, -1)
             feats += [means[..., 2 + self.obs_dim:] * now, now]
-        context = self.context(hidden.to(phi.dtype))[:, :, None, :].expand(-1, -1, width, -1)
-        scores = self.mlp(torch.cat([*feats, context], dim=-1)).squeeze(-1)
+        first = self.features(torch.cat(feats, dim=-1)) + self.context(hidden.to(phi.dtype))[:, :, None, :]
+        scores = self.mlp(first).squeeze(-1)
         return scores[:, 0] if last_only else scores
 
 
@@ -140,7 +135,6 @@ class InContextModel(nn.Module):
         self.obs_embed = self._obs_table(obs_kind, obs_dim, d)
         # compact: the previous observation has a table of its own (a different role in the token)
         self.prev_obs_embed = self._obs_table(obs_kind, obs_dim, d) if cfg.layout == "compact" else None
-        self.reward_obs_embed = self._obs_table(obs_kind, obs_dim, d, bias=False) if cfg.reward_weighted else None
         self.reward_embed = nn.Linear(1, d)
         self.type_embed = nn.Embedding(6, d)
         if cfg.layout == "compact":  # stands in for the previous action and reward at a window's start
@@ -151,9 +145,6 @@ class InContextModel(nn.Module):
         else:
             self.action_table = nn.Embedding(cfg.max_actions, d)
             self.head = nn.Linear(d, cfg.max_actions)
-        self.reward_action_in = None
-        if cfg.reward_weighted:
-            self.reward_action_in = nn.Linear(cfg.action_dim, d, bias=False) if self.headless else nn.Embedding(cfg.max_actions, d)
         self.decoder = Decoder(cfg.num_layers, d, cfg.num_heads, cfg.dropout, cfg.attn_dropout)
         self.stats = ActionStats(obs_kind, obs_dim, d) if cfg.action_stats else None
         for m in (self.reward_embed, self.head, *(m for m in self.modules() if isinstance(m, nn.Embedding))):
@@ -164,8 +155,6 @@ class InContextModel(nn.Module):
                 nn.init.normal_(m.weight, std=0.02)
         if self.headless:
             nn.init.normal_(self.action_in.weight, std=0.02)
-        if self.reward_action_in is not None:
-            nn.init.normal_(self.reward_action_in.weight, std=0.02)
 
     # -- token layout ----------------------------------------------------------------------------
     @property
@@ -194,30 +183,20 @@ class InContextModel(nn.Module):
         return idx + prompt_len
 
     @staticmethod
-    def _obs_table(obs_kind, obs_dim, d, bias=True):
+    def _obs_table(obs_kind, obs_dim, d):
         if obs_kind == "vector":
-            return nn.Linear(obs_dim, d, bias=bias)
+            return nn.Linear(obs_dim, d)
         return nn.Embedding(obs_dim, d) if obs_kind == "discrete" else None
 
     def _embed_obs(self, obs, table=None):
         table = self.obs_embed if table is None else table
         return table(obs.float()) if self.obs_kind == "vector" else table(obs.long())
 
-    def _embed_actions(self, actions, action_emb, table=None):
+    def _embed_actions(self, actions, action_emb):
         if self.headless:
             index = actions.long().clamp(min=0)[..., None].expand(*actions.shape, action_emb.shape[-1])
-            return (self.action_in if table is None else table)(torch.gather(action_emb, 1, index))
-        return (self.action_table if table is None else table)(actions.long().clamp(min=0))
-
-    def _reward_weighted(self, obs, actions, rewards, action_emb):
-        """``r * (act'(a) + obs'(o))`` (B, T, d), or 0 without ``model.reward_weighted``."""
-        if self.reward_action_in is None:
-            return 0.0
-        r = rewards.float()[..., None]
-        features = self._embed_actions(actions, action_emb, self.reward_action_in)
-        if self.has_obs:
-            features = features + self._embed_obs(obs, self.reward_obs_embed)
-        return features * r
+            return self.action_in(torch.gather(action_emb, 1, index))
+        return self.action_table(actions.long().clamp(min=0))
 
     def _embed_rewards(self, rewards):
         return self.reward_embed(rewards.float()[..., None])
@@ -239,7 +218,6 @@ class InContextModel(nn.Module):
         te = self.type_embed.weight
         if self.cfg.layout == "compact":
             prev = self._embed_actions(actions, action_emb) + self._embed_rewards(rewards) + te[ACTION]
-            prev = prev + self._reward_weighted(obs, actions, rewards, action_emb)
             if self.has_obs:
                 prev = prev + self._embed_obs(obs, self.prev_obs_embed)
             tokens = torch.cat([self.start.expand(B, 1, -1), prev[:, :-1]], dim=1) + te[STEP]
@@ -261,7 +239,6 @@ class InContextModel(nn.Module):
         rew = self._embed_rewards(prev_rewards[:, None])
         if self.cfg.layout == "compact":
             tokens = act + rew + te[STEP]
-            tokens = tokens + self._reward_weighted(prev_obs[:, None], prev_actions[:, None], prev_rewards[:, None], action_emb)
             if self.has_obs:
                 tokens = tokens + self._embed_obs(prev_obs[:, None], self.prev_obs_embed) + self._embed_obs(obs[:, None])
             return tokens
