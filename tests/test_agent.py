@@ -326,3 +326,34 @@ def test_agent_load_samples_like_the_runs_evaluation(tmp_path):
     loaded = play(Agent.load(tmp_path / "m.safetensors", seed=4))
     assert loaded == play(Agent(model, seed=4, temperature=0.05))
     assert loaded != play(Agent(model, seed=4, temperature=None))
+
+
+# -- bad input to the Agent: one clear ValueError, never a silent fallback ---------------------
+@pytest.mark.parametrize("action_set", ["abc", 2.5, 0, -3, True, None, [], ["a", "b", "a"], np.zeros((2, 2))])
+def test_agent_refuses_bad_action_sets(action_set):
+    agent = Agent(make_model("bandit", max_actions=20), seed=0)
+    with pytest.raises(ValueError, match="action"):
+        agent.reset(action_set)
+    assert agent.action_set is None  # nothing half-set
+
+
+@pytest.mark.parametrize("reward", [float("nan"), float("inf"), -float("inf"), None, "1.0", True, [1.0]])
+def test_agent_refuses_non_finite_or_non_numeric_rewards(reward):
+    agent = Agent(make_model("bandit", max_actions=20), seed=0)
+    agent.reset(4)
+    agent.act()
+    with pytest.raises(ValueError, match="reward"):
+        agent.observe(reward)
+    agent.observe(np.float32(1.0))  # the step still awaits a valid reward; numpy numbers are fine
+
+
+@pytest.mark.parametrize(("env", "obs"), [
+    ("contextual", [float("nan"), 0.0]), ("contextual", [1.0, float("inf")]), ("contextual", [1.0]),
+    ("contextual", "ab"), ("darkroom", 81), ("darkroom", -1), ("darkroom", 2.5), ("darkroom", [3, 4]),
+])
+def test_agent_refuses_bad_observations(env, obs):
+    agent = Agent(make_model(env, max_actions=20), seed=0)
+    agent.reset(5)
+    with pytest.raises(ValueError, match="obs"):
+        agent.act(obs)
+    assert agent.act([0.5, -0.5] if env == "contextual" else 40) in range(5)

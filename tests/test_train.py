@@ -311,3 +311,35 @@ def test_bf16_autocast_on_cpu_is_used_when_asked_and_trains(tmp_path, small_conf
     assert trainer.bf16
     losses = [float(trainer.train_step()["loss"]) for _ in range(5)]
     assert np.isfinite(losses).all() and all(p.dtype == torch.float32 for p in trainer.model.parameters())
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan", "nan", "inf"])
+def test_non_finite_config_numbers_are_refused(value):
+    with pytest.raises(ConfigError, match="train.lr.*finite"):
+        load_config("bandit-cpu", [f"train.lr={value}"])
+
+
+def test_training_that_diverges_stops_with_a_clear_error_and_keeps_the_good_checkpoint(
+        tmp_path, small_config, small_dataset_path):
+    from icrl.train import TrainingDiverged
+
+    cfg = small_config("bandit", "model.d_model=32", "model.num_heads=4", "model.seq_len=20", "model.layout=compact",
+                       "train.num_steps=6", "train.log_every=2", "train.checkpoint_every=2")
+    trainer = Trainer(cfg, tmp_path / "run", small_dataset_path("bandit"), progress=False)
+    step = trainer.train_step
+
+    def poisoned():  # a healthy first checkpoint, then the weights turn to NaN
+        metrics = step()
+        if trainer.step >= 3:
+            with torch.no_grad():
+                next(trainer.model.parameters()).fill_(float("nan"))
+        return metrics
+
+    trainer.train_step = poisoned
+    with pytest.raises(TrainingDiverged, match=r"not finite; the last good checkpoint is .*step-0000002"):
+        trainer.run()
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == [
+        "step-0000002.pt", "step-0000002.safetensors"]
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+    for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines():
+        json.loads(line, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c} in metrics.jsonl"))

@@ -197,10 +197,23 @@ class Agent:
         return cls(model, device=device, **options)
 
     def reset(self, action_set) -> None:
-        """Start a new task whose actions are ``action_set`` (a count, or a sequence of actions)."""
-        actions = list(range(action_set)) if isinstance(action_set, (int, np.integer)) else list(action_set)
+        """Start a new task whose actions are ``action_set``: a count (int >= 1), or a sequence of
+        distinct actions (list, tuple, range or 1-D array). Raises ``ValueError`` for anything else
+        (a string, a float, duplicates, an empty set)."""
+        if isinstance(action_set, (int, np.integer)) and not isinstance(action_set, (bool, np.bool_)):
+            if action_set < 1:
+                raise ValueError(f"action_set={action_set!r}: a count of actions must be >= 1")
+            actions = list(range(action_set))
+        elif isinstance(action_set, (list, tuple, range)) or (isinstance(action_set, np.ndarray) and action_set.ndim == 1):
+            actions = list(action_set)
+        else:
+            raise ValueError(f"action_set={action_set!r} ({type(action_set).__name__}): allowed a count of actions "
+                             "(int >= 1) or a sequence of distinct actions (list, tuple, range, 1-D array)")
         if not actions:
             raise ValueError("the action set is empty")
+        duplicates = [a for i, a in enumerate(actions) if a in actions[:i]]
+        if duplicates:
+            raise ValueError(f"the action set repeats {duplicates[0]!r}: its actions must be distinct")
         self.action_set = actions
         n = len(actions)
         m = self.policy.model
@@ -217,17 +230,37 @@ class Agent:
             raise RuntimeError("call reset(action_set) before act()")
         if self._last is not None:
             raise RuntimeError("call observe(reward) after each act()")
-        if self.policy.model.obs_kind == "none":
-            obs = 0
-        elif obs is None:
-            raise ValueError("this model needs an observation")
-        index = int(self.policy.act(np.asarray(obs)[None])[0])
+        obs = self._check_obs(obs)
+        index = int(self.policy.act(obs[None])[0])
         self._last = index
         return self.action_set[index]
 
+    def _check_obs(self, obs) -> np.ndarray:
+        """The observation as the model takes it; ``ValueError`` naming what is wrong otherwise."""
+        m = self.policy.model
+        if m.obs_kind == "none":
+            return np.asarray(0)
+        if obs is None:
+            raise ValueError("this model needs an observation")
+        try:
+            array = np.asarray(obs, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"obs={obs!r} is not numeric") from None
+        if m.obs_kind == "vector":
+            if array.shape != (m.obs_dim,) or not np.isfinite(array).all():
+                raise ValueError(f"obs={obs!r}: allowed a vector of {m.obs_dim} finite numbers")
+            return array.astype(np.float32)
+        if array.shape != () or not float(array).is_integer() or not 0 <= array < m.obs_dim:
+            raise ValueError(f"obs={obs!r}: allowed an integer cell in [0, {m.obs_dim - 1}]")
+        return np.asarray(int(array))
+
     def observe(self, reward: float, done: bool = False) -> None:
-        """Report the reward of the last action (and whether it ended the episode)."""
+        """Report the reward of the last action (a finite real number) and whether it ended the
+        episode. Raises ``ValueError`` for NaN, infinities, None, strings and booleans."""
         if self._last is None:
             raise RuntimeError("call act() before observe()")
+        if isinstance(reward, (bool, np.bool_)) or not isinstance(reward, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(reward):
+            raise ValueError(f"reward={reward!r}: allowed a finite real number")
         self.policy.observe(None, np.array([self._last]), np.array([reward], dtype=np.float32), np.array([done]), None, {})
         self._last = None

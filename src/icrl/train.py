@@ -275,6 +275,13 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.step = state["step"]
 
+    def _diverged(self, where: str, row: dict) -> None:
+        found = latest_checkpoint(self.run_dir)
+        last = f"the last good checkpoint is {found[1]} (step {found[0]})" if found else "no checkpoint was saved"
+        bad = ", ".join(f"{k}={v}" for k, v in row.items() if not math.isfinite(v)) or "the weights"
+        raise TrainingDiverged(f"training diverged at {where}: {bad} is not finite; {last}. "
+                               f"Lower train.lr (now {self.cfg.train.lr}) or train.grad_clip and start again")
+
     # -- the loop ------------------------------------------------------------------------------
     def train_step(self) -> dict:
         """One optimiser step; returns its metrics as device tensors (no host synchronisation)."""
@@ -313,6 +320,8 @@ class Trainer:
                         means /= self.world
                     elapsed = time.perf_counter() - tic
                     row = dict(zip(window[0], means.tolist(), strict=True))
+                    if not all(math.isfinite(v) for v in row.values()):
+                        self._diverged(f"steps {self.step - len(window) + 1}-{self.step}", row)
                     row.update(step=self.step, lr=self.scheduler.get_last_lr()[0],
                                steps_per_s=len(window) / elapsed, tokens_per_s=len(window) * tokens_per_batch / elapsed)
                     if logger is not None:
@@ -324,6 +333,8 @@ class Trainer:
                     if logger is not None:
                         logger.log({"step": self.step, **row})
                 if self.step % t.checkpoint_every == 0 or self.step == t.num_steps:
+                    if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+                        self._diverged(f"step {self.step}", {})
                     self.save_checkpoint()
                     barrier()
         finally:
@@ -334,6 +345,10 @@ class Trainer:
             save_model(self.model, cfg, self.run_dir / "model.safetensors")
         barrier()
         return self.run_dir / "model.safetensors"
+
+
+class TrainingDiverged(ValueError):
+    """The loss, a gradient or a weight became NaN or infinite; nothing of it was saved."""
 
 
 class MetricsLogger:
