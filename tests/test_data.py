@@ -453,3 +453,40 @@ def test_seq_len_longer_than_every_history_is_refused(tmp_path):
         WindowSampler(ds, seq_len=10)
     with pytest.raises(DatasetError):
         WindowSampler(ds, seq_len=0)
+
+
+# -- damaged bytes and impossible values (checksums, range checks) ------------------------------
+def _overwrite_bytes(path, dataset: str, count: int = 8) -> None:
+    """Random bytes written over the start of ``dataset``'s first chunk, behind HDF5's back."""
+    with h5py.File(path, "r") as f:
+        d = f[dataset]
+        offset = d.id.get_chunk_info(0).byte_offset if d.chunks else d.id.get_offset()
+    raw = bytearray(path.read_bytes())
+    raw[offset + 4: offset + 4 + count] = np.random.default_rng(0).integers(0, 256, count, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize(("env", "dataset"), [("bandit", "task/means"), ("bandit", "rewards"),
+                                              ("darkroom", "task/goals"), ("contextual", "observations"),
+                                              ("contextual", "task/arm_features")])
+def test_damaged_bytes_are_refused_by_their_checksum(tmp_path, small_dataset_path, env, dataset):
+    path = tmp_path / "damaged.h5"
+    shutil.copy(small_dataset_path(env), path)
+    _overwrite_bytes(path, dataset)
+    refused(path, "corrupt", "damaged")
+
+
+@pytest.mark.parametrize(("env", "dataset", "index", "value", "words"), [
+    ("bandit", "task/means", (0, 0), 4e307, ("task/means", "[0.0, 1.0]")),
+    ("bandit", "task/means", (1, 2), -0.5, ("task/means",)),
+    ("darkroom", "task/goals", (0,), 81, ("task/goals",)),
+    ("darkroom", "observations", (5,), 81, ("cells",)),
+    ("bandit", "rewards", (3,), np.nan, ("non-finite",)),
+    ("contextual", "task/arm_features", (0, 0, 0), np.inf, ("not finite",)),
+])
+def test_impossible_values_are_refused_with_the_file_named(tmp_path, small_dataset_path, env, dataset, index, value, words):
+    path = tmp_path / "edited.h5"
+    shutil.copy(small_dataset_path(env), path)
+    with h5py.File(path, "r+") as f:  # written through HDF5: the checksums stay valid
+        f[dataset][index] = value
+    refused(path, *words)

@@ -38,6 +38,8 @@ FORMAT = "icrl-history"
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 POLICY_SUM_TOLERANCE = 0.02  # float16 rounding of up to 125 probabilities
+# What a task parameter can hold (Bernoulli means, darkroom goal cells); others need only be finite.
+TASK_PARAM_RANGES = {"means": (0.0, 1.0), "goals": (0, 80)}
 STEP_FIELDS = ("observations", "actions", "rewards", "dones")
 HISTORY_FIELDS = ("offsets", "num_actions", "action_sets")
 REQUIRED_ATTRS = ("format", "schema_version", "env", "teacher", "suite", "seed", "config", "obs_kind", "obs_dim")
@@ -158,12 +160,13 @@ class HistoryWriter:
 
     def close(self) -> Path:
         f = self.file
-        f.create_dataset("offsets", data=np.asarray(self._offsets, dtype=np.int64), track_times=False)
-        f.create_dataset("num_actions", data=np.concatenate(self._num_actions).astype(np.int16), track_times=False)
-        f.create_dataset("action_sets", data=np.concatenate(self._action_sets).astype(np.int16), track_times=False)
+        checked = {"track_times": False, "fletcher32": True}
+        f.create_dataset("offsets", data=np.asarray(self._offsets, dtype=np.int64), **checked)
+        f.create_dataset("num_actions", data=np.concatenate(self._num_actions).astype(np.int16), **checked)
+        f.create_dataset("action_sets", data=np.concatenate(self._action_sets).astype(np.int16), **checked)
         group = f.create_group("task", track_times=False)
         for key, parts in self._params.items():
-            group.create_dataset(key, data=np.concatenate(parts), track_times=False)
+            group.create_dataset(key, data=np.concatenate(parts), **checked)
         f.attrs["num_histories"] = len(self._offsets) - 1
         f.close()
         os.replace(self.tmp, self.path)
@@ -186,15 +189,18 @@ class HistoryWriter:
 
 
 def _filters(dtype) -> dict:
-    """HDF5 filters of a per-step dataset; both are built into HDF5, so any reader can open the file.
+    """HDF5 filters of a per-step dataset; all are built into HDF5, so any reader can open the file.
 
     Integers (cells, action indices) are small numbers of wide types: the lossless scale-offset
     filter stores each chunk with just the bits its values need, several times faster than gzip
-    and about as small. Floats and flags are gzipped (level 1, shuffled bytes).
+    and about as small. Floats and flags are gzipped (level 1, shuffled bytes) and every chunk
+    carries a Fletcher-32 checksum, so that damaged bytes are refused on reading instead of loading
+    as plausible-looking numbers. HDF5 allows no checksum beside scale-offset: integer arrays are
+    range-checked on reading instead (cells, actions, offsets).
     """
     if np.issubdtype(dtype, np.integer):
         return {"scaleoffset": 0}
-    return {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+    return {"compression": "gzip", "compression_opts": 1, "shuffle": True, "fletcher32": True}
 
 
 def _pad_to(array: np.ndarray, width: int, value) -> np.ndarray:
@@ -233,7 +239,9 @@ def load_histories(path) -> HistoryDataset:
             arrays = {k: f[k][()] for k in STEP_FIELDS + HISTORY_FIELDS}
             params = {k: f["task"][k][()] for k in f["task"]} if "task" in f else {}
             policy = f["policy"][()] if "policy" in f else None
-        except (OSError, KeyError, ValueError) as err:
+        except OSError as err:  # HDF5 reports a failed checksum or decompression this way
+            raise DatasetError(f"{path}: corrupt dataset, its bytes are damaged ({err})") from None
+        except (KeyError, ValueError) as err:
             raise DatasetError(f"{path}: corrupt dataset ({err})") from None
     try:
         attrs["config"] = json.loads(attrs["config"])
@@ -257,6 +265,16 @@ def _check_consistent(path, ds: HistoryDataset) -> None:
     per_step_limit = np.repeat(ds.num_actions.astype(np.int64), np.diff(offsets))
     if n and ((ds.actions < 0) | (ds.actions >= per_step_limit)).any():
         raise DatasetError(f"{path}: some actions lie outside their history's action set")
+    if not np.isfinite(ds.rewards).all() or (ds.observations.dtype.kind == "f" and not np.isfinite(ds.observations).all()):
+        raise DatasetError(f"{path}: corrupt dataset (non-finite rewards or observations)")
+    if ds.attrs.get("obs_kind") == "discrete" and n and not (
+            (ds.observations >= 0) & (ds.observations < int(ds.attrs["obs_dim"]))).all():
+        raise DatasetError(f"{path}: corrupt dataset (observed cells outside [0, {int(ds.attrs['obs_dim']) - 1}])")
+    for name, value in ds.task_params.items():
+        low, high = TASK_PARAM_RANGES.get(name, (-np.inf, np.inf))
+        if not (np.isfinite(value).all() and (value >= low).all() and (value <= high).all()):
+            raise DatasetError(f"{path}: corrupt task parameters: task/{name} holds values outside [{low}, {high}]"
+                               if np.isfinite(value).all() else f"{path}: corrupt task parameters: task/{name} is not finite")
     if ds.policy is not None:
         p = ds.policy
         if p.shape != (n, ds.action_sets.shape[1]):
