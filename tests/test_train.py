@@ -100,6 +100,42 @@ def test_resume_uses_the_newest_complete_checkpoint(tmp_path, small_config, smal
     assert Trainer(cfg, tmp_path, data, resume=True, progress=False).step == 10
 
 
+@pytest.mark.parametrize("damage", ["truncated_model", "truncated_state", "random_model"])
+def test_resume_falls_back_past_a_damaged_newest_checkpoint(tmp_path, small_config, small_dataset_path, damage):
+    """A damaged newest checkpoint is skipped with a warning naming it; the previous one is used,
+    and the resumed run ends with the parameters of an unbroken one."""
+    cfg = tiny_config(small_config)
+    data = small_dataset_path("bandit")
+    Trainer(cfg, tmp_path / "whole", data, progress=False).run()
+    unbroken = load_file(str(tmp_path / "whole" / "model.safetensors"))
+
+    Trainer(cfg, tmp_path, data, progress=False).run()
+    (tmp_path / "model.safetensors").unlink()
+    ckpt = tmp_path / "checkpoints"
+    target = ckpt / ("step-0000020.pt" if damage == "truncated_state" else "step-0000020.safetensors")
+    raw = target.read_bytes()
+    target.write_bytes(raw[: len(raw) // 2] if damage.startswith("truncated") else bytes(len(raw)))
+    with pytest.warns(UserWarning, match=r"skipped unreadable checkpoint\(s\) step-0000020.*resuming from step 10"):
+        trainer = Trainer(cfg, tmp_path, data, resume=True, progress=False)
+    assert trainer.step == 10
+    trainer.run()
+    for name, value in load_file(str(tmp_path / "model.safetensors")).items():
+        assert torch.equal(value, unbroken[name]), name
+
+
+def test_resume_refuses_a_checkpoint_of_another_architecture_in_one_line(tmp_path, small_config, small_dataset_path):
+    """The checkpoint's own metadata is checked, not only the run's config.json."""
+    cfg = tiny_config(small_config)
+    data = small_dataset_path("bandit")
+    trainer = Trainer(cfg, tmp_path, data, progress=False)
+    trainer.train_step()
+    trainer.save_checkpoint()
+    other_cfg = tiny_config(small_config, "model.d_model=64")
+    save_model(build_model(other_cfg), other_cfg, tmp_path / "checkpoints" / "step-0000001.safetensors")
+    with pytest.raises(ConfigError, match=r"step-0000001.safetensors holds a bandit headless_ad model of another config.*d_model"):
+        Trainer(cfg, tmp_path, data, resume=True, progress=False)
+
+
 def test_runs_are_never_overwritten(tmp_path, small_config, small_dataset_path):
     cfg = tiny_config(small_config)
     data = small_dataset_path("bandit")

@@ -141,15 +141,19 @@ def _diff(a: dict, b: dict) -> str:
     return ", ".join(f"{k}: {a[k]!r} vs {b.get(k)!r}" for k in a if a[k] != b.get(k)) or "env differs"
 
 
+def checkpoints(run_dir) -> list[tuple[int, Path, Path]]:
+    """(step, model file, trainer-state file) of every checkpoint with both files present, newest first."""
+    ckpt = Path(run_dir) / "checkpoints"
+    steps = sorted((int(p.stem.split("-")[1]) for p in ckpt.glob("step-*.pt") if p.stem.split("-")[-1].isdigit()),
+                   reverse=True)
+    return [(step, ckpt / f"step-{step:07d}.safetensors", ckpt / f"step-{step:07d}.pt") for step in steps
+            if (ckpt / f"step-{step:07d}.safetensors").exists()]
+
+
 def latest_checkpoint(run_dir) -> tuple[int, Path, Path] | None:
     """(step, model file, trainer-state file) of the newest checkpoint with both files present."""
-    ckpt = Path(run_dir) / "checkpoints"
-    steps = sorted((int(p.stem.split("-")[1]) for p in ckpt.glob("step-*.pt")), reverse=True)
-    for step in steps:
-        model_file, state_file = ckpt / f"step-{step:07d}.safetensors", ckpt / f"step-{step:07d}.pt"
-        if model_file.exists():
-            return step, model_file, state_file
-    return None
+    found = checkpoints(run_dir)
+    return found[0] if found else None
 
 
 # -- optimisation -------------------------------------------------------------------------------
@@ -229,7 +233,7 @@ class Trainer:
             saved = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else None
             if saved is not None and (saved["env"], saved["model"]) != (self.cfg.env, asdict(self.cfg.model)):
                 raise ConfigError(f"{run_dir}: cannot resume a run of another model config ({_diff(saved['model'], asdict(self.cfg.model))})")
-            self._load_checkpoint(*found)
+            self._resume_from_newest_readable()
         elif found is not None or (run_dir / "model.safetensors").exists():
             raise FileExistsError(f"{run_dir} already holds a training run; resume it (--resume) or choose another run directory")
         if not self.is_main:
@@ -260,8 +264,41 @@ class Trainer:
         with atomic_path(ckpt / f"step-{self.step:07d}.pt") as tmp:
             torch.save(state, tmp)
 
+    def _resume_from_newest_readable(self) -> None:
+        """Load the newest checkpoint that reads whole; a damaged newer one (a kill mid-write on a
+        file system without atomic renames, a truncated copy) is skipped with a warning. A
+        checkpoint of another model config is refused, naming the file: its own metadata is checked,
+        not only the run's config.json."""
+        import warnings
+
+        skipped = []
+        for step, model_file, state_file in checkpoints(self.run_dir):
+            ckpt_cfg = None
+            try:
+                ckpt_cfg = read_model_config(model_file)
+            except DatasetError as err:
+                skipped.append(f"{model_file.name} ({err})")
+                continue
+            if (ckpt_cfg.env, asdict(ckpt_cfg.model)) != (self.cfg.env, asdict(self.cfg.model)):
+                raise ConfigError(f"{model_file} holds a {ckpt_cfg.env} {ckpt_cfg.model.kind} model of another config "
+                                  f"than this run's ({_diff(asdict(ckpt_cfg.model), asdict(self.cfg.model))}); "
+                                  "move it away or use another run directory")
+            try:
+                self._load_checkpoint(step, model_file, state_file)
+            except DatasetError as err:
+                skipped.append(f"{model_file.name} ({err})")
+                continue
+            if skipped:
+                warnings.warn(f"skipped unreadable checkpoint(s) {'; '.join(skipped)}; resuming from step {step}",
+                              stacklevel=2)
+            return
+        raise DatasetError(f"{self.run_dir}: no readable checkpoint to resume from ({'; '.join(skipped)})")
+
     def _load_checkpoint(self, step, model_file, state_file) -> None:
-        self.model.load_state_dict(load_file(str(model_file)))
+        try:
+            self.model.load_state_dict(load_file(str(model_file)))
+        except Exception as err:  # safetensors raises several error types for damaged files
+            raise DatasetError(f"{model_file}: unreadable model weights ({err})") from None
         try:
             state = torch.load(state_file, map_location="cpu", weights_only=False)
         except Exception as err:
