@@ -2,25 +2,69 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
-import tempfile
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
 
+def temp_path(path) -> Path:
+    """A fresh temporary name next to ``path``: ``.NAME.PID.RANDOM.tmp`` (the PID lets a later run
+    tell a dead writer's leftovers from a live writer's file)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def remove_stale_temps(path) -> list[Path]:
+    """Delete the temporary files of ``path`` left by writers that no longer run (killed mid-write);
+    those of a running process are kept. Returns what was removed."""
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split(".")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def file_mode() -> int:
+    """The mode a new file gets from the process's umask (``0o666 & ~umask``)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextmanager
 def atomic_path(path):
-    """Yields a temporary path next to ``path``; on success it replaces ``path`` in one rename."""
+    """Yields a temporary path next to ``path``; on success it replaces ``path`` in one rename.
+
+    The file gets the umask's mode (as an ordinary ``open`` would), stale temporary files of
+    ``path`` from killed writers are removed first, and on failure the temporary file is too.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    remove_stale_temps(path)
+    tmp = temp_path(path)
     try:
-        yield Path(tmp)
+        yield tmp
+        if tmp.exists():
+            os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -33,6 +33,7 @@ import h5py
 import numpy as np
 
 from ..envs.base import TaskSet
+from ..io import file_mode, remove_stale_temps, temp_path
 
 FORMAT = "icrl-history"
 SCHEMA_VERSION = 2
@@ -103,7 +104,8 @@ class HistoryWriter:
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path} already exists; pass --force (overwrite=True) to replace it")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        remove_stale_temps(self.path)
+        self.tmp = temp_path(self.path)
         self.file = h5py.File(self.tmp, "w")
         self.obs_kind, self.obs_dim, self.max_actions = obs_kind, obs_dim, max_actions
         attrs = {
@@ -169,6 +171,7 @@ class HistoryWriter:
             group.create_dataset(key, data=np.concatenate(parts), **checked)
         f.attrs["num_histories"] = len(self._offsets) - 1
         f.close()
+        os.chmod(self.tmp, file_mode())
         os.replace(self.tmp, self.path)
         return self.path
 
