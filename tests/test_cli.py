@@ -382,3 +382,26 @@ def test_default_dataset_path_follows_the_data_config_only():
     assert base.dataset_path() != load_config("bandit-cpu", ["data.num_tasks=10"]).dataset_path()
     assert base.dataset_path().name.startswith("bandit-cpu-seed0-")
     assert load_config("bandit-cpu", ["data.path=x.h5"]).dataset_path().name == "x.h5"
+
+
+def test_run_resume_of_a_finished_run_refuses_new_training_settings_and_keeps_its_results(tmp_path, monkeypatch):
+    """`icrl run --resume` on a finished run trains nothing new and rewrites nothing without --force;
+    --force re-evaluates under the eval.* settings given."""
+    monkeypatch.chdir(tmp_path)
+    tiny = ["data.num_tasks=6", "data.steps=30", "model.seq_len=30", "model.d_model=16", "model.num_layers=1",
+            "model.num_heads=2", "model.action_dim=32", "train.num_steps=3", "train.batch_size=2",
+            "train.checkpoint_every=3", "eval.num_tasks=2", "eval.steps=30", "eval.suites=[train]"]
+    sets = [x for item in tiny for x in ("--set", item)]
+    assert invoke("run", "bandit-cpu", "--run-dir", "r", *sets).exit_code == 0
+    results = (tmp_path / "r" / "eval.json").read_bytes()
+
+    more = invoke("run", "bandit-cpu", "--run-dir", "r", "--resume", *sets, "--set", "train.num_steps=100")
+    assert more.exit_code == 2 and "eval.json exists" in more.output
+    more = invoke("run", "bandit-cpu", "--run-dir", "r", "--resume", "--force", *sets, "--set", "train.num_steps=100")
+    assert more.exit_code == 2 and "train.num_steps: 3 -> 100" in more.output and "Traceback" not in more.output
+    assert (tmp_path / "r" / "eval.json").read_bytes() == results
+
+    again = invoke("run", "bandit-cpu", "--run-dir", "r", "--force", *sets, "--set", "eval.steps=20")
+    assert again.exit_code == 0, again.output
+    curve = json.loads((tmp_path / "r" / "eval.json").read_text())["suites"]["train"]["headless_ad"]["curve"]
+    assert len(curve) == 20

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 
 import numpy as np
@@ -70,7 +71,8 @@ def test_resume_gives_the_parameters_of_an_uninterrupted_run(tmp_path, small_con
     halfway = params(first.model)
     assert_same_params(halfway, load_file(str(tmp_path / "whole" / "checkpoints" / "step-0000010.safetensors")))
     del first
-    (tmp_path / "split" / "metrics.jsonl").write_text('{"step": 10, "note": "before the crash"}\n')
+    (tmp_path / "split" / "metrics.jsonl").write_text(
+        '{"step": 10, "note": "before the crash"}\n{"step": 13, "note": "logged after the checkpoint, then killed"}\n')
     torch.manual_seed(1234)  # the process state after a restart is anything
     np.random.seed(1234)
 
@@ -85,7 +87,7 @@ def test_resume_gives_the_parameters_of_an_uninterrupted_run(tmp_path, small_con
     assert_same_params(load_file(str(tmp_path / "split" / "model.safetensors")), expected)
     lines = (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
     assert lines[0] == '{"step": 10, "note": "before the crash"}'  # a resumed run appends to its log
-    assert [json.loads(r)["step"] for r in lines[1:]] == [15, 20]
+    assert [json.loads(r)["step"] for r in lines[1:]] == [15, 20]  # rows past the checkpoint were dropped
 
 
 def test_resume_uses_the_newest_complete_checkpoint(tmp_path, small_config, small_dataset_path):
@@ -379,3 +381,37 @@ def test_training_that_diverges_stops_with_a_clear_error_and_keeps_the_good_chec
     assert not (tmp_path / "run" / "model.safetensors").exists()
     for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines():
         json.loads(line, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c} in metrics.jsonl"))
+
+
+@pytest.mark.parametrize("change", ["train.lr=0.05", "train.batch_size=8", "data.num_tasks=10", "train.seed=3"])
+def test_resume_refuses_changed_training_settings_and_keeps_the_record(tmp_path, small_config, small_dataset_path, change):
+    cfg = tiny_config(small_config)
+    data = small_dataset_path("bandit")
+    Trainer(cfg, tmp_path, data, progress=False).run()
+    (tmp_path / "model.safetensors").unlink()
+    record = {name: (tmp_path / name).read_bytes() for name in ("config.json", "dataset.json")}
+    with pytest.raises(ConfigError, match=re.escape(f"cannot resume with changed training settings ({change.split('=')[0]}")):
+        Trainer(tiny_config(small_config, change), tmp_path, data, resume=True, progress=False)
+    assert {name: (tmp_path / name).read_bytes() for name in record} == record
+
+
+def test_resume_refuses_another_dataset(tmp_path, small_config, small_dataset_path):
+    cfg = tiny_config(small_config)
+    Trainer(cfg, tmp_path, small_dataset_path("bandit"), progress=False).run()
+    other = tmp_path / "other.h5"
+    other.write_bytes(small_dataset_path("bandit").read_bytes())
+    with pytest.raises(DatasetError, match="cannot resume on another dataset"):
+        Trainer(cfg, tmp_path, other, resume=True, progress=False)
+
+
+def test_resume_records_a_safe_change_with_the_step_it_took_effect(tmp_path, small_config, small_dataset_path):
+    cfg = tiny_config(small_config)
+    data = small_dataset_path("bandit")
+    Trainer(cfg, tmp_path, data, progress=False).run()
+    (tmp_path / "model.safetensors").unlink()
+    (tmp_path / "checkpoints" / "step-0000020.safetensors").unlink()
+    Trainer(tiny_config(small_config, "train.log_every=2", "eval.steps=30"), tmp_path, data, resume=True,
+            progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "config_changes.jsonl").read_text().splitlines()]
+    assert rows == [{"step": 10, "changes": {"eval.steps": [40, 30], "train.log_every": [5, 2]}}]
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["log_every"] == 2

@@ -229,14 +229,27 @@ def run(
     """Generate (or reuse) data, train, evaluate and report, in one command."""
     import time
 
+    from .train import training_changes
+
     tic = time.perf_counter()
     cfg = _config(preset, set_, {})
     run_dir = run_dir or Path("runs") / cfg.name
-    if (run_dir / "eval.json").exists() and not (resume or force):
-        raise FileExistsError(f"{run_dir} is a finished run (eval.json exists); choose another --run-dir, or --force to re-evaluate")
-    if not ((resume or force) and (run_dir / "model.safetensors").exists()):
+    if (run_dir / "eval.json").exists() and not force:
+        raise FileExistsError(f"{run_dir} is a finished run (eval.json exists); choose another --run-dir, "
+                              "or --force to evaluate it again")
+    trained = (run_dir / "model.safetensors").exists()
+    if trained and (resume or force):  # only the evaluation is left to do (again)
+        saved = run_dir / "config.json"
+        changed = training_changes(json.loads(saved.read_text()), cfg) if saved.exists() else {}
+        if changed:
+            raise ConfigError(f"{run_dir} has finished training; these settings would not be applied: "
+                              + ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+                              + ". Train them in another --run-dir")
+    else:
         _train(cfg, run_dir, None, resume)
-    results = _evaluate(run_dir, None, True, cfg.train.device)
+    # eval.* settings given here apply to this evaluation (the model file holds the training ones)
+    results = _evaluate(run_dir, None, True, cfg.train.device,
+                        overrides=[item for item in set_ or () if item.strip().startswith("eval.")])
     say(f"done in {time.perf_counter() - tic:.0f} s")
     return results
 

@@ -24,7 +24,7 @@ from . import __version__
 from .config import ConfigError, RunConfig
 from .data import TensorWindowSampler, load_histories
 from .data.history import DatasetError
-from .io import atomic_path, write_json
+from .io import atomic_path, write_json, write_text
 from .models.model import InContextModel, sample_action_embeddings
 
 MODEL_FORMAT = "icrl-model"
@@ -137,6 +137,35 @@ def load_model(path, device="cpu", expect: RunConfig | None = None) -> tuple[InC
     return model.to(device), cfg
 
 
+# Settings that may change when a run resumes: they do not change what the training computes.
+RESUME_SAFE = {"train.log_every", "train.checkpoint_every", "train.eval_every", "train.eval_suites", "train.wandb",
+               "train.device", "train.compile", "name"}
+
+
+def _flat_diff(a: dict, b: dict, prefix: str = "") -> dict:
+    """``{"section.field": [old, new]}`` for every leaf that differs between two config dicts."""
+    out = {}
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict):
+            out.update(_flat_diff(x, y, f"{prefix}{key}."))
+        elif x != y:
+            out[f"{prefix}{key}"] = [x, y]
+    return out
+
+
+def training_changes(saved: dict, cfg: RunConfig) -> dict:
+    """Settings of ``cfg`` that differ from a run's saved config and would change its training:
+    everything in ``env``, ``data``, ``model`` and ``train`` except ``RESUME_SAFE`` (the ``eval``
+    section only says how the run will be evaluated)."""
+    try:  # fields added since the run was saved take their defaults, as the run had them
+        saved = RunConfig.from_dict(saved).to_dict()
+    except ConfigError:
+        pass
+    return {k: v for k, v in _flat_diff(saved, cfg.to_dict()).items()
+            if k not in RESUME_SAFE and not k.startswith("eval.")}
+
+
 def _diff(a: dict, b: dict) -> str:
     return ", ".join(f"{k}: {a[k]!r} vs {b.get(k)!r}" for k in a if a[k] != b.get(k)) or "env differs"
 
@@ -227,23 +256,44 @@ class Trainer:
     def _prepare_dir(self, resume: bool, dataset_path) -> None:
         run_dir = self.run_dir
         found = latest_checkpoint(run_dir)
+        dataset_record = {"path": str(Path(dataset_path).resolve()), "env": str(self.dataset.attrs["env"]),
+                          "teacher": str(self.dataset.attrs["teacher"]), "seed": int(self.dataset.attrs["seed"]),
+                          "num_histories": self.dataset.num_histories}
         if resume:
             if found is None:
                 raise FileNotFoundError(f"{run_dir}: nothing to resume (no complete checkpoint in {run_dir / 'checkpoints'})")
             saved = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else None
-            if saved is not None and (saved["env"], saved["model"]) != (self.cfg.env, asdict(self.cfg.model)):
-                raise ConfigError(f"{run_dir}: cannot resume a run of another model config ({_diff(saved['model'], asdict(self.cfg.model))})")
+            changed = training_changes(saved, self.cfg) if saved is not None else {}
+            if changed:
+                raise ConfigError(f"{run_dir}: cannot resume with changed training settings ("
+                                  + ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+                                  + "); the run's steps so far were made with the old ones. Resume without these "
+                                  "changes, or start another run directory")
+            recorded = run_dir / "dataset.json"
+            if recorded.exists():
+                before = json.loads(recorded.read_text())
+                if (before.get("path"), before.get("num_histories")) != (dataset_record["path"], dataset_record["num_histories"]):
+                    raise DatasetError(f"{run_dir}: cannot resume on another dataset ({dataset_record['path']}); "
+                                       f"the run was trained on {before.get('path')}")
             self._resume_from_newest_readable()
         elif found is not None or (run_dir / "model.safetensors").exists():
             raise FileExistsError(f"{run_dir} already holds a training run; resume it (--resume) or choose another run directory")
         if not self.is_main:
             return
         run_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self._drop_metrics_after_checkpoint()
+        if resume and saved is not None:
+            # Only settings that do not change the training (logging, checkpoints, evaluation) may
+            # differ here; the record says from which step they apply.
+            changes = _flat_diff(saved, self.cfg.to_dict())
+            if changes:
+                with open(run_dir / "config_changes.jsonl", "a") as f:
+                    f.write(json.dumps({"step": self.step, "changes": changes}) + "\n")
+                write_json(run_dir / "config.json", self.cfg.to_dict())
+            return
         write_json(run_dir / "config.json", self.cfg.to_dict())
-        attrs = self.dataset.attrs
-        write_json(run_dir / "dataset.json", {
-            "path": str(Path(dataset_path).resolve()), "env": str(attrs["env"]), "teacher": str(attrs["teacher"]),
-            "seed": int(attrs["seed"]), "num_histories": self.dataset.num_histories})
+        write_json(run_dir / "dataset.json", dataset_record)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
@@ -263,6 +313,17 @@ class Trainer:
         }
         with atomic_path(ckpt / f"step-{self.step:07d}.pt") as tmp:
             torch.save(state, tmp)
+
+    def _drop_metrics_after_checkpoint(self) -> None:
+        """The rows a killed run logged after its last checkpoint are logged again by the resumed
+        steps; drop them so that ``metrics.jsonl`` holds every step once."""
+        path = self.run_dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        lines = path.read_text().splitlines()
+        kept = [line for line in lines if not line.strip() or json.loads(line).get("step", 0) <= self.step]
+        if len(kept) != len(lines):
+            write_text(path, "".join(line + "\n" for line in kept))
 
     def _resume_from_newest_readable(self) -> None:
         """Load the newest checkpoint that reads whole; a damaged newer one (a kill mid-write on a
