@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -405,3 +406,15 @@ def test_run_resume_of_a_finished_run_refuses_new_training_settings_and_keeps_it
     assert again.exit_code == 0, again.output
     curve = json.loads((tmp_path / "r" / "eval.json").read_text())["suites"]["train"]["headless_ad"]["curve"]
     assert len(curve) == 20
+
+
+@pytest.mark.parametrize(("preset", "overrides", "named"), [
+    ("bandit-cpu", ["eval.steps=null", "eval.episodes=7"], "eval.episodes=7"),
+    ("contextual-cpu", ["data.steps=null", "data.episodes=5"], "data.episodes=5"),
+    ("darkroom-cpu", ["eval.episodes=null", "eval.steps=50"], "eval.steps=50"),
+    ("darkroom-cpu", ["data.episodes=null", "data.steps=500"], "data.steps=500"),
+])
+def test_horizon_fields_that_would_be_ignored_are_refused(preset, overrides, named):
+    """Bandits count steps, the darkroom counts episodes: the other field is refused, not ignored."""
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_config(preset, overrides)

@@ -271,6 +271,18 @@ def _between(key, value, low, high):
     _check(low <= value <= high, key, value, f"in [{low}, {high}]")
 
 
+def _check_horizon(cfg: RunConfig) -> None:
+    """Bandits count steps (an "episode" would be one pull); episodic envs count episodes."""
+    from .envs import ENV_CLASSES
+
+    episodic = ENV_CLASSES[cfg.env].max_episode_steps is not None
+    unit, other = ("episodes", "steps") if episodic else ("steps", "episodes")
+    for section in ("data", "eval"):
+        value = getattr(getattr(cfg, section), other)
+        _check(value is None, f"{section}.{other}", value,
+               f"null for {cfg.env}, whose horizon is counted in {unit} (set {section}.{unit})")
+
+
 def _validate(cfg: RunConfig) -> None:
     from .teachers import TEACHERS
 
@@ -326,6 +338,7 @@ def _validate(cfg: RunConfig) -> None:
     for suite in t.eval_suites:
         _choice("train.eval_suites", suite, spec.eval_suites)
     _check((e.steps is None) != (e.episodes is None), "eval.steps", e.steps, "exactly one of eval.steps and eval.episodes set")
+    _check_horizon(cfg)
     if e.steps is not None:
         _at_least("eval.steps", e.steps, 1)
     if e.episodes is not None:
