@@ -418,3 +418,39 @@ def test_horizon_fields_that_would_be_ignored_are_refused(preset, overrides, nam
     """Bandits count steps, the darkroom counts episodes: the other field is refused, not ignored."""
     with pytest.raises(ConfigError, match=re.escape(named)):
         load_config(preset, overrides)
+
+
+# -- one line, exit status 2, nothing written: bad values caught before work starts ------------
+@pytest.mark.parametrize(("args", "named"), [
+    (["generate", "bandit-cpu", "--set", "data.teacher=linucb"], "data.teacher='linucb'"),
+    (["generate", "darkroom-cpu", "--set", "data.teacher=thompson"], "data.teacher='thompson'"),
+    (["generate", "contextual-cpu", "--set", "data.teacher=qlearning"], "data.teacher='qlearning'"),
+    (["train", "bandit-cpu", "--set", "train.lr=.inf"], "train.lr=inf is invalid"),
+    (["train", "bandit-cpu", "--set", "train.device=tpu"], "train.device='tpu'"),
+])
+def test_bad_values_fail_in_one_line_before_work(tmp_path, monkeypatch, args, named):
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*args)
+    assert result.exit_code == 2 and named in result.output and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []  # nothing generated, trained or written
+
+
+def test_file_targets_are_checked_before_work(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "adir").mkdir()
+    result = invoke("generate", "bandit-cpu", "--out", "adir", "--force", "--num-tasks", "3")
+    assert result.exit_code == 2 and "adir" in result.output and "directory" in result.output
+    assert list((tmp_path / "adir").iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["adir"]
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.safetensors").write_bytes(b"x")
+    result = invoke("eval", "run/model.safetensors")
+    assert result.exit_code == 2 and "not a run directory" in result.output
+    result = invoke("eval", "run", "--device", "tpu")
+    assert result.exit_code == 2 and "'tpu'" in result.output and "Traceback" not in result.output
+
+    from icrl import io
+
+    monkeypatch.setattr(io.os, "access", lambda *a: False)  # as root every folder is writable: pretend
+    result = invoke("baselines", "bandit", "--out", "ro/b.json", "--num-tasks", "2", "--suites", "train")
+    assert result.exit_code == 2 and "permission" in result.output and not (tmp_path / "ro").exists()

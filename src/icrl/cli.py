@@ -43,6 +43,8 @@ def guarded(fn):
             return fn(*args, **kwargs)
         except (ConfigError, DatasetError, EnvError, FileExistsError, FileNotFoundError) as err:
             fail(str(err))
+        except (PermissionError, IsADirectoryError, NotADirectoryError) as err:  # where we may not write
+            fail(f"{err.filename or ''}: {err.strerror or err}".lstrip(": "))
         except ValueError as err:  # bad option values from the library, e.g. a teacher hyperparameter
             fail(str(err))
 
@@ -214,6 +216,8 @@ def eval_(
         "--set", "-s", help="Change the protocol, e.g. --set eval.action_selection=argmax (eval.* fields only).")] = None,
 ):
     """Evaluate a trained model in context on every eval suite; write JSON, a table and plots."""
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: not a run directory (give the folder that holds model.safetensors)")
     _evaluate(run_dir, out, force, device, set_ or ())
 
 

@@ -290,6 +290,13 @@ def _validate(cfg: RunConfig) -> None:
     spec = ENV_SPECS[cfg.env]
     d, m, t, e = cfg.data, cfg.model, cfg.train, cfg.eval
     _choice("data.teacher", d.teacher, sorted(TEACHERS))
+    from .envs import ENV_CLASSES
+
+    obs_kind = ENV_CLASSES[cfg.env].obs_kind
+    fitting = sorted(name for name, cls in TEACHERS.items() if obs_kind in cls.obs_kinds)
+    _check(obs_kind in TEACHERS[d.teacher].obs_kinds, "data.teacher", d.teacher,
+           f"a teacher that learns {cfg.env} tasks ({'no' if obs_kind == 'none' else obs_kind} observations): "
+           f"{', '.join(fitting)}")
     _at_least("data.num_tasks", d.num_tasks, 1)
     _at_least("data.batch_tasks", d.batch_tasks, 1)
     _choice("data.targets", d.targets, ("action", "policy"))

@@ -79,5 +79,13 @@ def write_json(path, data) -> Path:
 
 
 def refuse_overwrite(path, force: bool) -> None:
-    if Path(path).exists() and not force:
+    """Before any work: ``path`` may be written (a file, new or replaced with ``force``, in a folder
+    we can write to). Raises ``FileExistsError``, ``IsADirectoryError`` or ``PermissionError``."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(21, "is a directory, not a file to write", str(path))
+    if path.exists() and not force:
         raise FileExistsError(f"{path} already exists; pass --force to replace it")
+    folder = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(13, "cannot write here (no write permission)", str(folder))

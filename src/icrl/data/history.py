@@ -101,6 +101,8 @@ class HistoryWriter:
         from .. import __version__
 
         self.path = Path(path)
+        if self.path.is_dir():
+            raise IsADirectoryError(21, "is a directory, not a dataset file", str(self.path))
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path} already exists; pass --force (overwrite=True) to replace it")
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,9 +25,10 @@ class RandomPolicy(Policy):
 
 
 class _CountingBandit(Policy):
-    """Keeps pull counts and reward sums per arm."""
+    """Keeps pull counts and reward sums per arm (it ignores observations: plain bandits only)."""
 
     supports_select = True
+    obs_kinds = ("none",)
 
     def reset(self, env, rng):
         super().reset(env, rng)
@@ -198,6 +199,7 @@ class LinUCB(Policy):
     name = "linucb"
     supports_select = True
     reports_probs = True
+    obs_kinds = ("vector",)
 
     def __init__(self, alpha: float = 0.3, ridge: float = 1.0, try_each_arm: bool = True):
         if alpha < 0 or ridge <= 0:

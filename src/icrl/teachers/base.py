@@ -23,6 +23,8 @@ class Policy:
     name = "policy"
     supports_select: ClassVar[bool] = False
     reports_probs: ClassVar[bool] = False  # implements act_with_probs
+    # The observations it can learn from: "none" (bandits), "vector" (contextual), "discrete" (cells).
+    obs_kinds: ClassVar[tuple[str, ...]] = ("none", "vector", "discrete")
 
     def reset(self, env: BatchedEnv, rng: np.random.Generator) -> None:
         self.env = env

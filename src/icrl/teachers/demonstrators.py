@@ -31,6 +31,7 @@ class ExploreReplay(Policy):
     name = "explore_replay"
     supports_select = True
     reports_probs = True
+    obs_kinds = ("discrete",)
 
     def __init__(self, noise: float = 0.0):
         if not 0.0 <= noise <= 1.0:

@@ -27,6 +27,7 @@ class QLearning(Policy):
     name = "qlearning"
     supports_select = True
     reports_probs = True
+    obs_kinds = ("discrete",)
 
     def __init__(self, num_episodes: int = 200, lr: float = 0.9933, discount: float = 0.6238, decay_fraction: float = 0.9):
         if num_episodes < 1:
