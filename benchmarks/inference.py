@@ -12,7 +12,7 @@ Same model (paper size, random weights: speed does not depend on them), same sui
   Its figure isolates the cache alone (same contexts, same work per token); on bandits, whose
   histories fit the window, it is the same policy as the baseline.
 
-    python benchmarks/inference.py [--envs 4] [--layout interleaved] [--device cpu] [--check-actions]
+    python benchmarks/inference.py [--envs 4] [--layout interleaved] [--device cpu] [--check-actions] [--long]
 
 Prints one JSON line per environment:
 {"benchmark": "inference", "env": ..., "cached_steps_per_s": ..., "recompute_steps_per_s": ..., "speedup": ...}
@@ -55,12 +55,17 @@ def main(argv=None):
     parser.add_argument("--layout", default="interleaved", choices=["interleaved", "compact"])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--bandit-steps", type=int, default=300)
-    parser.add_argument("--darkroom-steps", type=int, default=2000)
+    parser.add_argument("--darkroom-steps", type=int, default=300,
+                        help="darkroom env steps (300: the window of 100 steps slides several times, a few "
+                             "minutes on 2 CPU cores; --long: 2000, the figure of earlier reports, ~30 min)")
+    parser.add_argument("--long", action="store_true", help="the long darkroom run: --darkroom-steps 2000")
     parser.add_argument("--only", choices=sorted(CASES), help="run one environment only")
     parser.add_argument("--check-actions", action="store_true",
                         help="also time the uncached path with the cached context rule and compare actions")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args(argv)
+    if args.long:
+        args.darkroom_steps = 2000
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)

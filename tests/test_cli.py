@@ -454,3 +454,17 @@ def test_file_targets_are_checked_before_work(tmp_path, monkeypatch):
     monkeypatch.setattr(io.os, "access", lambda *a: False)  # as root every folder is writable: pretend
     result = invoke("baselines", "bandit", "--out", "ro/b.json", "--num-tasks", "2", "--suites", "train")
     assert result.exit_code == 2 and "permission" in result.output and not (tmp_path / "ro").exists()
+
+
+@pytest.mark.parametrize(("overrides", "named"), [
+    (["model.max_actions=50"], "model.max_actions applies to model.kind=ad only"),
+    (["model.label_smoothing=0.2"], "model.label_smoothing applies to model.kind=ad only"),
+    (["model.kind=ad", "model.tau=2"], "model.tau applies to model.kind=headless_ad only"),
+    (["model.kind=ad", "model.embeddings=gaussian"], "model.embeddings applies to model.kind=headless_ad only"),
+    (["data.teacher_kwargs={alpha: 1}"], "data.teacher_kwargs"),
+    (["data.teacher_kwargs={prior_a: -1}"], "Beta prior"),
+])
+def test_settings_that_would_be_unused_or_fail_late_are_refused_at_start_up(overrides, named):
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_config("bandit-cpu", overrides)
+    load_config("bandit-cpu", ["model.kind=ad", "model.max_actions=20"])  # the kind that reads it: fine

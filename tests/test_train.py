@@ -35,7 +35,8 @@ TINY = ["model.d_model=32", "model.num_layers=2", "model.num_heads=4", "model.ac
 
 
 def tiny_config(small_config, *extra, layout="compact", seq_len=24):
-    return small_config("bandit", *TINY, "eval.steps=40", f"model.layout={layout}", f"model.seq_len={seq_len}", *extra)
+    base = [t for t in TINY if not ("model.kind=ad" in extra and t.startswith("model.action_dim"))]  # AD has no d_a
+    return small_config("bandit", *base, "eval.steps=40", f"model.layout={layout}", f"model.seq_len={seq_len}", *extra)
 
 
 def params(model) -> dict:
@@ -225,7 +226,8 @@ def test_model_files(tmp_path, small_config):
                                               ("ad", "interleaved", "infonce")])
 def test_training_fits_a_fixed_batch(small_config, small_dataset_path, kind, layout, loss):
     """The gradient path works: repeated optimiser steps on one batch drive its loss well down."""
-    cfg = tiny_config(small_config, f"model.kind={kind}", f"model.loss={loss}", "model.dropout=0.0",
+    cfg = tiny_config(small_config, f"model.kind={kind}", *([f"model.loss={loss}"] if kind == "headless_ad" else []),
+                      "model.dropout=0.0",
                       "model.attn_dropout=0.0", "train.num_steps=60", "train.warmup_fraction=0.0", layout=layout)
     dataset = load_histories(small_dataset_path("bandit"))
     window = WindowSampler(dataset, cfg.model.seq_len, seed=0).sample(8)

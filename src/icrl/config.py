@@ -246,10 +246,28 @@ def apply_overrides(raw: dict, overrides) -> dict:
     return raw
 
 
+# Model fields that only one model kind reads: setting them for the other kind is refused.
+KIND_ONLY_FIELDS = {"model.max_actions": "ad", "model.label_smoothing": "ad", "model.action_dim": "headless_ad",
+                    "model.embeddings": "headless_ad", "model.prompt": "headless_ad", "model.loss": "headless_ad",
+                    "model.tau": "headless_ad"}
+
+
 def load_config(preset: str, overrides=(), validate: bool = True) -> RunConfig:
+    """A preset with ``section.field=value`` overrides, validated (``ConfigError`` naming the field).
+
+    An override of a field the chosen model kind does not read (``KIND_ONLY_FIELDS``, e.g.
+    ``model.max_actions`` for Headless-AD) is refused rather than silently ignored.
+    """
     raw = _read_preset(preset)
     raw.setdefault("name", Path(preset).stem)
     cfg = RunConfig.from_dict(apply_overrides(raw, overrides))
+    if validate:
+        for item in overrides or ():
+            key = item.split("=", 1)[0].strip()
+            kind = KIND_ONLY_FIELDS.get(key)
+            if kind is not None and cfg.model.kind != kind:
+                raise ConfigError(f"{item.strip()} is not used: {key} applies to model.kind={kind} only, "
+                                  f"and this run's model.kind is {cfg.model.kind}")
     return cfg.validate() if validate else cfg
 
 
@@ -290,6 +308,10 @@ def _validate(cfg: RunConfig) -> None:
     spec = ENV_SPECS[cfg.env]
     d, m, t, e = cfg.data, cfg.model, cfg.train, cfg.eval
     _choice("data.teacher", d.teacher, sorted(TEACHERS))
+    try:  # unknown or bad teacher options fail here, not after the data generation has started
+        TEACHERS[d.teacher](**d.teacher_kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"data.teacher_kwargs={d.teacher_kwargs!r} is invalid for {d.teacher}: {err}") from None
     from .envs import ENV_CLASSES
 
     obs_kind = ENV_CLASSES[cfg.env].obs_kind
