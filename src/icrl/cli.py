@@ -233,7 +233,7 @@ def run(
     """Generate (or reuse) data, train, evaluate and report, in one command."""
     import time
 
-    from .train import training_changes
+    from .train import describe_changes, training_changes
 
     tic = time.perf_counter()
     cfg = _config(preset, set_, {})
@@ -247,8 +247,7 @@ def run(
         changed = training_changes(json.loads(saved.read_text()), cfg) if saved.exists() else {}
         if changed:
             raise ConfigError(f"{run_dir} has finished training; these settings would not be applied: "
-                              + ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
-                              + ". Train them in another --run-dir")
+                              f"{describe_changes(changed)}. Train them in another --run-dir")
     else:
         _train(cfg, run_dir, None, resume)
     # eval.* settings given here apply to this evaluation (the model file holds the training ones)

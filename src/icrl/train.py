@@ -169,8 +169,13 @@ def training_changes(saved: dict, cfg: RunConfig) -> dict:
             if k not in RESUME_SAFE and not k.startswith("eval.")}
 
 
+def describe_changes(changes: dict) -> str:
+    """``"field: old -> new, ..."`` of a ``{field: (old, new)}`` mapping, for one-line errors."""
+    return ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changes.items())
+
+
 def _diff(a: dict, b: dict) -> str:
-    return ", ".join(f"{k}: {a[k]!r} vs {b.get(k)!r}" for k in a if a[k] != b.get(k)) or "env differs"
+    return describe_changes(_flat_diff(a, b)) or "env differs"
 
 
 def checkpoints(run_dir) -> list[tuple[int, Path, Path]]:
@@ -268,9 +273,8 @@ class Trainer:
             saved = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else None
             changed = training_changes(saved, self.cfg) if saved is not None else {}
             if changed:
-                raise ConfigError(f"{run_dir}: cannot resume with changed training settings ("
-                                  + ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
-                                  + "); the run's steps so far were made with the old ones. Resume without these "
+                raise ConfigError(f"{run_dir}: cannot resume with changed training settings ({describe_changes(changed)}); "
+                                  "the run's steps so far were made with the old ones. Resume without these "
                                   "changes, or start another run directory")
             recorded = run_dir / "dataset.json"
             if recorded.exists():
@@ -337,7 +341,6 @@ class Trainer:
 
         skipped = []
         for step, model_file, state_file in checkpoints(self.run_dir):
-            ckpt_cfg = None
             try:
                 ckpt_cfg = read_model_config(model_file)
             except DatasetError as err:
