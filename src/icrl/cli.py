@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from . import __version__
+from .compare import CompareError
 from .config import ConfigError, DataConfig, list_presets, load_config
 from .data.history import DatasetError
 from .envs.base import EnvError
@@ -41,7 +42,7 @@ def guarded(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, DatasetError, EnvError, FileExistsError, FileNotFoundError) as err:
+        except (ConfigError, CompareError, DatasetError, EnvError, FileExistsError, FileNotFoundError) as err:
             fail(str(err))
         except (PermissionError, IsADirectoryError, NotADirectoryError) as err:  # where we may not write
             fail(f"{err.filename or ''}: {err.strerror or err}".lstrip(": "))
@@ -255,6 +256,84 @@ def run(
                         overrides=[item for item in set_ or () if item.strip().startswith("eval.")])
     say(f"done in {time.perf_counter() - tic:.0f} s")
     return results
+
+
+@app.command()
+@guarded
+def sweep(
+    preset: Annotated[str, typer.Argument(help="Preset name (e.g. bandit-cpu) or YAML file.")],
+    seeds: Annotated[int, typer.Option("--seeds", help="Number of training seeds per variant.")] = 3,
+    first_seed: Annotated[int, typer.Option("--first-seed", help="The first seed (seeds run first..first+N-1).")] = 0,
+    vary: Annotated[list[str] | None, typer.Option(
+        "--vary", help="A variant per value, one field at a time: --vary model.prompt=true,false (repeatable).")] = None,
+    ablations: Annotated[bool, typer.Option(
+        "--ablations", help="The paper's ablations: full, no_prompt, mse, gaussian, ad, and AD retrained per arm count.")] = False,
+    ad_arms: Annotated[str | None, typer.Option(
+        "--ad-arms", help="With --ablations: arm counts to retrain AD for, e.g. 50,100 (default: every num_K beyond training).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Sweep folder (default: sweeps/<preset>).")] = None,
+    gpus: Annotated[str | None, typer.Option(help="Run one run per listed GPU at a time, e.g. 0,1,2,3.")] = None,
+    shard: Annotated[str | None, typer.Option(help="I/N: this process takes runs I, I+N, ... (several machines).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs and exit.")] = False,
+    set_: SetOption = None,
+):
+    """Train and evaluate a preset over seeds (and variants); finished runs are skipped, others resumed."""
+    import shlex
+    import sys
+
+    from .sweep import Variant, ablation_variants, execute, plan, vary_variants
+
+    variants = vary_variants(vary)
+    if ablations:
+        arms = [int(v) for v in ad_arms.split(",")] if ad_arms else None
+        variants = ablation_variants(preset, arms) + variants
+    elif ad_arms:
+        raise ConfigError("--ad-arms needs --ablations")
+    runs = plan(preset, seeds=seeds, first_seed=first_seed, sets=set_ or (), variants=variants or [Variant("base")], out=out)
+    if shard:
+        try:
+            index, count = (int(x) for x in shard.split("/"))
+            assert 0 <= index < count
+        except (ValueError, AssertionError):
+            raise ConfigError(f"--shard {shard!r} is invalid: allowed I/N with 0 <= I < N") from None
+        runs = runs[index::count]
+    if dry_run:
+        for r in runs:
+            typer.echo(f"{r.variant.name:24s} seed {r.seed}  {r.run_dir}  {'finished' if r.finished else ''}")
+        return
+    slots = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None
+    failed = execute(preset, runs, command=shlex.join(["icrl", *sys.argv[1:]]), gpus=slots, say=typer.echo)
+    if failed:
+        fail(f"{len(failed)} of {len(runs)} runs failed: " + ", ".join(str(r.run_dir) for r in failed))
+    typer.echo(f"all {len(runs)} runs finished under {runs[0].run_dir.parent.parent}")
+
+
+@app.command()
+@guarded
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories or sweep folders (every run with eval.json under them).")],
+    out: Annotated[Path, typer.Option(help="Markdown report; the numbers go to the same name with .json.")] = Path("comparison.md"),
+    paper: Annotated[bool, typer.Option("--paper", help="Put the paper's published numbers beside ours.")] = False,
+    figures: Annotated[Path | None, typer.Option(help="Folder for the figures (default: <out stem>-figures).")] = None,
+    title: Annotated[str | None, typer.Option(help="Title of the report.")] = None,
+    reps: Annotated[int, typer.Option(help="Bootstrap resamples for the confidence intervals.")] = 2000,
+    force: Force = False,
+):
+    """Aggregate runs over seeds (rliable: mean and IQM with 95% intervals), per suite and overall,
+    with the ablation table and figures; --paper adds the published numbers."""
+    import shlex
+    import sys
+
+    from .compare import compare as run_compare
+    from .io import refuse_overwrite
+
+    if reps < 100:
+        raise ConfigError(f"--reps={reps} is invalid: allowed >= 100")
+    refuse_overwrite(out, force)
+    refuse_overwrite(out.with_suffix(".json"), force)
+    md, js = run_compare(runs, out, with_paper=paper, figures=figures, title=title, reps=reps,
+                         command=shlex.join(["icrl", *sys.argv[1:]]))
+    typer.echo(md.read_text())
+    typer.echo(f"wrote {md}, {js}")
 
 
 @app.command()

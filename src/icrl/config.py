@@ -40,6 +40,10 @@ class DataConfig:
     # or "policy", the teacher's whole action distribution at that step (stored in the dataset;
     # a lower-variance target with the same expected gradient).
     targets: str = "action"
+    # Range of action counts of the training tasks (bandits; null: the paper's 4..20 arms). Set
+    # both to K to retrain AD for K arms, as the paper does for its num_K suites.
+    min_actions: int | None = None
+    max_actions: int | None = None
     path: str | None = None  # dataset file; default: data/<preset>-seed<seed>-<hash of this section>.h5
 
 
@@ -121,9 +125,24 @@ class RunConfig:
         config: a preset whose data settings change gets a new file instead of a stale one."""
         if self.data.path:
             return Path(self.data.path)
-        made = {k: v for k, v in asdict(self.data).items() if k != "path"}
+        made = {k: v for k, v in asdict(self.data).items()
+                if k != "path" and not (k in LATE_DATA_FIELDS and v is None)}
         digest = hashlib.sha256(json.dumps({"env": self.env, **made}, sort_keys=True).encode()).hexdigest()[:8]
         return Path("data") / f"{self.name}-seed{self.data.seed}-{digest}.h5"
+
+
+# Data fields added after datasets were first named by hash: left out of the hash while unset,
+# so that existing default datasets keep their names.
+LATE_DATA_FIELDS = ("min_actions", "max_actions")
+
+
+def train_action_range(cfg: RunConfig) -> tuple[int, int]:
+    """(fewest, most) actions of a training task of ``cfg``: ``data.min_actions``/``max_actions``,
+    or the environment's training range (``ENV_SPECS``)."""
+    spec = ENV_SPECS[cfg.env]
+    lo = spec.train_min_actions if cfg.data.min_actions is None else cfg.data.min_actions
+    hi = spec.train_max_actions if cfg.data.max_actions is None else cfg.data.max_actions
+    return lo, hi
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "eval": EvalConfig}
@@ -320,6 +339,12 @@ def _validate(cfg: RunConfig) -> None:
            f"a teacher that learns {cfg.env} tasks ({'no' if obs_kind == 'none' else obs_kind} observations): "
            f"{', '.join(fitting)}")
     _at_least("data.num_tasks", d.num_tasks, 1)
+    if d.min_actions is not None or d.max_actions is not None:
+        _check(spec.train_min_actions != spec.train_max_actions, "data.min_actions", d.min_actions,
+               f"null for {cfg.env}, whose training tasks have a fixed action set")
+    lo, hi = train_action_range(cfg)
+    _between("data.min_actions", lo, 2, spec.universe)
+    _between("data.max_actions", hi, lo, spec.universe)
     _at_least("data.batch_tasks", d.batch_tasks, 1)
     _choice("data.targets", d.targets, ("action", "policy"))
     if d.targets == "policy":
@@ -333,10 +358,10 @@ def _validate(cfg: RunConfig) -> None:
         _at_least("data.episodes", d.episodes, 1)
     _choice("model.kind", m.kind, ("headless_ad", "ad"))
     _choice("model.layout", m.layout, ("interleaved", "compact"))
-    if m.action_stats:
-        _check(m.loss == "infonce", "model.action_stats", m.action_stats, "false with model.loss=mse (its scores add to logits)")
     _choice("model.embeddings", m.embeddings, ("orthonormal", "gaussian"))
     _choice("model.loss", m.loss, ("infonce", "mse"))
+    if m.action_stats:
+        _check(m.loss == "infonce", "model.action_stats", m.action_stats, "false with model.loss=mse (its scores add to logits)")
     for key in ("seq_len", "num_layers", "num_heads", "d_model", "action_dim", "max_actions"):
         _at_least(f"model.{key}", getattr(m, key), 1)
     _check(m.d_model % m.num_heads == 0, "model.num_heads", m.num_heads, f"a divisor of model.d_model={m.d_model}")
@@ -346,11 +371,11 @@ def _validate(cfg: RunConfig) -> None:
     _between("model.label_smoothing", m.label_smoothing, 0.0, 0.99)
     _check(m.tau > 0, "model.tau", m.tau, "> 0")
     if m.kind == "headless_ad" and m.embeddings == "orthonormal":
-        _check(spec.train_max_actions <= m.action_dim, "model.action_dim", m.action_dim,
-               f">= {spec.train_max_actions} (the most actions of a {cfg.env} training task) for orthonormal embeddings")
+        _check(hi <= m.action_dim, "model.action_dim", m.action_dim,
+               f">= {hi} (the most actions of a {cfg.env} training task) for orthonormal embeddings")
     if m.kind == "ad":
-        _check(m.max_actions >= spec.train_max_actions, "model.max_actions", m.max_actions,
-               f">= {spec.train_max_actions} (the most actions of a {cfg.env} training task)")
+        _check(m.max_actions >= hi, "model.max_actions", m.max_actions,
+               f">= {hi} (the most actions of a {cfg.env} training task)")
     _at_least("train.num_steps", t.num_steps, 1)
     _at_least("train.batch_size", t.batch_size, 1)
     _check(t.lr > 0, "train.lr", t.lr, "> 0")

@@ -173,13 +173,24 @@ def darkroom_action_set(split, name: str) -> np.ndarray:
 
 
 # -- public API ---------------------------------------------------------------------------------
-def train_tasks(env: str, num_tasks: int, seed: int) -> TaskSet:
-    """The training tasks of ``env`` for a dataset of ``num_tasks`` histories."""
+def train_tasks(env: str, num_tasks: int, seed: int, min_actions: int | None = None,
+                max_actions: int | None = None) -> TaskSet:
+    """The training tasks of ``env`` for a dataset of ``num_tasks`` histories.
+
+    ``min_actions``/``max_actions`` (bandits only; default: the paper's 4..20 arms) change the
+    range of arm counts, e.g. to retrain AD for K arms as the paper does (``data.min_actions``).
+    """
     spec = env_spec(env)
     if num_tasks < 1:
         raise EnvError(f"num_tasks must be >= 1, got {num_tasks}")
     rng = stream(seed, env, "train")
-    lo, hi = spec.train_min_actions, spec.train_max_actions
+    lo = spec.train_min_actions if min_actions is None else int(min_actions)
+    hi = spec.train_max_actions if max_actions is None else int(max_actions)
+    if (lo, hi) != (spec.train_min_actions, spec.train_max_actions) and env == "darkroom":
+        raise EnvError(f"darkroom trains on its fixed {spec.train_max_actions} train actions; "
+                       f"got an action range {lo}..{hi}")
+    if not 1 <= lo <= hi <= spec.universe:
+        raise EnvError(f"{env} training action range {lo}..{hi} is invalid: allowed 1 <= min <= max <= {spec.universe}")
     if env == "bandit":
         return bandit_tasks(rng, num_tasks, lo, hi, high_parity=1)
     if env == "contextual":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..config import RunConfig
+from ..config import LATE_DATA_FIELDS, RunConfig
 from ..envs import make_env
 from ..rollout import rollout
 from ..suites import env_spec, train_tasks
@@ -21,7 +21,8 @@ GENERATOR_VERSION = 2
 
 def dataset_config(cfg: RunConfig) -> dict:
     """What a dataset file records about how it was made (and what reuse is checked against)."""
-    made = {k: v for k, v in asdict(cfg.data).items() if k != "path"}
+    made = {k: v for k, v in asdict(cfg.data).items()
+            if k != "path" and not (k in LATE_DATA_FIELDS and v is None)}
     return {**made, "env": cfg.env, "generator_version": GENERATOR_VERSION}
 
 
@@ -33,7 +34,7 @@ def generate_dataset(cfg: RunConfig, out=None, *, force: bool = False, progress:
     """
     d = cfg.data
     out = Path(out) if out is not None else cfg.dataset_path()
-    tasks = train_tasks(cfg.env, d.num_tasks, d.seed)
+    tasks = train_tasks(cfg.env, d.num_tasks, d.seed, d.min_actions, d.max_actions)
     probe = make_env(tasks.subset(slice(0, 1)))
     spec = env_spec(cfg.env)
     writer = HistoryWriter(

@@ -1,0 +1,565 @@
+"""Aggregate runs over seeds: ``icrl compare``.
+
+Runs are grouped by (preset, variant), from the ``sweep.json`` that ``icrl sweep`` writes in each
+run directory (a run without one is its own variant, named after its folder's parent). Scores are
+the normalised scores of ``eval.json`` (0 = random, 1 = the teacher) and the final regret or
+success. Point estimates and 95% confidence intervals come from rliable (Agarwal et al., "Deep RL
+at the Edge of the Statistical Precipice", NeurIPS 2021): the mean and the interquartile mean
+(IQM), with stratified bootstrap intervals over runs (seeds). With 3 seeds the intervals are wide;
+they say so rather than hide it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from . import paper
+from .io import atomic_path, write_json, write_text
+
+REPS = 2000  # bootstrap resamples
+MAIN_VARIANTS = ("full", "base")  # the variant a preset's section reports first
+ABLATIONS = ("no_prompt", "mse", "gaussian")  # the paper's Table 1 ablations, as `icrl sweep --ablations` names them
+
+
+class CompareError(ValueError):
+    """No runs to compare, or a run directory that cannot be read."""
+
+
+@dataclass
+class Run:
+    """One finished run: its ``eval.json`` and where it comes from."""
+
+    path: Path
+    preset: str
+    variant: str
+    seed: int
+    results: dict
+    record: dict  # sweep.json, or {} for a run made outside a sweep
+
+    @property
+    def env(self) -> str:
+        return self.results["env"]
+
+    @property
+    def policy(self) -> str:
+        return self.results["protocol"]["policy"]
+
+    def entry(self, suite: str, policy: str | None = None) -> dict | None:
+        return self.results["suites"].get(suite, {}).get(policy or self.policy)
+
+
+def find_runs(paths) -> list[Run]:
+    """Every finished run (a folder with ``eval.json``) at or under ``paths``, sorted."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: no such run or sweep directory")
+        found += [p] if (p / "eval.json").exists() else sorted(q.parent for q in p.rglob("eval.json"))
+    if not found:
+        raise CompareError(f"no finished run (eval.json) under {', '.join(map(str, paths))}")
+    runs = []
+    for path in dict.fromkeys(found):
+        try:
+            results = json.loads((path / "eval.json").read_text())
+            results["suites"], results["protocol"]["policy"]  # noqa: B018 - the fields we read
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise CompareError(f"{path / 'eval.json'}: not an icrl eval.json ({err})") from None
+        record = _read_json(path / "sweep.json")
+        config = _read_json(path / "config.json")
+        preset = record.get("preset") or config.get("name") or path.parent.name
+        seed = record.get("seed", config.get("train", {}).get("seed", 0))
+        runs.append(Run(path, Path(preset).stem, record.get("variant") or path.parent.name, int(seed), results, record))
+    return runs
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def groups(runs: list[Run]) -> dict[str, dict[str, list[Run]]]:
+    """preset -> variant -> runs sorted by seed (variants in the order first seen)."""
+    out: dict[str, dict[str, list[Run]]] = defaultdict(dict)
+    for r in runs:
+        out[r.preset].setdefault(r.variant, []).append(r)
+    for preset, variants in out.items():
+        for name in variants:
+            variants[name].sort(key=lambda r: r.seed)
+        out[preset] = {v: variants[v] for v in sorted(variants, key=variant_order)}
+    return dict(out)
+
+
+def variant_order(name: str):
+    """The main variant first, then the paper's ablations, AD, AD per K (by K), the rest by name."""
+    known = [*MAIN_VARIANTS, *ABLATIONS, "ad"]
+    if name in known:
+        return (known.index(name), 0, "")
+    k = name[3:]
+    return (len(known), int(k), "") if name.startswith("ad_") and k.isdigit() else (len(known) + 1, 0, name)
+
+
+# -- statistics (rliable) -----------------------------------------------------------------------
+def _rliable():
+    try:
+        from rliable import library, metrics
+    except ImportError as err:
+        raise CompareError(f"icrl compare needs rliable: pip install 'icrl[stats]' ({err})") from None
+    # arch 7 warns that rliable's RandomState argument will go; the results are the same
+    warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
+    return library, metrics
+
+
+def interval_estimates(scores: dict[str, np.ndarray], stat: str = "mean", *, reps: int = REPS,
+                       seed: int = 0) -> dict[str, tuple[float, float, float]]:
+    """``{name: (point, low, high)}``: the aggregate ``stat`` ("mean" or "iqm") of each
+    (runs x tasks) score matrix and its stratified-bootstrap 95% interval (rliable).
+
+    NaN cells (a task a run has no score for) are not allowed: pass only complete matrices.
+    """
+    library, metrics = _rliable()
+    func = {"mean": metrics.aggregate_mean, "iqm": metrics.aggregate_iqm}[stat]
+    scores = {k: np.asarray(v, dtype=float) for k, v in scores.items()}
+    for name, m in scores.items():
+        if m.ndim != 2 or m.size == 0 or np.isnan(m).any():
+            raise CompareError(f"{name}: need a complete (runs x tasks) score matrix, got shape {m.shape}")
+    points, cis = library.get_interval_estimates(
+        scores, lambda x: np.array([func(x)]), reps=reps, random_state=np.random.RandomState(seed))
+    return {k: (float(points[k][0]), float(cis[k][0, 0]), float(cis[k][1, 0])) for k in scores}
+
+
+def difference_interval(a: np.ndarray, b: np.ndarray, *, reps: int = REPS, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of ``a`` minus mean of ``b`` (two groups of runs, one score each) and its 95% interval:
+    rliable's stratified bootstrap resamples each column of the (runs x 2) matrix on its own,
+    which is the independent bootstrap of two groups. Groups of unequal size are cut to the smaller."""
+    n = min(len(a), len(b))
+    stacked = np.stack([np.asarray(a, float)[:n], np.asarray(b, float)[:n]], axis=1)
+    library, _ = _rliable()
+    points, cis = library.get_interval_estimates(
+        {"d": stacked}, lambda x: np.array([x[:, 0].mean() - x[:, 1].mean()]), reps=reps,
+        random_state=np.random.RandomState(seed))
+    return float(points["d"][0]), float(cis["d"][0, 0]), float(cis["d"][1, 0])
+
+
+def fmt(est, digits: int = 2) -> str:
+    point, lo, hi = est
+    return f"{point:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+# -- what a group scored ------------------------------------------------------------------------
+def suites_of(runs: list[Run]) -> list[str]:
+    """The suites every run of the group has a model result for, in eval order."""
+    names = [s for s in runs[0].results["suites"] if runs[0].entry(s) is not None]
+    return [s for s in names if all(r.entry(s) is not None for r in runs)]
+
+
+def values(runs: list[Run], suites: list[str], key: str = "normalized", policy: str | None = None) -> np.ndarray:
+    """(runs x suites) array of ``key`` (``normalized``, ``final`` or ``actions_used``)."""
+    out = np.full((len(runs), len(suites)), np.nan)
+    for i, r in enumerate(runs):
+        for j, s in enumerate(suites):
+            e = r.entry(s, policy)
+            if e is not None and e.get(key) is not None:
+                out[i, j] = e[key]
+    return out
+
+
+def arm_count(suite: str) -> int | None:
+    return int(suite[4:]) if suite.startswith("num_") and suite[4:].isdigit() else None
+
+
+def merged_retrained(variants: dict[str, list[Run]], name: str = "ad") -> dict[str, list[Run]]:
+    """Per suite, the runs of ``name`` or, for ``num_K``, of ``name_K`` (AD retrained per arm count)."""
+    out: dict[str, list[Run]] = {}
+    for s in suites_of(variants[name]) if name in variants else []:
+        out[s] = variants[name]
+    for v, runs in variants.items():
+        if v.startswith(name + "_") and v[len(name) + 1:].isdigit():
+            for s in suites_of(runs):
+                out[s] = runs
+    return out
+
+
+# -- the report ---------------------------------------------------------------------------------
+def main_variant(variants: dict[str, list[Run]]) -> str:
+    """The variant a section reports first: the sweep's preset itself (``is_base``), else ``full``
+    or ``base``, else the first."""
+    based = [v for v, runs in variants.items() if runs[0].record.get("is_base")]
+    return next(iter(based), next((v for v in MAIN_VARIANTS if v in variants), next(iter(variants))))
+
+
+class Report:
+    """Builds the Markdown text, the figures and the JSON numbers of one comparison."""
+
+    def __init__(self, runs: list[Run], *, with_paper: bool, figures: Path, md_dir: Path, reps: int = REPS):
+        self.runs, self.with_paper, self.figures, self.reps = runs, with_paper, figures, reps
+        self.md_dir = md_dir
+        self.numbers: dict = {}
+        self.lines: list[str] = []
+
+    def est(self, m: np.ndarray, stat: str = "mean") -> tuple[float, float, float]:
+        return interval_estimates({"x": m}, stat, reps=self.reps)["x"]
+
+    def build(self, title: str, command: str) -> str:
+        by_preset = groups(self.runs)
+        when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        self.lines = [f"# {title}", "",
+                      f"Generated by `{command}` on {when} from {len(self.runs)} runs; do not edit by hand "
+                      "(run the command again).", "",
+                      "Scores: normalised score, 0 = random play, 1 = the environment's teacher (bandit: Thompson "
+                      "sampling; contextual: LinUCB; darkroom: Q-learning after 200 episodes), from each run's "
+                      "`eval.json`. Brackets: 95% stratified-bootstrap confidence intervals over training seeds "
+                      f"(rliable, {self.reps} resamples); IQM = interquartile mean.", ""]
+        self.what_was_run(by_preset)
+        for preset, variants in by_preset.items():
+            self.section(preset, variants)
+        return "\n".join(self.lines) + "\n"
+
+    def what_was_run(self, by_preset) -> None:
+        self.lines += ["## What was run", "",
+                       "| preset | variant | seeds | wall time per run (mean) | total | hardware | command |",
+                       "|---|---|---|---|---|---|---|"]
+        for preset, variants in by_preset.items():
+            for name, runs in variants.items():
+                walls = [r.record["wall_s"] for r in runs if r.record.get("wall_s") is not None]
+                hw = runs[0].record.get("hardware") or {}
+                hw_text = (f"{hw.get('cpu', '?')}, {hw.get('cores', '?')} cores"
+                           + (", AVX-512" if hw.get("avx512") else (", no AVX-512" if hw.get("avx512") is False else ""))
+                           + (f", GPU {hw['cuda_visible_devices']}" if hw.get("cuda_visible_devices") else "")) if hw else "-"
+                wall = f"{np.mean(walls) / 60:.1f} min" if walls else "-"
+                total = f"{np.sum(walls) / 60:.1f} min" if walls else "-"
+                cmd = runs[0].record.get("sweep_command", "-")
+                self.lines.append(f"| {preset} | {name} | {', '.join(str(r.seed) for r in runs)} | {wall} | {total} | "
+                                  f"{hw_text} | `{cmd}` |")
+        self.lines.append("")
+
+    # one preset
+    def section(self, preset: str, variants: dict[str, list[Run]]) -> None:
+        main = main_variant(variants)
+        runs = variants[main]
+        env, metric = runs[0].env, runs[0].results["metric"]
+        self.numbers[preset] = {"env": env, "variants": {}}
+        self.lines += [f"## {preset} ({env}), variant `{main}`, {len(runs)} seeds", ""]
+        recipe = runs[0].results.get("recipe", {})
+        protocol = runs[0].results.get("protocol", {})
+        if recipe:
+            self.lines += [f"Training: {', '.join(f'{k} = {v}' for k, v in recipe.items() if k != 'departures')}. "
+                           f"Evaluation: {', '.join(f'{k} = {v}' for k, v in protocol.items() if k != 'seed')}; "
+                           "each seed s trains on data of seed s and is evaluated with seed s.", ""]
+        self.suite_table(preset, env, metric, runs)
+        if len(variants) > 1:
+            self.variant_table(preset, env, variants)
+            if main in variants and any(a in variants for a in ABLATIONS + ("ad",)):
+                self.findings(env, variants, main)
+        if self.with_paper:
+            self.differences(env, runs)
+        self.plots(preset, env, metric, variants, main)
+
+    def suite_table(self, preset, env, metric, runs) -> None:
+        suites = suites_of(runs)
+        teacher = {"bandit": "thompson", "contextual": "linucb"}.get(env, "qlearning")
+        norm, final = values(runs, suites), values(runs, suites, "final")
+        rows, per_suite = [], {}
+        paper_cols = self.with_paper
+        head = "| suite | normalised (mean [95% CI]) | final " + ("regret" if metric == "regret" else "success") + \
+               f" | {teacher} | random | arms used |" + (" paper: Headless-AD | paper: normalised |" if paper_cols else "")
+        rows += [head, "|---" * (head.count("|") - 1) + "|"]
+        for j, s in enumerate(suites):
+            if np.isnan(norm[:, j]).any():
+                continue
+            e_norm, e_final = self.est(norm[:, j:j + 1]), self.est(final[:, j:j + 1])
+            t = values(runs, [s], "final", teacher)
+            rnd = values(runs, [s], "final", "random")
+            arms = values(runs, [s], "actions_used")
+            per_suite[s] = {"normalized": e_norm, "final": e_final, "teacher_final": float(np.nanmean(t)),
+                            "random_final": float(np.nanmean(rnd)), "actions_used": float(arms.mean())}
+            digits = 1 if metric == "regret" else 2
+            row = (f"| {s} | {fmt(e_norm)} | {fmt(e_final, digits)} | {np.nanmean(t):.{digits}f} | "
+                   f"{np.nanmean(rnd):.{digits}f} | {arms.mean():.1f} |")
+            if paper_cols:
+                p = paper.FINAL.get(env, {}).get(s, {})
+                pn = paper.normalized(env, s)
+                row += f" {p.get('headless_ad', '-')} | {pn if pn is not None else '-'} |"
+                per_suite[s]["paper_normalized"] = pn
+            rows.append(row)
+        complete = norm[:, ~np.isnan(norm).any(axis=0)]
+        if complete.shape[1]:
+            mean, iqm = self.est(complete), self.est(complete, "iqm")
+            rows.append(f"| **all {complete.shape[1]} suites** | mean {fmt(mean)}, IQM {fmt(iqm)} | | | | |"
+                        + (f" | {self.paper_overall(env)} |" if paper_cols else ""))
+            self.numbers[preset]["overall"] = {"mean": mean, "iqm": iqm, "suites": complete.shape[1]}
+        self.numbers[preset]["suites"] = per_suite
+        self.lines += rows + [""]
+
+    def paper_overall(self, env: str) -> str:
+        if env == "darkroom":
+            d = paper.DARKROOM["headless_ad"]
+            return f"success {d['range'][0]}-{d['range'][1]}, mean {d['mean']}"
+        return f"ablation table: {paper.ABLATIONS.get(env, {}).get('full', {}).get('mean', '-')}"
+
+    def variant_table(self, preset, env, variants) -> None:
+        """Table 1's layout: mean normalised score, arms used, one column per arm count."""
+        rows_out = {}
+        all_suites = list(dict.fromkeys(s for runs in variants.values() for s in suites_of(runs)))
+        ks = sorted((s for s in all_suites if arm_count(s) is not None), key=arm_count)
+        head = "| variant | seeds | mean normalised [95% CI] | IQM | arms used | " + " | ".join(ks) + " |" + \
+               (" paper (mean) |" if self.with_paper else "")
+        lines = [head, "|---" * (head.count("|") - 1) + "|"]
+        names = [v for v in variants if not (v.startswith("ad_") and v[3:].isdigit())]
+        for name in names:
+            per_suite = merged_retrained(variants, name) if name == "ad" else {s: variants[name] for s in suites_of(variants[name])}
+            seeds = min(len(r) for r in per_suite.values())
+            m = np.concatenate([values(per_suite[s][:seeds], [s]) for s in per_suite], axis=1)
+            mean, iqm = self.est(m), self.est(m, "iqm")
+            base_suites = [s for s in per_suite if arm_count(s) is None]
+            arms = np.mean([values(per_suite[s], [s], "actions_used").mean() for s in base_suites]) if base_suites else float("nan")
+            cells = []
+            for k in ks:
+                cells.append(f"{values(per_suite[k], [k]).mean():.2f}" if k in per_suite else "-")
+            label = "ad (retrained per K)" if name == "ad" and len(per_suite) and any(v.startswith("ad_") for v in variants) else name
+            p = paper.ABLATIONS.get(env, {}).get(name, {})
+            paper_cell = (" " + (", ".join(f"{k} {v}" for k, v in p.items()) or "-") + " |") if self.with_paper else ""
+            lines.append(f"| {label} | {seeds} | {fmt(mean)} | {fmt(iqm)} | {arms:.1f} | " + " | ".join(cells) + " |" + paper_cell)
+            rows_out[name] = {"mean": mean, "iqm": iqm, "actions_used": float(arms), "suites": list(per_suite),
+                              "num_k": {k: float(values(per_suite[k], [k]).mean()) for k in ks if k in per_suite}}
+        self.numbers[preset]["variants"] = rows_out
+        self.lines += ["### Variants (the paper's Table 1 layout)", "",
+                       "Mean over the suites each variant was evaluated on; `arms used` averages the suites that are "
+                       "not `num_K`; `num_K` columns: mean normalised score at K arms. "
+                       "AD (retrained per K) takes its `num_K` columns from AD trained on K-arm tasks.", ""] + lines + [""]
+
+    def findings(self, env, variants, main) -> None:
+        """The paper's qualitative findings, each stated as holds / does not hold with intervals."""
+        out = ["### The paper's findings at this scale", ""]
+        full = variants[main]
+        full_suites = suites_of(full)
+        ks = [s for s in full_suites if arm_count(s) is not None]
+        found = {}
+
+        def mean_over(runs, suites):
+            return np.nanmean(values(runs, suites), axis=1)  # one score per run
+
+        for name in ABLATIONS:
+            if name not in variants:
+                continue
+            common = [s for s in full_suites if s in suites_of(variants[name])]
+            d = difference_interval(mean_over(full, common), mean_over(variants[name], common), reps=self.reps)
+            holds = d[0] >= 0
+            sure = d[1] > 0 or d[2] < 0
+            out.append(f"- Full Headless-AD >= `{name}` on average: **{'holds' if holds else 'does not hold'}** "
+                       f"(difference {fmt(d)}{'' if sure else '; the interval includes 0'}).")
+            found[f"full>={name}"] = {"holds": bool(holds), "difference": d}
+        for name in ("no_prompt", "gaussian"):
+            if name not in variants or len(ks) < 2:
+                continue
+            gaps = {k: difference_interval(values(full, [k])[:, 0], values(variants[name], [k])[:, 0], reps=self.reps) for k in ks}
+            slope = _slope([arm_count(k) for k in ks], [g[0] for g in gaps.values()])
+            holds = slope > 0 and gaps[ks[-1]][0] > gaps[ks[0]][0]
+            out.append(f"- The gap to `{name}` grows with the number of arms: **{'holds' if holds else 'does not hold'}** "
+                       f"(gap {', '.join(f'{k[4:]} arms {fmt(g)}' for k, g in gaps.items())}; "
+                       f"least-squares slope {slope * 10:+.3f} per 10 arms).")
+            found[f"gap_to_{name}_grows"] = {"holds": bool(holds), "gaps": gaps, "slope_per_arm": slope}
+        if "mse" in variants:
+            base = [s for s in full_suites if arm_count(s) is None and s in suites_of(variants["mse"])]
+            if base:
+                a = values(full, base, "actions_used").mean(axis=1)
+                b = values(variants["mse"], base, "actions_used").mean(axis=1)
+                ea, eb = self.est(a[:, None]), self.est(b[:, None])
+                holds = eb[0] < 0.5 * ea[0]
+                out.append(f"- The MSE variant uses far fewer arms (under half): **{'holds' if holds else 'does not hold'}** "
+                           f"(arms used on {', '.join(base)}: full {fmt(ea, 1)}, mse {fmt(eb, 1)}).")
+                found["mse_fewer_arms"] = {"holds": bool(holds), "full": ea, "mse": eb}
+        if "ad" in variants:
+            ad = merged_retrained(variants, "ad")
+            shared = [k for k in ks if k in ad]
+            if len(shared) >= 2:
+                gaps = {k: difference_interval(values(full, [k])[:, 0], values(ad[k], [k])[:, 0], reps=self.reps) for k in shared}
+                slope = _slope([arm_count(k) for k in shared], [g[0] for g in gaps.values()])
+                holds = slope > 0 and gaps[shared[-1]][0] > gaps[shared[0]][0] and gaps[shared[-1]][0] > 0
+                out.append(f"- AD retrained per K falls behind Headless-AD as K grows: **{'holds' if holds else 'does not hold'}** "
+                           f"(Headless-AD minus AD: {', '.join(f'{k[4:]} arms {fmt(g)}' for k, g in gaps.items())}).")
+                found["ad_falls_behind"] = {"holds": bool(holds), "gaps": gaps, "slope_per_arm": slope}
+        self.numbers.setdefault("findings", {})[env] = found
+        self.lines += out + [""]
+
+    def differences(self, env, runs) -> None:
+        """Where our numbers and the paper's differ (paper value outside our interval), and the
+        setup differences that can explain it (from each run's recorded recipe and protocol)."""
+        suites = suites_of(runs)
+        outside = []
+        for s in suites:
+            pn = paper.normalized(env, s)
+            if pn is None:
+                continue
+            est = self.est(values(runs, [s]))
+            if not est[1] <= pn <= est[2]:
+                outside.append(f"`{s}` (ours {fmt(est)}, paper {pn})")
+        if env == "darkroom":
+            lo, hi = paper.DARKROOM["headless_ad"]["range"]
+            succ = values(runs, suites, "final").mean(axis=0)
+            off = [f"`{s}` {v:.2f}" for s, v in zip(suites, succ, strict=True) if not lo <= v <= hi]
+            if off:
+                outside.append(f"darkroom success outside the paper's {lo}-{hi}: {', '.join(off)}")
+        recipe, protocol = runs[0].results.get("recipe", {}), runs[0].results.get("protocol", {})
+        why = list(recipe.get("departures", []))
+        why.append(f"{recipe.get('num_histories', '?')} learning histories and {recipe.get('train_steps', '?')} training steps "
+                   f"of a {recipe.get('model', '?')} model (paper: 10,000 histories, 30k-200k steps, 4-8 layers x 512-1024)")
+        if protocol.get("temperature") is not None:
+            why.append(f"sampling temperature {protocol['temperature']} at evaluation")
+        if protocol.get("episodes"):
+            why.append(f"{protocol['episodes']} in-context episodes (paper: 1000)")
+        why.append(f"{len(runs)} seeds (paper: 5)")
+        self.lines += ["### Where we differ from the paper, and why", "",
+                       ("Paper values outside our 95% interval: " + "; ".join(outside) + ".") if outside
+                       else "Every paper value we can place lies inside our 95% interval.", "",
+                       "Setup differences that can explain a gap: " + "; ".join(why) + ".", ""]
+
+    # figures
+    def plots(self, preset, env, metric, variants, main) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        self.figures.mkdir(parents=True, exist_ok=True)
+        made = []
+        names = [v for v in variants if not (v.startswith("ad_") and v[3:].isdigit())]
+        # per-suite bars with intervals (the paper's Figures 4, 6, 7)
+        suites = suites_of(variants[main])
+        fig, ax = plt.subplots(figsize=(min(14, max(6, len(suites) * len(names) * 0.3 + 2)), 3.6))
+        width = 0.8 / len(names)
+        for i, name in enumerate(names):
+            per_suite = merged_retrained(variants, name) if name == "ad" else {s: variants[name] for s in suites_of(variants[name])}
+            xs, ys, lo, hi = [], [], [], []
+            for j, s in enumerate(suites):
+                if s in per_suite:
+                    e = self.est(values(per_suite[s], [s]))
+                    xs.append(j + (i - (len(names) - 1) / 2) * width)
+                    ys.append(e[0])
+                    lo.append(e[0] - e[1])
+                    hi.append(e[2] - e[0])
+            ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2, label=name)
+        if self.with_paper:
+            pts = [(j, paper.normalized(env, s)) for j, s in enumerate(suites) if paper.normalized(env, s) is not None]
+            if env == "darkroom":
+                pts = []
+                ax.axhspan(*paper.DARKROOM["headless_ad"]["range"], color="k", alpha=0.08, label="paper Headless-AD (range)")
+            if pts:
+                ax.plot(*zip(*pts, strict=True), "k*", ms=9, label="paper Headless-AD")
+        ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+        ax.set_xticks(range(len(suites)), suites, rotation=30, ha="right")
+        ax.set_ylabel("normalised score")
+        ax.set_title(f"{preset}: per suite, 95% CI over seeds")
+        ax.legend(fontsize=7, ncol=2)
+        fig.tight_layout()
+        made.append(self._save(fig, f"{preset}-suites.png"))
+        # regret against the number of arms (Figure 5)
+        ks = [s for s in suites if arm_count(s) is not None]
+        if metric == "regret" and len(ks) > 1:
+            fig, ax = plt.subplots(figsize=(5.5, 3.8))
+            runs = variants[main]
+            teacher = "thompson" if env == "bandit" else "linucb"
+            for name in names:
+                per_suite = merged_retrained(variants, name) if name == "ad" else {s: variants[name] for s in suites_of(variants[name])}
+                have = [k for k in ks if k in per_suite]
+                if not have:
+                    continue
+                est = [self.est(values(per_suite[k], [k], "final")) for k in have]
+                ax.errorbar([arm_count(k) for k in have], [e[0] for e in est],
+                            yerr=[[e[0] - e[1] for e in est], [e[2] - e[0] for e in est]], marker="o", capsize=2, label=name)
+            for base in (teacher, "random"):
+                ax.plot([arm_count(k) for k in ks], values(runs, ks, "final", base).mean(axis=0), ls=":", marker=".", label=base)
+            if self.with_paper:
+                for pol, style in (("headless_ad", "k--"), (teacher, "g--"), ("ad_retrained", "r--")):
+                    pts = [(arm_count(k), paper.FINAL.get(env, {}).get(k, {}).get(pol)) for k in ks]
+                    pts = [p for p in pts if p[1] is not None]
+                    if pts:
+                        ax.plot(*zip(*pts, strict=True), style, lw=1, label=f"paper {pol}")
+            ax.set_xlabel("arms (K)")
+            ax.set_ylabel("final regret")
+            ax.set_title(f"{preset}: regret at step {len(runs[0].entry(ks[0])['curve'])} vs arms")
+            ax.legend(fontsize=7)
+            ax.grid(alpha=0.3)
+            fig.tight_layout()
+            made.append(self._save(fig, f"{preset}-arms.png"))
+        # in-context curves with bands
+        runs = variants[main]
+        cols = min(5, len(suites))
+        rows = math.ceil(len(suites) / cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+        for ax, s in zip(axes.flat, suites, strict=False):
+            for pol in dict.fromkeys([runs[0].policy, *runs[0].results["suites"][s]]):
+                curves = [r.entry(s, pol)["curve"] for r in runs if r.entry(s, pol) is not None]
+                if not curves:
+                    continue
+                c = np.array(curves)
+                mean = c.mean(axis=0)
+                se = c.std(axis=0, ddof=1) / np.sqrt(len(c)) if len(c) > 1 else np.zeros_like(mean)
+                x = np.arange(1, len(mean) + 1)
+                ax.plot(x, mean, lw=1.3, label=pol)
+                ax.fill_between(x, mean - se, mean + se, alpha=0.25)
+            ax.set_title(s, fontsize=9)
+            if metric != "regret":
+                ax.set_xscale("log")
+                ax.set_ylim(-0.02, 1.02)
+            ax.grid(alpha=0.3)
+        for ax in list(axes.flat)[len(suites):]:
+            ax.axis("off")
+        axes.flat[0].legend(fontsize=7)
+        fig.suptitle(f"{preset} ({main}): in-context {'cumulative regret per step' if metric == 'regret' else 'success per episode'}; "
+                     f"band: mean +- 1 s.e. over {len(runs)} seeds", fontsize=9)
+        fig.tight_layout()
+        made.append(self._save(fig, f"{preset}-curves.png"))
+        # performance profile of the variants evaluated on every suite (rliable)
+        full_variants = {n: values(variants[n], suites) for n in names if n in variants and set(suites) <= set(suites_of(variants[n]))}
+        if len(suites) > 1:
+            library, _ = _rliable()
+            from rliable import plot_utils
+
+            taus = np.linspace(min(0.0, min(np.nanmin(m) for m in full_variants.values())),
+                               max(1.2, max(np.nanmax(m) for m in full_variants.values())), 61)
+            profiles, cis = library.create_performance_profile(full_variants, taus, reps=min(self.reps, 500))
+            fig, ax = plt.subplots(figsize=(5.5, 3.5))
+            plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, ax=ax,
+                                                 xlabel="normalised score (tau)", ylabel="fraction of (run, suite) > tau")
+            ax.legend(ax.get_lines()[:len(profiles)], list(profiles), fontsize=7)
+            ax.set_title(f"{preset}: performance profile")
+            fig.tight_layout()
+            made.append(self._save(fig, f"{preset}-profile.png"))
+        plt.close("all")
+        rel = [Path(os.path.relpath(p, self.md_dir)) for p in made]
+        self.lines += ["### Figures", ""] + [f"![{p.stem}]({p.as_posix()})" for p in rel] + [""]
+
+    def _save(self, fig, name: str) -> Path:
+        path = self.figures / name
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+        return path
+
+
+def _slope(x, y) -> float:
+    return float(np.polyfit(np.asarray(x, float), np.asarray(y, float), 1)[0]) if len(x) > 1 else 0.0
+
+
+def compare(paths, out, *, with_paper: bool = False, figures=None, title: str | None = None, command: str = "icrl compare",
+            reps: int = REPS) -> tuple[Path, Path]:
+    """Aggregate the runs under ``paths``; write ``out`` (Markdown), ``out`` with ``.json`` (numbers)
+    and the figures (default folder: ``<out stem>-figures`` beside it). Returns (markdown, json)."""
+    out = Path(out)
+    figures = Path(figures) if figures else out.with_name(out.stem + "-figures")
+    runs = find_runs(paths)
+    report = Report(runs, with_paper=with_paper, figures=figures, md_dir=out.parent, reps=reps)
+    text = report.build(title or "Comparison over seeds", command)
+    md = write_text(out, text)
+    js = write_json(out.with_suffix(".json"), {"runs": [str(r.path) for r in runs], **report.numbers})
+    return md, js

@@ -1,0 +1,190 @@
+"""icrl sweep and icrl compare: aggregation with known answers, the ablation findings on synthetic
+runs, and a real sweep + compare of a tiny preset."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from icrl.cli import app
+from icrl.compare import CompareError, compare, difference_interval, find_runs, interval_estimates
+from icrl.config import ConfigError, load_config
+from icrl.suites import train_tasks
+from icrl.sweep import Variant, ablation_variants, plan, split_values, vary_variants
+
+runner = CliRunner()
+
+
+# -- statistics -----------------------------------------------------------------------------------
+def test_mean_and_iqm_of_a_known_array():
+    scores = np.arange(1.0, 9.0).reshape(4, 2)  # 1..8: mean 4.5; IQM = mean of 3, 4, 5, 6 = 4.5
+    skewed = np.array([[0.0, 1.0], [1.0, 1.0], [1.0, 1.0], [1.0, 100.0]])  # IQM drops the 0 and the 100
+    est = interval_estimates({"a": scores}, "mean", reps=200)["a"]
+    assert est[0] == pytest.approx(4.5) and est[1] <= 4.5 <= est[2]
+    assert interval_estimates({"a": scores}, "iqm", reps=200)["a"][0] == pytest.approx(4.5)
+    assert interval_estimates({"b": skewed}, "iqm", reps=200)["b"][0] == pytest.approx(1.0)
+    assert interval_estimates({"b": skewed}, "mean", reps=200)["b"][0] == pytest.approx(106 / 8)
+
+
+def test_interval_covers_the_true_mean_at_about_the_stated_rate():
+    rng = np.random.default_rng(0)
+    hits = 0
+    trials = 150
+    for i in range(trials):
+        runs = rng.normal(0.7, 0.2, size=(12, 1))
+        lo, hi = interval_estimates({"x": runs}, "mean", reps=400, seed=i)["x"][1:]
+        hits += lo <= 0.7 <= hi
+    # a percentile bootstrap of 12 runs covers a little under 95%; far from it means a bug
+    assert 0.85 <= hits / trials <= 0.99
+
+
+def test_difference_interval_of_separated_and_equal_groups():
+    assert difference_interval(np.ones(3), np.zeros(3), reps=200) == pytest.approx((1.0, 1.0, 1.0))
+    point, lo, hi = difference_interval(np.array([0.1, 0.5, 0.9]), np.array([0.2, 0.5, 0.8]), reps=500)
+    assert point == pytest.approx(0.0) and lo < 0 < hi
+
+
+def test_incomplete_score_matrices_are_refused():
+    with pytest.raises(CompareError, match="complete"):
+        interval_estimates({"x": np.array([[1.0, np.nan]])})
+
+
+# -- synthetic runs: the findings come out as constructed -------------------------------------------
+SUITES = ["train", "inverse", "all_new", "num_10", "num_20", "num_50", "num_100"]
+
+
+def fake_run(root, variant, seed, scores: dict, arms=10.0, preset="bandit-cpu", policy="headless_ad"):
+    run = root / variant / f"seed{seed}"
+    run.mkdir(parents=True)
+    suites = {}
+    for s, value in scores.items():
+        suites[s] = {policy: {"final": 100 * (1 - value), "normalized": value, "curve": [1.0, 2.0], "actions_used": arms},
+                     "random": {"final": 100.0, "normalized": 0.0, "curve": [1.0, 3.0], "actions_used": 20.0},
+                     "thompson": {"final": 0.0, "normalized": 1.0, "curve": [0.5, 1.0], "actions_used": 12.0}}
+    (run / "eval.json").write_text(json.dumps({
+        "env": "bandit", "metric": "regret", "suites": suites,
+        "protocol": {"policy": policy, "steps": 2, "num_tasks": 5, "seed": seed},
+        "recipe": {"teacher": "thompson", "num_histories": 10, "train_steps": 5, "model": "tiny", "departures": []}}))
+    (run / "sweep.json").write_text(json.dumps({"preset": preset, "variant": variant, "seed": seed, "wall_s": 60.0,
+                                                "sweep_command": "icrl sweep bandit-cpu --ablations",
+                                                "hardware": {"cpu": "test cpu", "cores": 2, "avx512": True}}))
+
+
+def test_ablation_findings_on_synthetic_runs(tmp_path):
+    root = tmp_path / "sweeps"
+    noise = [0.0, 0.01, -0.01]
+    for seed, eps in enumerate(noise):
+        fake_run(root, "full", seed, {s: 0.95 + eps for s in SUITES})
+        # no_prompt: fine at few arms, worse the more arms
+        fake_run(root, "no_prompt", seed, {s: 0.95 + eps - {"num_50": 0.3, "num_100": 0.5}.get(s, 0.02) for s in SUITES})
+        # mse: uniformly worse and tries 2 arms
+        fake_run(root, "mse", seed, {s: 0.5 + eps for s in SUITES}, arms=2.0)
+        # gaussian: as good as full everywhere (its gap does not grow)
+        fake_run(root, "gaussian", seed, {s: 0.96 + eps for s in SUITES})
+        fake_run(root, "ad", seed, {s: 0.9 + eps for s in ["train", "inverse", "all_new", "num_10", "num_20"]}, policy="ad")
+        fake_run(root, "ad_50", seed, {"num_50": 0.5 + eps}, policy="ad")
+        fake_run(root, "ad_100", seed, {"num_100": 0.1 + eps}, policy="ad")
+    md, js = compare([root], tmp_path / "out.md", with_paper=True, reps=300)
+    numbers = json.loads(js.read_text())
+    found = numbers["findings"]["bandit"]
+    assert found["full>=no_prompt"]["holds"] and found["full>=mse"]["holds"]
+    assert not found["full>=gaussian"]["holds"]
+    assert found["gap_to_no_prompt_grows"]["holds"] and not found["gap_to_gaussian_grows"]["holds"]
+    assert found["mse_fewer_arms"]["holds"]
+    assert found["ad_falls_behind"]["holds"]
+    variants = numbers["bandit-cpu"]["variants"]
+    assert list(variants) == ["full", "no_prompt", "mse", "gaussian", "ad"]  # the paper's order
+    assert variants["ad"]["num_k"] == pytest.approx({"num_10": 0.9, "num_20": 0.9, "num_50": 0.5, "num_100": 0.1})
+    assert variants["full"]["mean"][0] == pytest.approx(0.95)
+    text = md.read_text()
+    assert "ad (retrained per K)" in text and "paper: Headless-AD" in text and "| bandit-cpu | full | 0, 1, 2 | 1.0 min |" in text
+    for name in ("suites", "arms", "curves", "profile"):
+        assert (tmp_path / "out-figures" / f"bandit-cpu-{name}.png").stat().st_size > 1000
+        assert f"out-figures/bandit-cpu-{name}.png" in text
+
+
+def test_compare_refuses_what_it_cannot_read(tmp_path):
+    with pytest.raises(CompareError, match="no finished run"):
+        find_runs([tmp_path])
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "eval.json").write_text('{"something": "else"}')
+    with pytest.raises(CompareError, match="bad/eval.json"):
+        find_runs([tmp_path])
+    result = runner.invoke(app, ["compare", str(tmp_path / "missing")])
+    assert result.exit_code == 2 and "no such run" in result.output
+
+
+# -- planning a sweep ---------------------------------------------------------------------------------
+def test_sweep_plan_seeds_variants_and_errors(tmp_path):
+    runs = plan("bandit-cpu", seeds=2, first_seed=3, variants=vary_variants(["model.prompt=true,false"]), out=tmp_path)
+    assert [(r.variant.name, r.seed) for r in runs] == [("model.prompt=true", 3), ("model.prompt=true", 4),
+                                                         ("model.prompt=false", 3), ("model.prompt=false", 4)]
+    assert runs[1].run_dir == tmp_path / "model.prompt=true" / "seed4"
+    assert {"data.seed=4", "train.seed=4", "eval.seed=4"} <= set(runs[1].overrides)
+    assert split_values("a,[b,c],d") == ["a", "[b,c]", "d"]
+    with pytest.raises(ConfigError, match="same config"):
+        plan("bandit-cpu", seeds=1, variants=[Variant("base"), Variant("again", ("model.prompt=true",))])
+    with pytest.raises(ConfigError, match="sets data.seed"):
+        plan("bandit-cpu", seeds=1, sets=["data.seed=3"])
+    with pytest.raises(ConfigError, match="variant mse2: model.loss='l1'"):
+        plan("bandit-cpu", seeds=1, variants=[Variant("mse2", ("model.loss=l1",))])
+    with pytest.raises(ConfigError, match="--seeds=0"):
+        plan("bandit-cpu", seeds=0)
+
+
+def test_ablation_variants_retrain_ad_per_arm_count():
+    names = [v.name for v in ablation_variants("bandit-cpu")]
+    assert names == ["full", "no_prompt", "mse", "gaussian", "ad", "ad_25", "ad_30", "ad_40", "ad_50", "ad_100"]
+    ad50 = {v.name: v for v in ablation_variants("bandit-cpu", [50])}["ad_50"]
+    cfg = load_config("bandit-cpu", list(ad50.overrides))
+    assert (cfg.model.kind, cfg.model.max_actions, cfg.data.min_actions, cfg.eval.suites) == ("ad", 50, 50, ["num_50"])
+    mse = {v.name: v for v in ablation_variants("bandit-cpu")}["mse"]
+    assert "model.action_stats=false" in mse.overrides  # its scores need InfoNCE logits
+    assert [v.name for v in ablation_variants("darkroom-cpu")] == ["full", "no_prompt", "mse", "gaussian", "ad"]
+    with pytest.raises(ConfigError, match="--ad-arms 7"):
+        ablation_variants("bandit-cpu", [7])
+
+
+def test_training_action_range():
+    tasks = train_tasks("bandit", 30, seed=0, min_actions=50, max_actions=50)
+    assert (tasks.num_actions == 50).all() and tasks.action_sets.shape[1] == 50
+    assert (train_tasks("bandit", 30, seed=0).num_actions <= 20).all()
+    with pytest.raises(ConfigError, match="data.min_actions"):
+        load_config("darkroom-cpu", ["data.min_actions=10"])
+    with pytest.raises(ConfigError, match="data.max_actions=10"):
+        load_config("bandit-cpu", ["data.min_actions=30", "data.max_actions=10"])
+    with pytest.raises(ConfigError, match="model.max_actions"):  # AD's head must fit the wider tasks
+        load_config("bandit-cpu", ["model.kind=ad", "data.min_actions=30", "data.max_actions=30"])
+    # unset, the new fields leave the default dataset name unchanged
+    assert load_config("bandit-cpu").dataset_path() == load_config("bandit-cpu", ["data.min_actions=null"]).dataset_path()
+
+
+# -- a real sweep and comparison of a tiny preset -------------------------------------------------------
+TINY = ["train.num_steps=3", "data.num_tasks=12", "data.steps=20", "model.seq_len=20", "eval.steps=20",
+        "eval.num_tasks=4", "eval.suites=[train,num_25]", "train.checkpoint_every=2"]
+
+
+def test_sweep_then_compare_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["sweep", "bandit-cpu", "--seeds", "2", "--vary", "model.prompt=true,false", "--out", "sw"]
+    for item in TINY:
+        args += ["--set", item]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.count("done in") == 4
+    record = json.loads((tmp_path / "sw/model.prompt=false/seed1/sweep.json").read_text())
+    assert record["status"] == "finished" and record["seed"] == 1 and record["wall_s"] > 0
+    assert json.loads((tmp_path / "sw/model.prompt=false/seed1/config.json").read_text())["eval"]["seed"] == 1
+    again = runner.invoke(app, args)  # finished runs are skipped
+    assert again.exit_code == 0 and again.output.count("[skip]") == 4 and "done in" not in again.output
+    result = runner.invoke(app, ["compare", "sw", "--paper", "--out", "rep.md", "--reps", "200"])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "rep.md").read_text()
+    assert "variant `model.prompt=true`, 2 seeds" in text and "| num_25 |" in text
+    assert "model.prompt=false" in text and (tmp_path / "rep-figures/bandit-cpu-curves.png").exists()
+    refused = runner.invoke(app, ["compare", "sw", "--out", "rep.md"])
+    assert refused.exit_code == 2 and "already exists" in refused.output
