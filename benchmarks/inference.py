@@ -31,9 +31,10 @@ import torch
 from icrl.agent import InContextPolicy
 from icrl.config import load_config
 from icrl.envs import make_env
+from icrl.models.files import build_model
 from icrl.rollout import rollout
+from icrl.runtime import resolve_device
 from icrl.suites import eval_suite
-from icrl.train import build_model, resolve_device
 
 CASES = {"bandit": ("all_new", "bandit_steps"), "darkroom": ("train_test", "darkroom_steps")}
 

@@ -23,7 +23,8 @@ import torch
 
 from icrl.config import load_config
 from icrl.data.generate import generate_dataset
-from icrl.train import Trainer, use_bf16
+from icrl.runtime import use_bf16
+from icrl.train import Trainer
 
 # The official Headless-AD code at the paper's Bernoulli size on one H100 with bf16 (batch 32,
 # 300 steps of context): ms per training step, as given in the scale issue. Not measured here.

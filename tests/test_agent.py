@@ -275,7 +275,7 @@ def test_darkroom_agent_needs_an_observation():
 
 def test_agent_load_from_saved_model(tmp_path):
     from icrl.config import load_config
-    from icrl.train import build_model, save_model
+    from icrl.models.files import build_model, save_model
 
     cfg = load_config("bandit-cpu", ["model.d_model=32", "model.num_layers=1", "model.seq_len=20"])
     model = build_model(cfg)
@@ -293,7 +293,7 @@ def test_agent_load_from_saved_model(tmp_path):
 def test_agent_load_plays_as_the_run_was_evaluated(tmp_path, overrides, selection, temperature):
     """Agent.load defaults to the run's saved eval protocol; keyword arguments still override it."""
     from icrl.config import load_config
-    from icrl.train import build_model, save_model
+    from icrl.models.files import build_model, save_model
 
     cfg = load_config("bandit-cpu", ["model.d_model=32", "model.num_layers=1", "model.seq_len=20", *overrides])
     save_model(build_model(cfg), cfg, tmp_path / "m.safetensors")
@@ -307,7 +307,7 @@ def test_agent_load_samples_like_the_runs_evaluation(tmp_path):
     """Same model, same seed: the loaded agent's choices equal an InContextPolicy built with the
     run's eval protocol, and differ from sampling at tau."""
     from icrl.config import load_config
-    from icrl.train import save_model
+    from icrl.models.files import save_model
 
     cfg = load_config("bandit-cpu", ["model.d_model=32", "model.num_layers=1", "model.seq_len=20",
                                      "eval.temperature=0.05", "model.tau=1.0"])

@@ -140,7 +140,7 @@ def test_damaged_or_foreign_datasets_are_refused_with_the_file_named(tmp_path, s
 @pytest.mark.parametrize("content", [b"", b"not a model", b"\x00" * 64])
 def test_damaged_model_files_are_refused_with_the_file_named(tmp_path, content):
     from icrl.data import DatasetError
-    from icrl.train import load_model
+    from icrl.models.files import load_model
 
     path = tmp_path / "model.safetensors"
     path.write_bytes(content)

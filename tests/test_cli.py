@@ -298,23 +298,23 @@ def test_presets_and_version_commands():
 
 
 def test_run_refuses_a_dataset_made_by_other_config_or_code(tmp_path, monkeypatch):
-    from icrl import cli
+    from icrl import pipeline
     from icrl.data import DatasetError
     from icrl.data import generate as gen
 
     cfg = load_config("bandit-cpu", ["data.num_tasks=4", "data.steps=5", f"data.path={tmp_path / 'd.h5'}"])
     gen.generate_dataset(cfg, progress=False)
-    assert cli._ensure_dataset(cfg, None) == tmp_path / "d.h5"  # same config and code: reused
+    assert pipeline.ensure_dataset(cfg, None) == tmp_path / "d.h5"  # same config and code: reused
     other = load_config("bandit-cpu", ["data.num_tasks=4", "data.steps=6", f"data.path={tmp_path / 'd.h5'}"])
     with pytest.raises(DatasetError, match="steps"):
-        cli._ensure_dataset(other, None)
+        pipeline.ensure_dataset(other, None)
     policy = load_config("bandit-cpu", ["data.num_tasks=4", "data.steps=5", f"data.path={tmp_path / 'd.h5'}",
                                         "data.targets=policy"])
     with pytest.raises(DatasetError, match="targets"):
-        cli._ensure_dataset(policy, None)
+        pipeline.ensure_dataset(policy, None)
     monkeypatch.setattr(gen, "GENERATOR_VERSION", gen.GENERATOR_VERSION + 1)
     with pytest.raises(DatasetError, match="generator_version"):
-        cli._ensure_dataset(cfg, None)
+        pipeline.ensure_dataset(cfg, None)
 
 
 def test_run_reuses_a_dataset_made_before_a_data_field_existed(tmp_path):
@@ -322,7 +322,7 @@ def test_run_reuses_a_dataset_made_before_a_data_field_existed(tmp_path):
     field's default, so it is reused for the default and refused for another value."""
     import h5py
 
-    from icrl import cli
+    from icrl import pipeline
     from icrl.data import DatasetError
     from icrl.data import generate as gen
 
@@ -332,9 +332,9 @@ def test_run_reuses_a_dataset_made_before_a_data_field_existed(tmp_path):
         made = json.loads(f.attrs["config"])
         del made["targets"]
         f.attrs["config"] = json.dumps(made)
-    assert cli._ensure_dataset(load_config("bandit-cpu", overrides), None) == tmp_path / "d.h5"
+    assert pipeline.ensure_dataset(load_config("bandit-cpu", overrides), None) == tmp_path / "d.h5"
     with pytest.raises(DatasetError, match="targets"):
-        cli._ensure_dataset(load_config("bandit-cpu", [*overrides, "data.targets=policy"]), None)
+        pipeline.ensure_dataset(load_config("bandit-cpu", [*overrides, "data.targets=policy"]), None)
 
 
 def test_run_then_eval_with_another_protocol(tmp_path, monkeypatch):

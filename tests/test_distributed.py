@@ -97,7 +97,7 @@ def test_batch_must_split_evenly(dataset, tmp_path):
     code = (
         "import os; os.environ.update(RANK='0', WORLD_SIZE='3', LOCAL_RANK='0', MASTER_ADDR='127.0.0.1', "
         f"MASTER_PORT='{free_port()}')\n"
-        "from icrl.train import resolve_device\n"
+        "from icrl.runtime import resolve_device\n"
         "from icrl.config import load_config, ConfigError\n"
         "import icrl.train as t\n"
         "t.init_distributed = lambda device: (0, 3)\n"

@@ -136,8 +136,8 @@ def test_policy_targets_need_a_dataset_that_holds_them(tmp_path, small_config, s
 def test_soft_target_loss_equals_the_action_loss_for_one_hot_targets(small_config):
     """Cross-entropy to a one-hot distribution is the sampled-action loss, for both model kinds;
     a uniform target gives the mean negative log-likelihood over the available actions."""
+    from icrl.models.files import build_model
     from icrl.models.model import sample_action_embeddings
-    from icrl.train import build_model
 
     for kind in ("headless_ad", "ad"):
         cfg = small_config("bandit", f"model.kind={kind}", "model.d_model=32", "model.num_heads=4",

@@ -449,7 +449,7 @@ class Cycle:
     name = "cycle"
     supports_select = True
 
-    def reset(self, env, rng):
+    def reset(self, env, rng, horizon=None):
         self.num_envs, self.num_actions = env.num_envs, env.num_actions
         self.task = np.arange(env.num_envs)
         self.steps = np.zeros(env.num_envs, dtype=np.int64)

@@ -17,16 +17,9 @@ from icrl.data import WindowSampler, load_histories
 from icrl.data.generate import generate_dataset
 from icrl.data.history import DatasetError
 from icrl.evaluate import evaluate_model, normalize, run_baselines
+from icrl.models.files import MODEL_FORMAT, build_model, latest_checkpoint, load_model, save_model
 from icrl.models.model import sample_action_embeddings
-from icrl.train import (
-    MODEL_FORMAT,
-    Trainer,
-    build_model,
-    latest_checkpoint,
-    load_model,
-    make_optimizer,
-    save_model,
-)
+from icrl.train import Trainer, make_optimizer
 
 TINY = ["model.d_model=32", "model.num_layers=2", "model.num_heads=4", "model.action_dim=32",
         "model.dropout=0.1", "model.attn_dropout=0.1",  # dropout: the torch random state must resume too
@@ -341,7 +334,7 @@ def test_headless_ad_learns_darkroom_with_unseen_actions_from_explore_replay_his
 
 def test_bf16_autocast_on_cpu_is_used_when_asked_and_trains(tmp_path, small_config, small_dataset_path):
     """train.amp=bf16 is honoured on CPU (it used to be silently ignored there); auto stays off."""
-    from icrl.train import use_bf16
+    from icrl.runtime import use_bf16
 
     cpu = torch.device("cpu")
     assert not use_bf16(small_config("bandit", "train.amp=auto"), cpu)

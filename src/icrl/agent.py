@@ -27,6 +27,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from .envs.base import TaskStreams
 from .models.model import ActionSetTooLarge, InContextModel, sample_action_embeddings
 from .teachers.base import Policy
 
@@ -56,26 +57,40 @@ class InContextPolicy(Policy):
         self.keep = self.seq_len if window == "sliding" else max(1, self.seq_len // 2)
 
     # -- episode bookkeeping ---------------------------------------------------------------------
-    def reset(self, env, rng):
-        super().reset(env, rng)
+    def reset(self, env, rng, horizon=None):
+        super().reset(env, rng, horizon)
         cfg = self.model.cfg
         width = int(env.max_actions)
         self.width = width
         self.num_actions_t = torch.as_tensor(np.asarray(env.num_actions), device=self.device)
-        if not self.model.headless and width > cfg.max_actions:
-            raise ActionSetTooLarge(
-                f"this AD model has a head for {cfg.max_actions} actions; the tasks have up to {width}"
-            )
+        limit, field = self.model.kind.action_limit(cfg)
+        if limit is not None and width > limit:
+            raise ActionSetTooLarge(f"this {cfg.kind} model takes at most {limit} actions ({field}); "
+                                    f"the tasks have up to {width}")
         if self.model.obs_kind != env.obs_kind:
             raise ValueError(f"the model was trained on {self.model.obs_kind!r} observations; this env gives {env.obs_kind!r}")
         self.action_emb = None
         if self.model.headless:  # drawn once per run, shared by all its steps
-            gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-            self.action_emb = sample_action_embeddings(env.num_envs, width, cfg.action_dim, cfg.embeddings, gen).to(self.device)
+            self.action_emb = self._draw_embeddings(env, rng).to(self.device)
         self.obs_hist: list[torch.Tensor] = []
         self.act_hist: list[torch.Tensor] = []
         self.rew_hist: list[torch.Tensor] = []
         self.cache = None
+
+    def _draw_embeddings(self, env, rng) -> torch.Tensor:
+        """(B, width, action_dim) action embeddings. With per-task streams (``TaskStreams``, as
+        evaluation uses), task b's are drawn from its own stream for its own action count and
+        zero-padded, so they do not depend on the batch the task runs in."""
+        cfg = self.model.cfg
+        if not isinstance(rng, TaskStreams):
+            gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+            return sample_action_embeddings(env.num_envs, self.width, cfg.action_dim, cfg.embeddings, gen)
+        out = torch.zeros(env.num_envs, self.width, cfg.action_dim)
+        for b, stream in enumerate(rng.generators):
+            gen = torch.Generator().manual_seed(int(stream.integers(2**62)))
+            n = int(env.num_actions[b])
+            out[b, :n] = sample_action_embeddings(1, n, cfg.action_dim, cfg.embeddings, gen)[0]
+        return out
 
     def observe(self, obs, actions, rewards, dones, next_obs, info):
         self.act_hist.append(torch.as_tensor(np.asarray(actions), device=self.device))
@@ -159,7 +174,7 @@ class InContextPolicy(Policy):
         if self.selection == "argmax" or (m.headless and m.cfg.loss == "mse"):
             return logits.argmax(-1).cpu().numpy()
         if self.temperature is not None:
-            logits = logits * ((m.cfg.tau if m.headless else 1.0) / self.temperature)
+            logits = logits * (m.kind.default_temperature(m.cfg) / self.temperature)
         probs = torch.softmax(logits.double(), dim=-1).cpu().numpy()
         cdf = np.cumsum(probs, axis=1)
         u = self.rng.random(self.num_envs)[:, None] * cdf[:, -1:]
@@ -189,7 +204,7 @@ class Agent:
         protocol (``eval.action_selection``, ``eval.temperature``), so the agent is the player its
         report describes. ``selection=``, ``temperature=`` and the other ``InContextPolicy``
         options override them; ``seed=`` seeds its sampling."""
-        from .train import load_model
+        from .models.files import load_model
 
         model, cfg = load_model(path, device=device)
         options.setdefault("selection", cfg.eval.action_selection)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated
@@ -10,10 +9,8 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .compare import CompareError
-from .config import ConfigError, DataConfig, list_presets, load_config
-from .data.history import DatasetError
-from .envs.base import EnvError
+from .config import ConfigError, list_presets, load_config
+from .errors import IcrlError
 from .suites import ENV_SPECS
 
 app = typer.Typer(
@@ -35,19 +32,19 @@ def fail(message: str) -> None:
 
 
 def guarded(fn):
-    """Turn the library's expected errors into one clear line and exit status 2."""
+    """Turn bad input into one clear line and exit status 2: the library's errors (``IcrlError``:
+    configs, datasets, environments, ...) and missing, existing or unwritable files. Anything
+    else is a bug and keeps its traceback."""
     import functools
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, CompareError, DatasetError, EnvError, FileExistsError, FileNotFoundError) as err:
+        except (IcrlError, FileExistsError, FileNotFoundError) as err:
             fail(str(err))
         except (PermissionError, IsADirectoryError, NotADirectoryError) as err:  # where we may not write
             fail(f"{err.filename or ''}: {err.strerror or err}".lstrip(": "))
-        except ValueError as err:  # bad option values from the library, e.g. a teacher hyperparameter
-            fail(str(err))
 
     return wrapper
 
@@ -108,89 +105,6 @@ RunDir = Annotated[Path | None, typer.Option("--run-dir", help="Run directory (d
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in --run-dir from its newest checkpoint.")]
 
 
-def _periodic_eval(cfg, device):
-    """In-training evaluation on ``train.eval_suites`` (few tasks), logged with the metrics."""
-    if not cfg.train.eval_every or not cfg.train.eval_suites:
-        return None
-    from .evaluate import evaluate_model
-
-    def run(model):
-        results, _ = evaluate_model(model, cfg, suites=cfg.train.eval_suites, num_tasks=min(cfg.eval.num_tasks, 20),
-                                    device=device, progress=False)
-        model.train()
-        return {f"eval/{name}": row[cfg.model.kind]["final"] for name, row in results.items()}
-
-    return run
-
-
-def _is_main() -> bool:
-    from .train import distributed_env
-
-    return distributed_env()[0] == 0
-
-
-def say(message: str) -> None:
-    """Print once, from the main process of a torchrun job."""
-    if _is_main():
-        typer.echo(message)
-
-
-def _ensure_dataset(cfg, data: Path | None) -> Path:
-    """The run's dataset: reused when it exists and was made from the same data config."""
-    from .data import load_histories
-    from .data.generate import dataset_config, generate_dataset
-    from .train import barrier
-
-    path = Path(data) if data else cfg.dataset_path()
-    if not path.exists():
-        if _is_main():
-            typer.echo(f"generating {path}")
-            generate_dataset(cfg, path)
-        barrier()  # the other processes of a torchrun job wait for it
-        return path
-    made = load_histories(path)
-    wanted, have = dataset_config(cfg), {k: v for k, v in made.attrs["config"].items() if k != "path"}
-    for f in dataclasses.fields(DataConfig):  # a field added since the file was made: it had the default
-        if f.name not in have and f.name in wanted and f.default is not dataclasses.MISSING:
-            have[f.name] = f.default
-    if have != wanted:
-        diff = ", ".join(f"{k}: {have.get(k)!r} vs {v!r}" for k, v in wanted.items() if have.get(k) != v)
-        raise DatasetError(f"{path} was generated from another data config or code ({diff}); "
-                           "set data.path to a new file or remove it")
-    say(f"reusing {path}")
-    return path
-
-
-def _train(cfg, run_dir: Path, data: Path | None, resume: bool) -> Path:
-    from .train import Trainer, init_distributed, resolve_device
-
-    device = resolve_device(cfg.train.device)
-    init_distributed(device)
-    dataset = _ensure_dataset(cfg, data)
-    trainer = Trainer(cfg, run_dir, dataset, resume=resume, eval_fn=_periodic_eval(cfg, device))
-    return trainer.run()
-
-
-def _evaluate(run_dir: Path, out: Path | None, force: bool, device: str, overrides=()) -> dict:
-    from .evaluate import evaluate_run, results_table
-    from .io import refuse_overwrite, write_json
-    from .report import write_report
-    from .train import resolve_device
-
-    # the run's own results go next to it; another --out gets its report beside that file
-    md, png = (run_dir / "report.md", run_dir / "curves.png") if out is None else (
-        out.with_suffix(".md"), out.with_name(out.stem + "-curves.png"))
-    out = out or run_dir / "eval.json"
-    refuse_overwrite(out, force)
-    results = evaluate_run(run_dir, device=resolve_device(device), overrides=overrides)
-    if _is_main():
-        write_json(out, results)
-        md, png = write_report(results, md, png, title=run_dir.name)
-        typer.echo(results_table(results))
-        typer.echo(f"wrote {out}, {md}, {png}")
-    return results
-
-
 @app.command()
 @guarded
 def train(
@@ -201,9 +115,13 @@ def train(
     set_: SetOption = None,
 ):
     """Train AD or Headless-AD on a learning-history dataset."""
+    from .pipeline import say
+    from .pipeline import train as train_run
+
     cfg = _config(preset, set_, {})
-    path = _train(cfg, run_dir or Path("runs") / cfg.name, data, resume)
-    say(f"wrote {path}")
+    run_dir = run_dir or Path("runs") / cfg.name
+    train_run(cfg, run_dir, data=data, resume=resume)
+    say(f"wrote {run_dir / 'model.safetensors'}")
 
 
 @app.command(name="eval")
@@ -217,9 +135,19 @@ def eval_(
         "--set", "-s", help="Change the protocol, e.g. --set eval.action_selection=argmax (eval.* fields only).")] = None,
 ):
     """Evaluate a trained model in context on every eval suite; write JSON, a table and plots."""
+    from .evaluate import evaluate_run, results_table
+    from .io import refuse_overwrite
+    from .pipeline import report, say
+    from .runtime import is_main, resolve_device
+
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: not a run directory (give the folder that holds model.safetensors)")
-    _evaluate(run_dir, out, force, device, set_ or ())
+    refuse_overwrite(out or run_dir / "eval.json", force)
+    results = evaluate_run(run_dir, device=resolve_device(device), overrides=set_ or ())
+    if is_main():
+        paths = report(results, run_dir, out)
+        say(results_table(results))
+        say(f"wrote {', '.join(map(str, paths))}")
 
 
 @app.command()
@@ -232,30 +160,9 @@ def run(
     set_: SetOption = None,
 ):
     """Generate (or reuse) data, train, evaluate and report, in one command."""
-    import time
+    from .pipeline import run as run_pipeline
 
-    from .train import describe_changes, training_changes
-
-    tic = time.perf_counter()
-    cfg = _config(preset, set_, {})
-    run_dir = run_dir or Path("runs") / cfg.name
-    if (run_dir / "eval.json").exists() and not force:
-        raise FileExistsError(f"{run_dir} is a finished run (eval.json exists); choose another --run-dir, "
-                              "or --force to evaluate it again")
-    trained = (run_dir / "model.safetensors").exists()
-    if trained and (resume or force):  # only the evaluation is left to do (again)
-        saved = run_dir / "config.json"
-        changed = training_changes(json.loads(saved.read_text()), cfg) if saved.exists() else {}
-        if changed:
-            raise ConfigError(f"{run_dir} has finished training; these settings would not be applied: "
-                              f"{describe_changes(changed)}. Train them in another --run-dir")
-    else:
-        _train(cfg, run_dir, None, resume)
-    # eval.* settings given here apply to this evaluation (the model file holds the training ones)
-    results = _evaluate(run_dir, None, True, cfg.train.device,
-                        overrides=[item for item in set_ or () if item.strip().startswith("eval.")])
-    say(f"done in {time.perf_counter() - tic:.0f} s")
-    return results
+    return run_pipeline(preset, run_dir, overrides=set_ or (), resume=resume, force=force)
 
 
 @app.command()
@@ -284,7 +191,10 @@ def sweep(
 
     variants = vary_variants(vary)
     if ablations:
-        arms = [int(v) for v in ad_arms.split(",")] if ad_arms else None
+        try:
+            arms = [int(v) for v in ad_arms.split(",")] if ad_arms else None
+        except ValueError:
+            raise ConfigError(f"--ad-arms {ad_arms!r} is invalid: allowed arm counts like 50,100") from None
         variants = ablation_variants(preset, arms) + variants
     elif ad_arms:
         raise ConfigError("--ad-arms needs --ablations")

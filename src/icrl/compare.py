@@ -23,14 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from . import paper
+from .errors import IcrlError
 from .io import atomic_path, write_json, write_text
+from .suites import env_spec
 
 REPS = 2000  # bootstrap resamples
 MAIN_VARIANTS = ("full", "base")  # the variant a preset's section reports first
 ABLATIONS = ("no_prompt", "mse", "gaussian")  # the paper's Table 1 ablations, as `icrl sweep --ablations` names them
 
 
-class CompareError(ValueError):
+class CompareError(IcrlError, ValueError):
     """No runs to compare, or a run directory that cannot be read."""
 
 
@@ -267,11 +269,11 @@ class Report:
 
     def suite_table(self, preset, env, metric, runs) -> None:
         suites = suites_of(runs)
-        teacher = {"bandit": "thompson", "contextual": "linucb"}.get(env, "qlearning")
+        teacher = env_spec(env).reference_policy
         norm, final = values(runs, suites), values(runs, suites, "final")
         rows, per_suite = [], {}
         paper_cols = self.with_paper
-        head = "| suite | normalised (mean [95% CI]) | final " + ("regret" if metric == "regret" else "success") + \
+        head = "| suite | normalised (mean [95% CI]) | final " + metric + \
                f" | {teacher} | random | arms used |" + (" paper: Headless-AD | paper: normalised |" if paper_cols else "")
         rows += [head, "|---" * (head.count("|") - 1) + "|"]
         for j, s in enumerate(suites):
@@ -302,8 +304,8 @@ class Report:
         self.lines += rows + [""]
 
     def paper_overall(self, env: str) -> str:
-        if env == "darkroom":
-            d = paper.DARKROOM["headless_ad"]
+        if env in paper.RANGES:
+            d = paper.RANGES[env]["headless_ad"]
             return f"success {d['range'][0]}-{d['range'][1]}, mean {d['mean']}"
         return f"ablation table: {paper.ABLATIONS.get(env, {}).get('full', {}).get('mean', '-')}"
 
@@ -404,12 +406,12 @@ class Report:
             est = self.est(values(runs, [s]))
             if not est[1] <= pn <= est[2]:
                 outside.append(f"`{s}` (ours {fmt(est)}, paper {pn})")
-        if env == "darkroom":
-            lo, hi = paper.DARKROOM["headless_ad"]["range"]
+        if env in paper.RANGES:
+            lo, hi = paper.RANGES[env]["headless_ad"]["range"]
             succ = values(runs, suites, "final").mean(axis=0)
             off = [f"`{s}` {v:.2f}" for s, v in zip(suites, succ, strict=True) if not lo <= v <= hi]
             if off:
-                outside.append(f"darkroom success outside the paper's {lo}-{hi}: {', '.join(off)}")
+                outside.append(f"{env} success outside the paper's {lo}-{hi}: {', '.join(off)}")
         recipe, protocol = runs[0].results.get("recipe", {}), runs[0].results.get("protocol", {})
         why = list(recipe.get("departures", []))
         why.append(f"{recipe.get('num_histories', '?')} learning histories and {recipe.get('train_steps', '?')} training steps "
@@ -451,9 +453,9 @@ class Report:
             ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2, label=name)
         if self.with_paper:
             pts = [(j, paper.normalized(env, s)) for j, s in enumerate(suites) if paper.normalized(env, s) is not None]
-            if env == "darkroom":
+            if env in paper.RANGES:
                 pts = []
-                ax.axhspan(*paper.DARKROOM["headless_ad"]["range"], color="k", alpha=0.08, label="paper Headless-AD (range)")
+                ax.axhspan(*paper.RANGES[env]["headless_ad"]["range"], color="k", alpha=0.08, label="paper Headless-AD (range)")
             if pts:
                 ax.plot(*zip(*pts, strict=True), "k*", ms=9, label="paper Headless-AD")
         ax.axhline(1.0, color="grey", lw=0.8, ls="--")
@@ -468,7 +470,7 @@ class Report:
         if metric == "regret" and len(ks) > 1:
             fig, ax = plt.subplots(figsize=(5.5, 3.8))
             runs = variants[main]
-            teacher = "thompson" if env == "bandit" else "linucb"
+            teacher = env_spec(env).reference_policy
             for name in names:
                 per_suite = merged_retrained(variants, name) if name == "ad" else {s: variants[name] for s in suites_of(variants[name])}
                 have = [k for k in ks if k in per_suite]
@@ -516,7 +518,7 @@ class Report:
         for ax in list(axes.flat)[len(suites):]:
             ax.axis("off")
         axes.flat[0].legend(fontsize=7)
-        fig.suptitle(f"{preset} ({main}): in-context {'cumulative regret per step' if metric == 'regret' else 'success per episode'}; "
+        fig.suptitle(f"{preset} ({main}): in-context {'cumulative regret per step' if metric == 'regret' else metric + ' per episode'}; "
                      f"band: mean +- 1 s.e. over {len(runs)} seeds", fontsize=9)
         fig.tight_layout()
         made.append(self._save(fig, f"{preset}-curves.png"))

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import yaml
 
+from .errors import IcrlError
 from .suites import ENV_SPECS
 
 PRESET_DIR = Path(__file__).parent / "configs"
 
 
-class ConfigError(ValueError):
+class ConfigError(IcrlError, ValueError):
     """An invalid configuration value or preset."""
 
 
@@ -49,7 +50,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    kind: str = "headless_ad"  # headless_ad | ad
+    kind: str = "headless_ad"  # a model kind of icrl.models.kinds.MODEL_KINDS: headless_ad | ad
     layout: str = "interleaved"  # interleaved (the paper's separate tokens) | compact (one token per step)
     action_stats: bool = False  # score each action's pooled context statistics too (models.model.ActionStats)
     seq_len: int = 300  # context length in environment steps
@@ -266,24 +267,27 @@ def apply_overrides(raw: dict, overrides) -> dict:
 
 
 # Model fields that only one model kind reads: setting them for the other kind is refused.
-KIND_ONLY_FIELDS = {"model.max_actions": "ad", "model.label_smoothing": "ad", "model.action_dim": "headless_ad",
-                    "model.embeddings": "headless_ad", "model.prompt": "headless_ad", "model.loss": "headless_ad",
-                    "model.tau": "headless_ad"}
+def kind_only_fields() -> dict[str, str]:
+    """``{"model.field": kind}`` for the fields that only one model kind reads (``MODEL_KINDS``)."""
+    from .models.kinds import MODEL_KINDS
+
+    return {f: kind.name for kind in MODEL_KINDS.values() for f in kind.fields}
 
 
 def load_config(preset: str, overrides=(), validate: bool = True) -> RunConfig:
     """A preset with ``section.field=value`` overrides, validated (``ConfigError`` naming the field).
 
-    An override of a field the chosen model kind does not read (``KIND_ONLY_FIELDS``, e.g.
+    An override of a field the chosen model kind does not read (``kind_only_fields()``, e.g.
     ``model.max_actions`` for Headless-AD) is refused rather than silently ignored.
     """
     raw = _read_preset(preset)
     raw.setdefault("name", Path(preset).stem)
     cfg = RunConfig.from_dict(apply_overrides(raw, overrides))
     if validate:
+        only = kind_only_fields()
         for item in overrides or ():
             key = item.split("=", 1)[0].strip()
-            kind = KIND_ONLY_FIELDS.get(key)
+            kind = only.get(key)
             if kind is not None and cfg.model.kind != kind:
                 raise ConfigError(f"{item.strip()} is not used: {key} applies to model.kind={kind} only, "
                                   f"and this run's model.kind is {cfg.model.kind}")
@@ -310,9 +314,7 @@ def _between(key, value, low, high):
 
 def _check_horizon(cfg: RunConfig) -> None:
     """Bandits count steps (an "episode" would be one pull); episodic envs count episodes."""
-    from .envs import ENV_CLASSES
-
-    episodic = ENV_CLASSES[cfg.env].max_episode_steps is not None
+    episodic = ENV_SPECS[cfg.env].episodic
     unit, other = ("episodes", "steps") if episodic else ("steps", "episodes")
     for section in ("data", "eval"):
         value = getattr(getattr(cfg, section), other)
@@ -331,9 +333,7 @@ def _validate(cfg: RunConfig) -> None:
         TEACHERS[d.teacher](**d.teacher_kwargs)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"data.teacher_kwargs={d.teacher_kwargs!r} is invalid for {d.teacher}: {err}") from None
-    from .envs import ENV_CLASSES
-
-    obs_kind = ENV_CLASSES[cfg.env].obs_kind
+    obs_kind = spec.env_class.obs_kind
     fitting = sorted(name for name, cls in TEACHERS.items() if obs_kind in cls.obs_kinds)
     _check(obs_kind in TEACHERS[d.teacher].obs_kinds, "data.teacher", d.teacher,
            f"a teacher that learns {cfg.env} tasks ({'no' if obs_kind == 'none' else obs_kind} observations): "
@@ -356,7 +356,9 @@ def _validate(cfg: RunConfig) -> None:
         _at_least("data.steps", d.steps, 1)
     if d.episodes is not None:
         _at_least("data.episodes", d.episodes, 1)
-    _choice("model.kind", m.kind, ("headless_ad", "ad"))
+    from .models.kinds import MODEL_KINDS
+
+    _choice("model.kind", m.kind, tuple(MODEL_KINDS))
     _choice("model.layout", m.layout, ("interleaved", "compact"))
     _choice("model.embeddings", m.embeddings, ("orthonormal", "gaussian"))
     _choice("model.loss", m.loss, ("infonce", "mse"))
@@ -370,12 +372,9 @@ def _validate(cfg: RunConfig) -> None:
     _between("model.attn_dropout", m.attn_dropout, 0.0, 0.99)
     _between("model.label_smoothing", m.label_smoothing, 0.0, 0.99)
     _check(m.tau > 0, "model.tau", m.tau, "> 0")
-    if m.kind == "headless_ad" and m.embeddings == "orthonormal":
-        _check(hi <= m.action_dim, "model.action_dim", m.action_dim,
-               f">= {hi} (the most actions of a {cfg.env} training task) for orthonormal embeddings")
-    if m.kind == "ad":
-        _check(m.max_actions >= hi, "model.max_actions", m.max_actions,
-               f">= {hi} (the most actions of a {cfg.env} training task)")
+    limit, limit_field = MODEL_KINDS[m.kind].action_limit(m)
+    if limit is not None:
+        _check(hi <= limit, limit_field, limit, f">= {hi} (the most actions of a {cfg.env} training task)")
     _at_least("train.num_steps", t.num_steps, 1)
     _at_least("train.batch_size", t.batch_size, 1)
     _check(t.lr > 0, "train.lr", t.lr, "> 0")
@@ -404,3 +403,43 @@ def _validate(cfg: RunConfig) -> None:
         _check(e.temperature > 0, "eval.temperature", e.temperature, "> 0")
     for suite in e.suites or ():
         _choice("eval.suites", suite, spec.eval_suites)
+
+
+# -- comparing configs (resume, finished runs, model files) -------------------------------------
+# Settings that may change when a run resumes: they do not change what the training computes.
+RESUME_SAFE = {"train.log_every", "train.checkpoint_every", "train.eval_every", "train.eval_suites", "train.wandb",
+               "train.device", "train.compile", "name"}
+
+
+def flat_diff(a: dict, b: dict, prefix: str = "") -> dict:
+    """``{"section.field": [old, new]}`` for every leaf that differs between two config dicts."""
+    out = {}
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict):
+            out.update(flat_diff(x, y, f"{prefix}{key}."))
+        elif x != y:
+            out[f"{prefix}{key}"] = [x, y]
+    return out
+
+
+def training_changes(saved: dict, cfg: RunConfig) -> dict:
+    """Settings of ``cfg`` that differ from a run's saved config and would change its training:
+    everything in ``env``, ``data``, ``model`` and ``train`` except ``RESUME_SAFE`` (the ``eval``
+    section only says how the run will be evaluated)."""
+    try:  # fields added since the run was saved take their defaults, as the run had them
+        saved = RunConfig.from_dict(saved).to_dict()
+    except ConfigError:
+        pass
+    return {k: v for k, v in flat_diff(saved, cfg.to_dict()).items()
+            if k not in RESUME_SAFE and not k.startswith("eval.")}
+
+
+def describe_changes(changes: dict) -> str:
+    """``"field: old -> new, ..."`` of a ``{field: (old, new)}`` mapping, for one-line errors."""
+    return ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changes.items())
+
+
+def model_diff(a: dict, b: dict) -> str:
+    """The fields in which two model configs differ, as one line."""
+    return describe_changes(flat_diff(a, b)) or "env differs"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 
 import numpy as np
@@ -10,11 +11,8 @@ from tqdm.auto import tqdm
 from .envs import make_env
 from .envs.base import TaskSet
 from .rollout import Trajectories, rollout
-from .suites import env_spec, eval_suites
+from .suites import Horizon, env_spec, eval_suites
 from .teachers import Policy, make_teacher
-
-BASELINE_EPISODES = 200  # darkroom: Q-learning's budget in the paper
-BANDIT_STEPS = 300
 
 
 def actions_used(traj: Trajectories, max_actions: int) -> np.ndarray:
@@ -29,7 +27,7 @@ def score(traj: Trajectories, metric: str, max_actions: int) -> dict:
     """``final``, ``curve`` and ``actions_used`` of one policy on one suite.
 
     Regret: the curve is the mean cumulative regret per step, ``final`` its last value.
-    Success: the curve is the mean success per episode, ``final`` that of the last episode.
+    Success or return: the curve is the mean return per episode, ``final`` that of the last episode.
     """
     if metric == "regret":
         curve = traj.cumulative_regret().mean(axis=0)
@@ -42,11 +40,20 @@ def score(traj: Trajectories, metric: str, max_actions: int) -> dict:
     }
 
 
-def horizon(env: str, steps: int | None = None, episodes: int | None = None) -> dict:
-    """The rollout length for ``env``: bandits count steps, the darkroom counts episodes."""
-    if env_spec(env).metric == "success":
-        return {"episodes": episodes or BASELINE_EPISODES}
-    return {"steps": steps or BANDIT_STEPS}
+def metric_label(metric: str) -> str:
+    """How a results table names the ``final`` values of ``metric``."""
+    return {"regret": "final regret", "success": "success (last episode)", "return": "return (last episode)"}[metric]
+
+
+def task_seeds(seed: int, env: str, suite: str, num_tasks: int) -> list[list[int]]:
+    """Per-task seeds of an evaluation rollout: ``[seed, env key, suite key, task index]``.
+
+    A task's randomness then depends only on (seed, suite, its index), not on the batch it runs
+    in: a suite run alone, in chunks of ``eval.batch_size``, or merged with other suites into
+    one batch gives the same numbers (up to float rounding in the model).
+    """
+    keys = [zlib.crc32(f"{env}/eval-rollout/{suite}".encode())]
+    return [[int(seed), *keys, i] for i in range(num_tasks)]
 
 
 def evaluate_policies(
@@ -54,19 +61,32 @@ def evaluate_policies(
     policies: dict[str, Callable[[], Policy]],
     suites: dict[str, TaskSet],
     *,
+    horizon: Horizon,
     seed: int = 0,
-    length: dict | None = None,
     progress: bool = True,
 ) -> dict:
-    """Run every policy on every suite; returns the results JSON shape (without ``env``/``metric``)."""
+    """Run every policy on every suite for ``horizon``; returns ``{suite: {policy: score}}``."""
     spec = env_spec(env)
     out: dict[str, dict] = {}
     jobs = [(s, p) for s in suites for p in policies]
     for suite_name, policy_name in tqdm(jobs, desc=f"evaluating on {env}", disable=not progress):
         tasks = suites[suite_name]
-        traj = rollout(policies[policy_name](), make_env(tasks), seed=seed, **(length or horizon(env)))
+        traj = rollout(policies[policy_name](), make_env(tasks), seed=seed, **horizon.kwargs())
         out.setdefault(suite_name, {})[policy_name] = score(traj, spec.metric, tasks.action_sets.shape[1])
     return out
+
+
+def baseline_results(env: str, tasks: dict[str, TaskSet], *, seed: int = 0, horizon: Horizon | None = None,
+                     progress: bool = True) -> dict:
+    """The baselines of ``env`` on ``tasks`` (``{suite: task set}``): ``{suite: {policy: score}}``.
+
+    They play ``horizon`` (default: the env's), or the env's fixed reference budget where it has
+    one (the darkroom's Q-learning gets its 200 episodes, the paper's reference point).
+    """
+    spec = env_spec(env)
+    policies = {name: (lambda name=name: make_teacher(name)) for name in spec.baselines}
+    return evaluate_policies(env, policies, tasks, seed=seed, horizon=spec.baseline_horizon(horizon or spec.default_horizon),
+                             progress=progress)
 
 
 def run_baselines(env: str, *, seed: int = 0, num_tasks: int = 100, suites=None, progress: bool = True,
@@ -78,8 +98,7 @@ def run_baselines(env: str, *, seed: int = 0, num_tasks: int = 100, suites=None,
     """
     spec = env_spec(env)
     tasks = eval_suites(env, seed, suites, num_tasks, train_seed)
-    policies = {name: (lambda name=name: make_teacher(name)) for name in spec.baselines}
-    results = evaluate_policies(env, policies, tasks, seed=seed, length=horizon(env, steps), progress=progress)
+    results = baseline_results(env, tasks, seed=seed, horizon=spec.horizon(steps=steps), progress=progress)
     return {"env": env, "metric": spec.metric, "suites": results}
 
 
@@ -87,7 +106,7 @@ def results_table(results: dict, policies=None) -> str:
     """A Markdown table: one row per suite, one column per policy, the ``final`` values."""
     suites = results["suites"]
     policies = policies or list(dict.fromkeys(p for s in suites.values() for p in s))
-    label = "final regret" if results["metric"] == "regret" else "success (last episode)"
+    label = metric_label(results["metric"])
     lines = [f"| suite ({label}) | " + " | ".join(policies) + " |", "|---" * (len(policies) + 1) + "|"]
     for name, row in suites.items():
         cells = []
@@ -96,7 +115,7 @@ def results_table(results: dict, policies=None) -> str:
             if entry is None:
                 cells.append("-")
             else:
-                text = f"{entry['final']:.3g}" if results["metric"] == "success" else f"{entry['final']:.1f}"
+                text = f"{entry['final']:.1f}" if results["metric"] == "regret" else f"{entry['final']:.3g}"
                 if "normalized" in entry and entry["normalized"] is not None:
                     text += f" ({entry['normalized']:.2f})"
                 cells.append(text)
@@ -105,9 +124,9 @@ def results_table(results: dict, policies=None) -> str:
 
 
 # -- trained models -----------------------------------------------------------------------------
-def model_length(cfg) -> dict:
-    """The in-context evaluation length of a run's config (bandits: steps; darkroom: episodes)."""
-    return horizon(cfg.env, cfg.eval.steps, cfg.eval.episodes)
+def model_horizon(cfg) -> Horizon:
+    """The in-context evaluation length of a run's config (bandits: steps; episodic envs: episodes)."""
+    return env_spec(cfg.env).horizon(cfg.eval.steps, cfg.eval.episodes)
 
 
 def model_policy_factory(model, cfg, device=None):
@@ -119,41 +138,48 @@ def model_policy_factory(model, cfg, device=None):
 
 
 def usable_suites(model, tasks: dict[str, TaskSet]) -> tuple[dict[str, TaskSet], dict[str, str]]:
-    """Suites the model can act in, and why the others are skipped (AD's fixed head, embedding size)."""
-    cfg = model.cfg
+    """Suites the model can act in, and why the others are skipped (its kind's action limit:
+    AD's fixed head, the size of orthonormal embeddings)."""
+    from .models.kinds import model_kind
+
+    limit, field = model_kind(model.cfg.kind).action_limit(model.cfg)
     usable, skipped = {}, {}
     for name, ts in tasks.items():
         widest = int(ts.num_actions.max())
-        if cfg.kind == "ad" and widest > cfg.max_actions:
-            skipped[name] = f"AD's head has {cfg.max_actions} actions; the suite has {widest} (the paper retrains AD per size)"
-        elif cfg.kind == "headless_ad" and cfg.embeddings == "orthonormal" and widest > cfg.action_dim:
-            skipped[name] = f"{widest} actions exceed action_dim={cfg.action_dim} for orthonormal embeddings"
+        if limit is not None and widest > limit:
+            skipped[name] = (f"{model.cfg.kind} takes at most {limit} actions ({field}); the suite has {widest}"
+                             + (" (the paper retrains AD per size)" if not model_kind(model.cfg.kind).headless else ""))
         else:
             usable[name] = ts
     return usable, skipped
 
 
-def evaluate_model(model, cfg, *, suites=None, num_tasks=None, device=None, progress=True,
-                   one_batch: bool | None = None) -> tuple[dict, dict]:
+def evaluate_model(model, cfg, *, tasks: dict[str, TaskSet] | None = None, suites=None, num_tasks=None, device=None,
+                   progress=True, one_batch: bool | None = None) -> tuple[dict, dict]:
     """The model's results on its eval suites: (results per suite, skipped suites with reasons).
 
-    ``one_batch`` (default: on CUDA) runs every suite's tasks as one batch on the device, which
-    keeps a GPU busy; otherwise suites run one after another (``eval.batch_size`` tasks at a time),
-    split across the processes of a torchrun job.
+    ``tasks`` (default: the config's eval suites, or ``suites``, made here). ``one_batch``
+    (default: on CUDA) runs every suite's tasks as one batch on the device, which keeps a GPU
+    busy; otherwise suites run one after another (``eval.batch_size`` tasks at a time), split
+    across the processes of a torchrun job. Every task draws from its own random streams
+    (``task_seeds``), so both ways give the same numbers.
     """
-    from .train import process_group
+    from .runtime import process_group
 
-    names = suites if suites is not None else (cfg.eval.suites or None)
-    tasks = eval_suites(cfg.env, cfg.eval.seed, names, num_tasks or cfg.eval.num_tasks, train_seed=cfg.data.seed)
+    if tasks is None:
+        names = suites if suites is not None else (cfg.eval.suites or None)
+        tasks = eval_suites(cfg.env, cfg.eval.seed, names, num_tasks or cfg.eval.num_tasks, train_seed=cfg.data.seed)
     usable, skipped = usable_suites(model, tasks)
     factory = model_policy_factory(model, cfg, device)
     spec = env_spec(cfg.env)
+    length = model_horizon(cfg).kwargs()
+    seeds = {name: task_seeds(cfg.eval.seed, cfg.env, name, len(ts)) for name, ts in usable.items()}
     rank, world = process_group()
     if one_batch is None:
         one_batch = device is not None and str(device).startswith("cuda")
     if one_batch and world == 1 and usable:
         merged = TaskSet.concatenate(list(usable.values()))
-        traj = rollout(factory(), make_env(merged), seed=cfg.eval.seed, **model_length(cfg))
+        traj = rollout(factory(), make_env(merged), task_seeds=[s for name in usable for s in seeds[name]], **length)
         bounds = np.cumsum([0] + [len(ts) for ts in usable.values()])
         results = {name: {cfg.model.kind: score(traj.rows(slice(bounds[i], bounds[i + 1])), spec.metric, ts.action_sets.shape[1])}
                    for i, (name, ts) in enumerate(usable.items())}
@@ -163,7 +189,7 @@ def evaluate_model(model, cfg, *, suites=None, num_tasks=None, device=None, prog
     for name in tqdm(mine, desc=f"in-context evaluation of {cfg.model.kind}", disable=not progress or rank > 0):
         ts = usable[name]
         size = cfg.eval.batch_size or len(ts)
-        parts = [rollout(factory(), make_env(ts.subset(slice(i, i + size))), seed=[cfg.eval.seed, i], **model_length(cfg))
+        parts = [rollout(factory(), make_env(ts.subset(slice(i, i + size))), task_seeds=seeds[name][i:i + size], **length)
                  for i in range(0, len(ts), size)]
         traj = parts[0] if len(parts) == 1 else _concat(parts)
         results[name] = {cfg.model.kind: score(traj, spec.metric, ts.action_sets.shape[1])}
@@ -190,26 +216,53 @@ def _concat(parts: list[Trajectories]) -> Trajectories:
 
 
 def normalize(results: dict, env: str) -> None:
-    """Add ``normalized`` to every policy entry: 0 = random, 1 = the teacher (in place)."""
+    """Add ``normalized`` to every policy entry: 0 = random, 1 = the env's reference policy (in place)."""
     spec = env_spec(env)
+    ref = spec.reference_policy
     for row in results.values():
-        if "random" not in row or spec.teacher not in row:
+        if "random" not in row or ref not in row:
             continue
-        rand, teacher = row["random"]["final"], row[spec.teacher]["final"]
+        rand, teacher = row["random"]["final"], row[ref]["final"]
         for entry in row.values():
-            gap = (rand - teacher) if spec.metric == "regret" else (teacher - rand)
-            gain = (rand - entry["final"]) if spec.metric == "regret" else (entry["final"] - rand)
+            gap = (rand - teacher) if spec.lower_is_better else (teacher - rand)
+            gain = (rand - entry["final"]) if spec.lower_is_better else (entry["final"] - rand)
             entry["normalized"] = float(gain / gap) if abs(gap) > 1e-12 else None
 
 
+def evaluate(model, cfg, *, device=None, progress=True) -> dict:
+    """A model's in-context results with the baselines on the same suites, normalised, in the
+    shared results shape (``eval.json``): ``env``, ``metric``, ``reference``, ``suites``,
+    ``protocol``, ``recipe`` and, for suites the model cannot act in, ``skipped``."""
+    from .models.kinds import model_kind
+
+    spec = env_spec(cfg.env)
+    tasks = eval_suites(cfg.env, cfg.eval.seed, cfg.eval.suites or None, cfg.eval.num_tasks, train_seed=cfg.data.seed)
+    results, skipped = evaluate_model(model, cfg, tasks=tasks, device=device, progress=progress)
+    horizon = model_horizon(cfg)
+    baselines = baseline_results(cfg.env, tasks, seed=cfg.eval.seed, horizon=horizon, progress=progress)
+    for name, row in baselines.items():
+        results.setdefault(name, {}).update(row)
+    normalize(results, cfg.env)
+    kind = model_kind(cfg.model.kind)
+    temperature = cfg.eval.temperature if cfg.eval.temperature is not None else kind.default_temperature(cfg.model)
+    out = {"env": cfg.env, "metric": spec.metric, "reference": spec.reference, "suites": results,
+           "protocol": {"policy": cfg.model.kind, **horizon.kwargs(), "num_tasks": cfg.eval.num_tasks,
+                        "seed": cfg.eval.seed, "action_selection": cfg.eval.action_selection,
+                        "temperature": temperature}}
+    out["recipe"] = training_recipe(cfg)
+    if skipped:
+        out["skipped"] = {cfg.model.kind: skipped}
+    return out
+
+
 def evaluate_run(run_dir, *, device=None, progress=True, overrides=()) -> dict:
-    """Evaluate a run's final model (and the baselines on the same suites) in the shared shape.
+    """Evaluate a run's final model (and the baselines on the same suites): ``evaluate``.
 
     ``overrides``: ``eval.field=value`` strings that change the protocol (selection, temperature,
     episodes...); the model's own fields are fixed by its checkpoint.
     """
     from .config import ConfigError, RunConfig, apply_overrides
-    from .train import load_model
+    from .models.files import load_model
 
     model, cfg = load_model(run_dir, device=device or "cpu")
     if overrides:
@@ -217,22 +270,7 @@ def evaluate_run(run_dir, *, device=None, progress=True, overrides=()) -> dict:
         if fixed:
             raise ConfigError(f"icrl eval can only change eval.* fields (the rest is fixed by the trained model); got {fixed}")
         cfg = RunConfig.from_dict(apply_overrides(cfg.to_dict(), overrides)).validate()
-    results, skipped = evaluate_model(model, cfg, device=device, progress=progress)
-    baselines = run_baselines(cfg.env, seed=cfg.eval.seed, num_tasks=cfg.eval.num_tasks,
-                              suites=cfg.eval.suites or None, progress=progress, train_seed=cfg.data.seed,
-                              steps=cfg.eval.steps)["suites"]
-    for name, row in baselines.items():
-        results.setdefault(name, {}).update(row)
-    normalize(results, cfg.env)
-    out = {"env": cfg.env, "metric": env_spec(cfg.env).metric, "suites": results,
-           "protocol": {"policy": cfg.model.kind, **model_length(cfg), "num_tasks": cfg.eval.num_tasks,
-                        "seed": cfg.eval.seed, "action_selection": cfg.eval.action_selection,
-                        "temperature": cfg.eval.temperature if cfg.eval.temperature is not None else
-                        (cfg.model.tau if cfg.model.kind == "headless_ad" else 1.0)}}
-    out["recipe"] = training_recipe(cfg)
-    if skipped:
-        out["skipped"] = {cfg.model.kind: skipped}
-    return out
+    return evaluate(model, cfg, device=device, progress=progress)
 
 
 def training_recipe(cfg) -> dict:

@@ -10,7 +10,7 @@ from .io import atomic_path, write_text
 
 
 def plot_curves(results: dict, path) -> Path:
-    """Regret (bandits) or success (darkroom) curves of every policy, one panel per suite."""
+    """Regret (bandits) or per-episode success or return curves of every policy, one panel per suite."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,15 +27,14 @@ def plot_curves(results: dict, path) -> Path:
             ax.plot(range(1, len(curve) + 1), curve, label=policy, lw=1.5)
         ax.set_title(name)
         ax.set_xlabel("step" if regret else "episode")
-        ax.set_ylabel("cumulative regret" if regret else "success rate")
+        ax.set_ylabel("cumulative regret" if regret else f"{results['metric']} per episode")
         if not regret:
-            ax.set_ylim(-0.02, 1.02)
             ax.set_xscale("log")
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(suites):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=8)
-    fig.suptitle(f"{results['env']}: in-context {'regret' if regret else 'success'}")
+    fig.suptitle(f"{results['env']}: in-context {results['metric']}")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
@@ -47,12 +46,13 @@ def write_report(results: dict, md_path, png_path, title: str = "") -> tuple[Pat
     """A Markdown report (table, normalised scores in brackets) and the curves' PNG it shows."""
     md_path, png_path = Path(md_path), Path(png_path)
     lines = [f"# {title or results['env']}", "", results_table(results), ""]
+    reference = results.get("reference", "the teacher")
     if results["metric"] == "regret":
         lines += ["Values: mean final cumulative regret over the suite's tasks; in brackets the normalised "
-                  "score, 0 = random, 1 = the teacher.", ""]
+                  f"score, 0 = random, 1 = {reference}.", ""]
     else:
-        lines += ["Values: mean success of the last episode; in brackets the normalised score "
-                  "(0 = random, 1 = Q-learning after its 200 episodes).", ""]
+        lines += [f"Values: mean {results['metric']} of the last episode; in brackets the normalised score "
+                  f"(0 = random, 1 = {reference}).", ""]
     protocol = results.get("protocol")
     if protocol:
         lines += ["Protocol: " + ", ".join(f"{k} = {v}" for k, v in protocol.items()), ""]

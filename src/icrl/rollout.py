@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .envs.base import BatchedEnv, EnvError
+from .envs.base import BatchedEnv, EnvError, TaskStreams
 from .teachers.base import Policy
 
 
@@ -76,6 +76,7 @@ def rollout(
     progress=None,
     retire_below: float = RETIRE_BELOW,
     record_probs: bool = False,
+    task_seeds=None,
 ) -> Trajectories:
     """Run ``policy`` on every task of ``env`` for ``steps`` steps or ``episodes`` episodes each.
 
@@ -91,6 +92,12 @@ def rollout(
 
     ``record_probs``: also record the policy's action distribution at every step
     (``Policy.act_with_probs``) as ``Trajectories.probs``, ``(B, T, A)`` float16.
+
+    ``task_seeds`` (instead of ``seed``): one seed per task (e.g. ``[seed, suite key, task
+    index]``); the environment and the policy then draw from per-task streams (``TaskStreams``),
+    so each task's trajectory does not depend on the other tasks of the batch.
+
+    The policy's ``reset`` gets the ``Horizon`` (steps or episodes) it will play.
     """
     if (steps is None) == (episodes is None):
         raise EnvError("give exactly one of steps= or episodes=")
@@ -105,10 +112,21 @@ def rollout(
     if episodes is not None and env.max_episode_steps is None:
         steps, episodes = episodes, None  # one step per episode
     max_steps = steps if steps is not None else episodes * env.max_episode_steps
+    from .suites import Horizon
 
-    env_seed, policy_seed = np.random.SeedSequence(seed).spawn(2)
-    obs = env.reset(seed=env_seed)
-    policy.reset(env, np.random.default_rng(policy_seed))
+    horizon = Horizon(steps, episodes)
+    if task_seeds is not None:
+        if seed is not None:
+            raise EnvError("give seed= or task_seeds=, not both")
+        if len(task_seeds) != env.num_envs:
+            raise EnvError(f"task_seeds has {len(task_seeds)} seeds for {env.num_envs} tasks")
+        pairs = [np.random.SeedSequence(s).spawn(2) for s in task_seeds]
+        obs = env.reset(seed=TaskStreams.from_seeds(p[0] for p in pairs))
+        policy.reset(env, TaskStreams.from_seeds(p[1] for p in pairs), horizon)
+    else:
+        env_seed, policy_seed = np.random.SeedSequence(seed).spawn(2)
+        obs = env.reset(seed=env_seed)
+        policy.reset(env, np.random.default_rng(policy_seed), horizon)
     B = env.num_envs
     record = {
         "observations": np.zeros((B, max_steps, *env.obs_shape), dtype=env.obs_dtype),

@@ -167,7 +167,7 @@ def hardware() -> dict:
 
 def run_command(preset: str, run: SweepRun) -> list[str]:
     """The ``icrl run`` command of one sweep run (``--resume`` when it has a checkpoint or model)."""
-    from .train import latest_checkpoint
+    from .models.files import latest_checkpoint
 
     cmd = [sys.executable, "-m", "icrl", "run", preset, "--run-dir", str(run.run_dir)]
     for item in run.overrides:

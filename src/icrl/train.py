@@ -11,186 +11,30 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from . import __version__
-from .config import ConfigError, RunConfig
+from .config import (
+    ConfigError,
+    RunConfig,
+    describe_changes,
+    flat_diff,
+    model_diff,
+    training_changes,
+)
 from .data import TensorWindowSampler, load_histories
 from .data.history import DatasetError
+from .errors import IcrlError
 from .io import atomic_path, write_json, write_text
-from .models.model import InContextModel, sample_action_embeddings
-
-MODEL_FORMAT = "icrl-model"
-
-
-# -- devices and processes ----------------------------------------------------------------------
-def distributed_env() -> tuple[int, int, int]:
-    """(rank, world size, local rank) as set by torchrun; (0, 1, 0) for a plain process."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
-
-
-def init_distributed(device: torch.device) -> tuple[int, int]:
-    """Join the torchrun process group (NCCL on GPUs, gloo on CPU); returns (rank, world size)."""
-    import torch.distributed as dist
-
-    rank, world, _ = distributed_env()
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return rank, world
-
-
-def process_group() -> tuple[int, int]:
-    """(rank, world size) of the joined process group; (0, 1) when there is none."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def barrier() -> None:
-    """Wait for every process of a torchrun job (no-op in a plain process)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` as a device; ``ConfigError`` naming anything else."""
-    if not (name in ("auto", "cpu", "cuda") or (name.startswith("cuda:") and name[5:].isdigit())):
-        raise ConfigError(f"device {name!r} is invalid: allowed auto, cpu, cuda or cuda:N")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and distributed_env()[1] > 1:
-        name = f"cuda:{distributed_env()[2]}"  # one GPU per torchrun process
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={name!r} is invalid: no CUDA device is available here (use cpu or auto)")
-    return device
-
-
-def use_bf16(cfg: RunConfig, device: torch.device) -> bool:
-    """bf16 autocast: ``train.amp=auto`` on CUDA, ``bf16`` on any device (on CPU it pays only
-    where the CPU has bf16 matrix units, e.g. AMX: measured 1.1x at the CPU presets' sizes)."""
-    return cfg.train.amp == "bf16" or (cfg.train.amp == "auto" and device.type == "cuda")
-
-
-# -- model files --------------------------------------------------------------------------------
-def build_model(cfg: RunConfig) -> InContextModel:
-    from .envs import ENV_CLASSES
-
-    env_cls = ENV_CLASSES[cfg.env]
-    return InContextModel(cfg.model, env_cls.obs_kind, env_cls.obs_dim)
-
-
-def save_model(model: InContextModel, cfg: RunConfig, path) -> None:
-    meta = {"format": MODEL_FORMAT, "icrl_version": __version__, "config": json.dumps(cfg.to_dict())}
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=meta)
-
-
-def read_model_config(path) -> RunConfig:
-    from safetensors import safe_open
-
-    path = Path(path)
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-    except Exception as err:  # safetensors raises several error types for foreign files
-        raise DatasetError(f"{path}: not a readable safetensors model file ({err})") from None
-    if meta.get("format") != MODEL_FORMAT:
-        raise DatasetError(f"{path}: not an icrl model (format {meta.get('format')!r}, expected {MODEL_FORMAT!r})")
-    return RunConfig.from_dict(json.loads(meta["config"]))
-
-
-def load_model(path, device="cpu", expect: RunConfig | None = None) -> tuple[InContextModel, RunConfig]:
-    """Load a model from a ``.safetensors`` file or a run directory (its ``model.safetensors``, or
-    the newest checkpoint). With ``expect``, a model of another architecture is refused."""
-    path = Path(path)
-    if path.is_dir():
-        final = path / "model.safetensors"
-        path = final if final.exists() else (latest_checkpoint(path) or (None, final))[1]
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no model file")
-    cfg = read_model_config(path)
-    if expect is not None and (cfg.env != expect.env or asdict(cfg.model) != asdict(expect.model)):
-        raise ConfigError(
-            f"{path} holds a {cfg.env} {cfg.model.kind} model of another config than this run's "
-            f"({_diff(asdict(cfg.model), asdict(expect.model))})"
-        )
-    model = build_model(cfg)
-    state = load_file(str(path))
-    expected = set(model.state_dict())
-    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
-    if missing or unexpected:
-        raise ConfigError(
-            f"{path}: its weights do not fit the model its config describes (written by another icrl "
-            f"version?); missing {missing[:4]}, unexpected {unexpected[:4]}"
-        )
-    model.load_state_dict(state)
-    return model.to(device), cfg
-
-
-# Settings that may change when a run resumes: they do not change what the training computes.
-RESUME_SAFE = {"train.log_every", "train.checkpoint_every", "train.eval_every", "train.eval_suites", "train.wandb",
-               "train.device", "train.compile", "name"}
-
-
-def _flat_diff(a: dict, b: dict, prefix: str = "") -> dict:
-    """``{"section.field": [old, new]}`` for every leaf that differs between two config dicts."""
-    out = {}
-    for key in sorted(set(a) | set(b)):
-        x, y = a.get(key), b.get(key)
-        if isinstance(x, dict) and isinstance(y, dict):
-            out.update(_flat_diff(x, y, f"{prefix}{key}."))
-        elif x != y:
-            out[f"{prefix}{key}"] = [x, y]
-    return out
-
-
-def training_changes(saved: dict, cfg: RunConfig) -> dict:
-    """Settings of ``cfg`` that differ from a run's saved config and would change its training:
-    everything in ``env``, ``data``, ``model`` and ``train`` except ``RESUME_SAFE`` (the ``eval``
-    section only says how the run will be evaluated)."""
-    try:  # fields added since the run was saved take their defaults, as the run had them
-        saved = RunConfig.from_dict(saved).to_dict()
-    except ConfigError:
-        pass
-    return {k: v for k, v in _flat_diff(saved, cfg.to_dict()).items()
-            if k not in RESUME_SAFE and not k.startswith("eval.")}
-
-
-def describe_changes(changes: dict) -> str:
-    """``"field: old -> new, ..."`` of a ``{field: (old, new)}`` mapping, for one-line errors."""
-    return ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changes.items())
-
-
-def _diff(a: dict, b: dict) -> str:
-    return describe_changes(_flat_diff(a, b)) or "env differs"
-
-
-def checkpoints(run_dir) -> list[tuple[int, Path, Path]]:
-    """(step, model file, trainer-state file) of every checkpoint with both files present, newest first."""
-    ckpt = Path(run_dir) / "checkpoints"
-    steps = sorted((int(p.stem.split("-")[1]) for p in ckpt.glob("step-*.pt") if p.stem.split("-")[-1].isdigit()),
-                   reverse=True)
-    return [(step, ckpt / f"step-{step:07d}.safetensors", ckpt / f"step-{step:07d}.pt") for step in steps
-            if (ckpt / f"step-{step:07d}.safetensors").exists()]
-
-
-def latest_checkpoint(run_dir) -> tuple[int, Path, Path] | None:
-    """(step, model file, trainer-state file) of the newest checkpoint with both files present."""
-    found = checkpoints(run_dir)
-    return found[0] if found else None
+from .models.files import build_model, checkpoints, latest_checkpoint, read_model_config, save_model
+from .models.kinds import model_kind
+from .models.model import sample_action_embeddings
+from .runtime import autocast, barrier, init_distributed, resolve_device, use_bf16
 
 
 # -- optimisation -------------------------------------------------------------------------------
@@ -217,9 +61,9 @@ class Trainer:
     """Holds everything a training run needs; ``run()`` trains to ``cfg.train.num_steps``."""
 
     def __init__(self, cfg: RunConfig, run_dir, dataset_path, *, resume: bool = False, progress: bool = True,
-                 eval_fn=None):
+                 eval_fn=None, device=None):
         self.cfg, self.run_dir = cfg, Path(run_dir)
-        self.device = resolve_device(cfg.train.device)
+        self.device = device if device is not None else resolve_device(cfg.train.device)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         self.rank, self.world = init_distributed(self.device)
@@ -232,10 +76,10 @@ class Trainer:
         if self.dataset.env != cfg.env:
             raise DatasetError(f"{dataset_path}: a {self.dataset.env} dataset cannot train a {cfg.env} model")
         widest = int(self.dataset.num_actions.max())
-        if cfg.model.kind == "ad" and widest > cfg.model.max_actions:
-            raise ConfigError(f"model.max_actions={cfg.model.max_actions} is invalid: the dataset has tasks with {widest} actions")
-        if cfg.model.kind == "headless_ad" and cfg.model.embeddings == "orthonormal" and widest > cfg.model.action_dim:
-            raise ConfigError(f"model.action_dim={cfg.model.action_dim} is invalid: the dataset has tasks with {widest} actions")
+        self.kind = model_kind(cfg.model.kind)
+        limit, field = self.kind.action_limit(cfg.model)
+        if limit is not None and widest > limit:
+            raise ConfigError(f"{field}={limit} is invalid: the dataset has tasks with {widest} actions")
         if cfg.data.targets == "policy" and self.dataset.policy is None:
             raise DatasetError(f"{dataset_path}: data.targets=policy needs the teacher's distributions, and this dataset "
                                f"has none (made with data.targets=action); generate it anew")
@@ -293,7 +137,7 @@ class Trainer:
         if resume and saved is not None:
             # Only settings that do not change the training (logging, checkpoints, evaluation) may
             # differ here; the record says from which step they apply.
-            changes = _flat_diff(saved, self.cfg.to_dict())
+            changes = flat_diff(saved, self.cfg.to_dict())
             if changes:
                 with open(run_dir / "config_changes.jsonl", "a") as f:
                     f.write(json.dumps({"step": self.step, "changes": changes}) + "\n")
@@ -348,7 +192,7 @@ class Trainer:
                 continue
             if (ckpt_cfg.env, asdict(ckpt_cfg.model)) != (self.cfg.env, asdict(self.cfg.model)):
                 raise ConfigError(f"{model_file} holds a {ckpt_cfg.env} {ckpt_cfg.model.kind} model of another config "
-                                  f"than this run's ({_diff(asdict(ckpt_cfg.model), asdict(self.cfg.model))}); "
+                                  f"than this run's ({model_diff(asdict(ckpt_cfg.model), asdict(self.cfg.model))}); "
                                   "move it away or use another run directory")
             try:
                 self._load_checkpoint(step, model_file, state_file)
@@ -394,10 +238,10 @@ class Trainer:
         ids = self.sampler.sample_ids(cfg.train.batch_size)
         batch = self.sampler.windows(ids[self.local])
         action_emb = None
-        if cfg.model.kind == "headless_ad":
+        if self.kind.headless:
             action_emb = sample_action_embeddings(cfg.train.batch_size, self.width, cfg.model.action_dim,
                                                   cfg.model.embeddings, self.embed_gen, self.device)[self.local]
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+        with autocast(self.device, self.bf16):
             loss, metrics = self.forward(batch, action_emb, self.width)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -451,7 +295,7 @@ class Trainer:
         return self.run_dir / "model.safetensors"
 
 
-class TrainingDiverged(ValueError):
+class TrainingDiverged(IcrlError, ValueError):
     """The loss, a gradient or a weight became NaN or infinite; nothing of it was saved."""
 
 

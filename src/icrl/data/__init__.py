@@ -6,8 +6,9 @@ from .history import (
     DatasetError,
     HistoryDataset,
     HistoryWriter,
+    dataset_attrs,
     load_histories,
 )
 from .sampler import TensorWindowSampler, WindowSampler
 
-__all__ = ["FORMAT", "SCHEMA_VERSION", "DatasetError", "HistoryDataset", "HistoryWriter", "TensorWindowSampler", "WindowSampler", "load_histories"]
+__all__ = ["FORMAT", "SCHEMA_VERSION", "DatasetError", "HistoryDataset", "HistoryWriter", "TensorWindowSampler", "WindowSampler", "dataset_attrs", "load_histories"]

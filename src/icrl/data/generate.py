@@ -45,8 +45,6 @@ def generate_dataset(cfg: RunConfig, out=None, *, force: bool = False, progress:
     )
     horizon = {"steps": d.steps} if d.steps is not None else {"episodes": d.episodes}
     teacher_kwargs = dict(d.teacher_kwargs)
-    if d.teacher == "qlearning":  # its epsilon schedule spans the episodes it will get
-        teacher_kwargs.setdefault("num_episodes", d.episodes or d.steps)
     chunks = range(0, d.num_tasks, d.batch_tasks)
     with writer, tqdm(total=d.num_tasks, desc=f"{d.teacher} on {cfg.env}", unit="task", disable=not progress) as bar:
         for i, start in enumerate(chunks):

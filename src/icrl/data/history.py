@@ -33,6 +33,7 @@ import h5py
 import numpy as np
 
 from ..envs.base import TaskSet
+from ..errors import IcrlError
 from ..io import file_mode, remove_stale_temps, temp_path
 
 FORMAT = "icrl-history"
@@ -40,13 +41,12 @@ SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 POLICY_SUM_TOLERANCE = 0.02  # float16 rounding of up to 125 probabilities
 # What a task parameter can hold (Bernoulli means, darkroom goal cells); others need only be finite.
-TASK_PARAM_RANGES = {"means": (0.0, 1.0), "goals": (0, 80)}
 STEP_FIELDS = ("observations", "actions", "rewards", "dones")
 HISTORY_FIELDS = ("offsets", "num_actions", "action_sets")
 REQUIRED_ATTRS = ("format", "schema_version", "env", "teacher", "suite", "seed", "config", "obs_kind", "obs_dim")
 
 
-class DatasetError(ValueError):
+class DatasetError(IcrlError, ValueError):
     """A dataset file that is missing, corrupt, foreign or inconsistent."""
 
 
@@ -215,6 +215,46 @@ def _pad_to(array: np.ndarray, width: int, value) -> np.ndarray:
     return np.pad(array, pad, constant_values=value)
 
 
+def dataset_attrs(path) -> dict:
+    """A dataset's attributes (env, teacher, seed, the data ``config`` it was made from, ...)
+    without reading its arrays; refuses foreign files and unreadable attributes like ``load_histories``."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"{path}: no such dataset file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise DatasetError(f"{path}: not a readable HDF5 file ({err})") from None
+    with f:
+        attrs = _checked_attrs(path, f)
+    return _parse_config(path, attrs)
+
+
+def _checked_attrs(path, f) -> dict:
+    attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    if attrs.get("format") != FORMAT:
+        raise DatasetError(f"{path}: not an icrl learning-history file (format attribute is {attrs.get('format')!r}, expected {FORMAT!r})")
+    try:
+        version = int(attrs.get("schema_version", -1))
+    except (TypeError, ValueError):
+        version = attrs.get("schema_version")
+    if version not in READABLE_VERSIONS:
+        raise DatasetError(f"{path}: schema version {version} is not supported (this icrl reads versions "
+                           f"{', '.join(map(str, READABLE_VERSIONS))})")
+    missing = [k for k in REQUIRED_ATTRS if k not in attrs]
+    if missing:
+        raise DatasetError(f"{path}: incomplete dataset, missing {', '.join(missing)}")
+    return attrs
+
+
+def _parse_config(path, attrs: dict) -> dict:
+    try:
+        attrs["config"] = json.loads(attrs["config"])
+    except (TypeError, ValueError) as err:
+        raise DatasetError(f"{path}: corrupt config attribute, not JSON ({err})") from None
+    return attrs
+
+
 def load_histories(path) -> HistoryDataset:
     """Read a dataset written by ``HistoryWriter``; refuses foreign, corrupt or inconsistent files."""
     path = Path(path)
@@ -225,17 +265,8 @@ def load_histories(path) -> HistoryDataset:
     except OSError as err:
         raise DatasetError(f"{path}: not a readable HDF5 file ({err})") from None
     with f:
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-        if attrs.get("format") != FORMAT:
-            raise DatasetError(f"{path}: not an icrl learning-history file (format attribute is {attrs.get('format')!r}, expected {FORMAT!r})")
-        try:
-            version = int(attrs.get("schema_version", -1))
-        except (TypeError, ValueError):
-            version = attrs.get("schema_version")
-        if version not in READABLE_VERSIONS:
-            raise DatasetError(f"{path}: schema version {version} is not supported (this icrl reads versions "
-                               f"{', '.join(map(str, READABLE_VERSIONS))})")
-        missing = [k for k in REQUIRED_ATTRS if k not in attrs] + [k for k in STEP_FIELDS + HISTORY_FIELDS if k not in f]
+        attrs = _checked_attrs(path, f)
+        missing = [k for k in STEP_FIELDS + HISTORY_FIELDS if k not in f]
         if missing:
             raise DatasetError(f"{path}: incomplete dataset, missing {', '.join(missing)}")
         if "task" in f and not isinstance(f["task"], h5py.Group):
@@ -248,13 +279,18 @@ def load_histories(path) -> HistoryDataset:
             raise DatasetError(f"{path}: corrupt dataset, its bytes are damaged ({err})") from None
         except (KeyError, ValueError) as err:
             raise DatasetError(f"{path}: corrupt dataset ({err})") from None
-    try:
-        attrs["config"] = json.loads(attrs["config"])
-    except (TypeError, ValueError) as err:
-        raise DatasetError(f"{path}: corrupt config attribute, not JSON ({err})") from None
+    attrs = _parse_config(path, attrs)
     ds = HistoryDataset(**arrays, task_params=params, attrs=attrs, policy=policy)
     _check_consistent(path, ds)
     return ds
+
+
+def _param_ranges(env) -> dict:
+    """The registered env class's ``param_ranges`` (e.g. bandit means in [0, 1]); {} if unknown."""
+    from ..suites import ENV_SPECS
+
+    spec = ENV_SPECS.get(str(env))
+    return spec.env_class.param_ranges if spec is not None else {}
 
 
 def _check_consistent(path, ds: HistoryDataset) -> None:
@@ -275,8 +311,9 @@ def _check_consistent(path, ds: HistoryDataset) -> None:
     if ds.attrs.get("obs_kind") == "discrete" and n and not (
             (ds.observations >= 0) & (ds.observations < int(ds.attrs["obs_dim"]))).all():
         raise DatasetError(f"{path}: corrupt dataset (observed cells outside [0, {int(ds.attrs['obs_dim']) - 1}])")
+    param_ranges = _param_ranges(ds.attrs.get("env"))
     for name, value in ds.task_params.items():
-        low, high = TASK_PARAM_RANGES.get(name, (-np.inf, np.inf))
+        low, high = param_ranges.get(name, (-np.inf, np.inf))
         if not (np.isfinite(value).all() and (value >= low).all() and (value <= high).all()):
             raise DatasetError(f"{path}: corrupt task parameters: task/{name} holds values outside [{low}, {high}]"
                                if np.isfinite(value).all() else f"{path}: corrupt task parameters: task/{name} is not finite")

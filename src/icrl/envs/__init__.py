@@ -1,22 +1,28 @@
-"""Batched environments: B tasks stepped at once with numpy."""
+"""Batched environments: B tasks stepped at once with numpy.
+
+Environments are known by the spec registry (``icrl.suites.ENV_SPECS``); ``make_env`` builds
+the one a task set belongs to.
+"""
 
 from .bandit import BernoulliBandit
 from .base import BatchedEnv, EnvError, TaskSet
 from .contextual import ContextualBandit
 from .darkroom import DarkRoom
 
-ENV_CLASSES: dict[str, type[BatchedEnv]] = {
-    cls.name: cls for cls in (BernoulliBandit, ContextualBandit, DarkRoom)
-}
+
+def make_env(tasks: TaskSet, seed=None) -> BatchedEnv:
+    """The batched environment for ``tasks`` (its class is the registered one of ``tasks.env``)."""
+    from ..suites import env_spec
+
+    return env_spec(tasks.env).env_class(tasks, seed)
 
 
-def make_env(tasks: TaskSet, seed: int | None = None) -> BatchedEnv:
-    """The batched environment for ``tasks`` (its class is chosen by ``tasks.env``)."""
-    try:
-        cls = ENV_CLASSES[tasks.env]
-    except KeyError:
-        raise EnvError(f"unknown environment {tasks.env!r}; known: {sorted(ENV_CLASSES)}") from None
-    return cls(tasks, seed)
+def __getattr__(name):
+    if name == "ENV_CLASSES":  # {name: env class} of every registered environment
+        from ..suites import ENV_SPECS
+
+        return {env: spec.env_class for env, spec in ENV_SPECS.items()}
+    raise AttributeError(f"module 'icrl.envs' has no attribute {name!r}")
 
 
-__all__ = ["BatchedEnv", "BernoulliBandit", "ContextualBandit", "DarkRoom", "EnvError", "TaskSet", "ENV_CLASSES", "make_env"]
+__all__ = ["BatchedEnv", "BernoulliBandit", "ContextualBandit", "DarkRoom", "EnvError", "TaskSet", "make_env"]

@@ -17,6 +17,7 @@ class BernoulliBandit(BatchedEnv):
     obs_kind = "none"
     obs_dim = 0
     supports_select = True
+    param_ranges = {"means": (0.0, 1.0)}
 
     def __init__(self, tasks, seed=None):
         super().__init__(tasks, seed)

@@ -20,9 +20,55 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..errors import IcrlError
 
-class EnvError(ValueError):
+
+class EnvError(IcrlError, ValueError):
     """A bad action, shape or task description given to an environment."""
+
+
+class TaskStreams:
+    """One independent random stream per task, drawn from like a ``numpy.random.Generator``.
+
+    A draw whose first axis is the number of tasks takes row ``b`` from task ``b``'s stream, so
+    what a task draws does not depend on which other tasks share its batch: a suite evaluated on
+    its own, in chunks, or merged with other suites sees the same numbers (evaluation seeds its
+    rollouts this way, ``rollout(task_seeds=...)``). Slower than one generator for the whole batch
+    (one call per task per draw), so datasets and baselines keep a single generator.
+    """
+
+    def __init__(self, generators):
+        self.generators = list(generators)
+
+    @classmethod
+    def from_seeds(cls, seeds) -> TaskStreams:
+        """A stream per seed (anything ``numpy.random.default_rng`` takes, e.g. a ``SeedSequence``)."""
+        return cls(np.random.default_rng(s) for s in seeds)
+
+    def __len__(self) -> int:
+        return len(self.generators)
+
+    def rows(self, index) -> TaskStreams:
+        """The streams of tasks ``index`` (a boolean mask or integer positions), shared, not copied."""
+        index = np.asarray(index)
+        positions = np.flatnonzero(index) if index.dtype == bool else index
+        return TaskStreams([self.generators[int(i)] for i in positions])
+
+    def _draw(self, method: str, size, *args) -> np.ndarray:
+        shape = (size,) if np.isscalar(size) else tuple(size)
+        if not shape or shape[0] != len(self.generators):
+            raise EnvError(f"TaskStreams of {len(self.generators)} tasks cannot draw shape {shape}: "
+                           "the first axis must be the number of tasks")
+        return np.stack([getattr(g, method)(*args, size=shape[1:]) for g in self.generators])
+
+    def random(self, size) -> np.ndarray:
+        return self._draw("random", size)
+
+    def standard_normal(self, size) -> np.ndarray:
+        return self._draw("standard_normal", size)
+
+    def integers(self, low, high, size) -> np.ndarray:
+        return self._draw("integers", size, low, high)
 
 
 @dataclass
@@ -114,6 +160,8 @@ class BatchedEnv:
     obs_kind: ClassVar[str]  # "none" | "vector" | "discrete"
     obs_dim: ClassVar[int]  # vector length, or number of discrete observations; 0 for "none"
     max_episode_steps: ClassVar[int | None] = None  # None: every step is its own episode
+    # Inclusive (low, high) of task parameters, checked when a dataset is read (damaged files).
+    param_ranges: ClassVar[dict[str, tuple[float, float]]] = {}
 
     def __init__(self, tasks: TaskSet, seed: int | None = None):
         if tasks.env != self.name:
@@ -137,9 +185,16 @@ class BatchedEnv:
     def obs_dtype(self):
         return np.float32 if self.obs_kind == "vector" else np.int64
 
-    def reset(self, seed: int | None = None) -> np.ndarray:
-        """Start every task's first episode; returns the observations, shape ``(B, *obs_shape)``."""
-        if seed is not None:
+    def reset(self, seed=None) -> np.ndarray:
+        """Start every task's first episode; returns the observations, shape ``(B, *obs_shape)``.
+
+        ``seed``: anything ``numpy.random.default_rng`` takes, or ``TaskStreams`` (one per task).
+        """
+        if isinstance(seed, TaskStreams):
+            if len(seed) != self.num_envs:
+                raise EnvError(f"{self.name}: {len(seed)} task streams for {self.num_envs} tasks")
+            self.rng = seed
+        elif seed is not None:
             self.rng = np.random.default_rng(seed)
         self._obs = self._reset_tasks(np.ones(self.num_envs, dtype=bool))
         return self._obs.copy()
@@ -196,9 +251,16 @@ class BatchedEnv:
         new.action_sets = new.tasks.action_sets
         new.action_mask = self.action_mask[index]
         new._obs = None if self._obs is None else self._obs[index]
+        if isinstance(self.rng, TaskStreams):
+            new.rng = self.rng.rows(index)
         return new
 
     # -- for subclasses -------------------------------------------------------------------------
+    def rng_for(self, which):
+        """The generator to draw for the tasks ``which`` (a mask): the tasks' own streams under
+        ``TaskStreams``, else the environment's generator (draw ``which.sum()`` rows from it)."""
+        return self.rng.rows(which) if isinstance(self.rng, TaskStreams) else self.rng
+
     def _reset_tasks(self, which: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 

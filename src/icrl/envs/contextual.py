@@ -36,7 +36,7 @@ class ContextualBandit(BatchedEnv):
 
     def _reset_tasks(self, which):
         n = int(which.sum())
-        self._context[which] = self.rng.standard_normal((n, CONTEXT_DIM)) / np.sqrt(2.0)
+        self._context[which] = self.rng_for(which).standard_normal((n, CONTEXT_DIM)) / np.sqrt(2.0)
         return self._context[which].astype(np.float32)
 
     def _step(self, actions):

@@ -70,6 +70,7 @@ class DarkRoom(BatchedEnv):
     obs_dim = GRID * GRID
     max_episode_steps = MAX_STEPS
     supports_select = True
+    param_ranges = {"goals": (0, GRID * GRID - 1)}
 
     def __init__(self, tasks, seed=None):
         super().__init__(tasks, seed)

@@ -26,12 +26,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
+from ..errors import IcrlError
 from .backbone import Decoder
+from .kinds import model_kind
 
 PROMPT, BOS, OBS, ACTION, REWARD, STEP = range(6)
 
 
-class ActionSetTooLarge(ValueError):
+class ActionSetTooLarge(IcrlError, ValueError):
     pass
 
 
@@ -129,7 +131,8 @@ class InContextModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.obs_kind, self.obs_dim = obs_kind, obs_dim
-        self.headless = cfg.kind == "headless_ad"
+        self.kind = model_kind(cfg.kind)
+        self.headless = self.kind.headless
         self.use_prompt = self.headless and cfg.prompt
         d = cfg.d_model
         self.obs_embed = self._obs_table(obs_kind, obs_dim, d)

@@ -30,8 +30,8 @@ class _CountingBandit(Policy):
     supports_select = True
     obs_kinds = ("none",)
 
-    def reset(self, env, rng):
-        super().reset(env, rng)
+    def reset(self, env, rng, horizon=None):
+        super().reset(env, rng, horizon)
         self.counts = np.zeros((env.num_envs, env.max_actions))
         self.sums = np.zeros((env.num_envs, env.max_actions))
         self.t = 0  # steps so far, the same for every task
@@ -93,8 +93,8 @@ class UCB(_CountingBandit):
             raise ValueError(f"alpha must be >= 0, got {alpha}")
         self.alpha = alpha
 
-    def reset(self, env, rng):
-        super().reset(env, rng)
+    def reset(self, env, rng, horizon=None):
+        super().reset(env, rng, horizon)
         self._means = np.zeros_like(self.counts)  # sums / counts of every pulled arm
         self._pulls = np.zeros(self.counts.shape, dtype=np.intp)  # counts as indices
         self._all_tried = False
@@ -158,8 +158,8 @@ class ThompsonSampling(_CountingBandit):
             raise ValueError(f"prob_draws must be >= 0, got {prob_draws}")
         self.prior_a, self.prior_b, self.prob_draws = prior_a, prior_b, prob_draws
 
-    def reset(self, env, rng):
-        super().reset(env, rng)
+    def reset(self, env, rng, horizon=None):
+        super().reset(env, rng, horizon)
         # Spawning from the seed sequence leaves rng's own stream untouched.
         seq = getattr(rng.bit_generator, "seed_seq", None)
         self._prob_rng = np.random.default_rng(seq.spawn(1)[0] if isinstance(seq, np.random.SeedSequence) else None)
@@ -206,8 +206,8 @@ class LinUCB(Policy):
             raise ValueError(f"LinUCB needs alpha >= 0 and ridge > 0, got alpha={alpha}, ridge={ridge}")
         self.alpha, self.ridge, self.try_each_arm = alpha, ridge, try_each_arm
 
-    def reset(self, env, rng):
-        super().reset(env, rng)
+    def reset(self, env, rng, horizon=None):
+        super().reset(env, rng, horizon)
         d = env.obs_dim
         self.a_inv = np.tile(np.eye(d) / self.ridge, (env.num_envs, env.max_actions, 1, 1))
         self.b = np.zeros((env.num_envs, env.max_actions, d))

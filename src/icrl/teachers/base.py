@@ -26,9 +26,13 @@ class Policy:
     # The observations it can learn from: "none" (bandits), "vector" (contextual), "discrete" (cells).
     obs_kinds: ClassVar[tuple[str, ...]] = ("none", "vector", "discrete")
 
-    def reset(self, env: BatchedEnv, rng: np.random.Generator) -> None:
+    def reset(self, env: BatchedEnv, rng: np.random.Generator, horizon=None) -> None:
+        """Start on ``env``'s tasks. ``rng``: a generator (or per-task ``TaskStreams``);
+        ``horizon``: the ``icrl.suites.Horizon`` the policy will play (``rollout`` passes it), for
+        learners whose schedule spans their budget."""
         self.env = env
         self.rng = rng
+        self.horizon = horizon
         self.num_envs = env.num_envs
         self.num_actions = env.num_actions
         self.action_mask = env.action_mask

@@ -10,6 +10,10 @@ copying the action taken then, whatever the actions mean. This makes it a "more 
 history" in the sense of noise-distilled AD (Zisman et al., ICML 2024, AD-epsilon): the data shows
 improvement (random success, then near-certain success) without any RL training, and unlike a
 demonstrator that knows the goal, it never acts on information its context does not hold.
+
+Tasks with several rewards per episode (Dark Key-to-Door: the key, then the door) are handled by
+keying the replay on the state ``(cell, phase)``, where the phase is the number of rewarding steps
+collected so far in the episode, which the context also shows (see ``ExploreReplay``).
 """
 
 from __future__ import annotations
@@ -23,9 +27,23 @@ class ExploreReplay(Policy):
     """Uniform exploration until the first success, then replay of the loop-free successful path.
 
     ``noise``: probability of a uniform random action after the first success (0: a pure replay).
-    The path is "the last action taken in each cell during the successful episode": from any cell
-    of that episode, it leads to the goal without revisiting a cell (loops are cut), and the
-    first replay is as long as the successful episode minus its loops.
+    The path is "the last action taken in each state during the successful episode": from any
+    state of that episode, it leads to success without revisiting a state (loops are cut), and
+    the first replay is as long as the successful episode minus its loops.
+
+    A state is ``(cell, phase)``; the phase is the number of steps with a positive reward
+    collected so far in the current episode, capped at ``env.reward_phases - 1`` (an environment
+    without the attribute has one phase). In the darkroom the first reward ends the episode, so
+    the phase is always 0 and a state is just a cell. In Dark Key-to-Door a cell may be crossed
+    on the way to the key and again, key in hand, on the way to the door, and the two visits need
+    different actions; the key's reward (phase 0 -> 1) tells them apart, although the observation
+    (the cell) does not show the key. Dynamics must be deterministic given the state (they are:
+    the phase follows the key being held), and episodes may start anywhere: a state the
+    successful episode never reached is explored uniformly until a known one is reached.
+
+    Per-task state: ``found`` ``(B,)`` bool, ``phase`` ``(B,)`` int, and the tables ``path`` and
+    ``episode_last`` ``(B, phases * obs_dim)`` int (-1: no action), indexed by
+    ``phase * obs_dim + cell``.
     """
 
     name = "explore_replay"
@@ -38,20 +56,30 @@ class ExploreReplay(Policy):
             raise ValueError(f"noise must lie in [0, 1], got {noise}")
         self.noise = noise
 
-    def reset(self, env, rng):
-        super().reset(env, rng)
+    def reset(self, env, rng, horizon=None):
+        super().reset(env, rng, horizon)
         if env.obs_kind != "discrete":
             raise ValueError(f"explore_replay needs discrete observations; {env.name} has {env.obs_kind!r}")
+        self.obs_dim = env.obs_dim
+        self.phases = int(getattr(env, "reward_phases", 1))
+        if self.phases < 1:
+            raise ValueError(f"explore_replay: {env.name}.reward_phases must be >= 1, got {self.phases}")
+        states = self.phases * env.obs_dim
         self.found = np.zeros(env.num_envs, dtype=bool)  # a successful episode has been seen
-        self.path = np.full((env.num_envs, env.obs_dim), -1, dtype=np.int64)  # cell -> action of that episode
-        self.episode_last = np.full((env.num_envs, env.obs_dim), -1, dtype=np.int64)  # this episode's
+        self.phase = np.zeros(env.num_envs, dtype=np.int64)  # rewarding steps so far this episode (capped)
+        self.path = np.full((env.num_envs, states), -1, dtype=np.int64)  # state -> action of that episode
+        self.episode_last = np.full((env.num_envs, states), -1, dtype=np.int64)  # this episode's
 
     def select(self, index):
         self._select_common(index)
-        self.found, self.path, self.episode_last = self.found[index], self.path[index], self.episode_last[index]
+        self.found, self.phase = self.found[index], self.phase[index]
+        self.path, self.episode_last = self.path[index], self.episode_last[index]
+
+    def _states(self, obs):
+        return self.phase * self.obs_dim + np.asarray(obs)
 
     def _replay(self, obs):
-        replay = self.path[np.arange(self.num_envs), obs]
+        replay = self.path[np.arange(self.num_envs), self._states(obs)]
         return self.found & (replay >= 0), replay
 
     def act(self, obs):
@@ -69,11 +97,14 @@ class ExploreReplay(Policy):
 
     def observe(self, obs, actions, rewards, dones, next_obs, info):
         rows = np.arange(self.num_envs)
-        self.episode_last[rows, obs] = actions
+        self.episode_last[rows, self._states(obs)] = actions
         success = np.asarray(info.get("success", (rewards > 0) & dones), dtype=bool)
         first = success & ~self.found
         if first.any():
             self.path[first] = self.episode_last[first]
             self.found |= first
+        if self.phases > 1:
+            self.phase = np.minimum(self.phase + (np.asarray(rewards) > 0), self.phases - 1)
         if dones.any():
             self.episode_last[dones] = -1
+            self.phase[dones] = 0

@@ -6,12 +6,16 @@ import numpy as np
 
 from .base import Policy, argmax_probs, epsilon_mix, random_actions, random_argmax
 
+DEFAULT_EPISODES = 200  # the paper's Q-learning budget on the darkroom
+
 
 class QLearning(Policy):
     """Q-learning over discrete observations, one table per task.
 
     Q starts at U[0, 1) for available actions. Epsilon falls linearly from 1 to 0 over the first
-    ``decay_fraction`` of ``num_episodes`` (each task counts its own episodes). A terminal step
+    ``decay_fraction`` of ``num_episodes`` (each task counts its own episodes); by default
+    ``num_episodes`` is the horizon it is run for (``rollout(..., episodes=E)``), else
+    ``DEFAULT_EPISODES`` (the paper's 200). A terminal step
     (the goal) bootstraps from 0; a time-limit end bootstraps from where the step led. Greedy
     actions break ties uniformly at random: they are real, since learned values converge to
     exactly 1, gamma, gamma**2, ...
@@ -29,18 +33,22 @@ class QLearning(Policy):
     reports_probs = True
     obs_kinds = ("discrete",)
 
-    def __init__(self, num_episodes: int = 200, lr: float = 0.9933, discount: float = 0.6238, decay_fraction: float = 0.9):
-        if num_episodes < 1:
+    def __init__(self, num_episodes: int | None = None, lr: float = 0.9933, discount: float = 0.6238,
+                 decay_fraction: float = 0.9):
+        if num_episodes is not None and num_episodes < 1:
             raise ValueError(f"num_episodes must be >= 1, got {num_episodes}")
         if not (0 < lr <= 1 and 0 <= discount <= 1 and 0 < decay_fraction <= 1):
             raise ValueError(
                 f"Q-learning needs lr in (0, 1], discount in [0, 1], decay_fraction in (0, 1]; "
                 f"got lr={lr}, discount={discount}, decay_fraction={decay_fraction}"
             )
-        self.num_episodes, self.lr, self.discount, self.decay_fraction = num_episodes, lr, discount, decay_fraction
+        self.fixed_episodes, self.lr, self.discount, self.decay_fraction = num_episodes, lr, discount, decay_fraction
+        self.num_episodes = num_episodes or DEFAULT_EPISODES  # the schedule's length (set by reset if not fixed)
 
-    def reset(self, env, rng):
-        super().reset(env, rng)
+    def reset(self, env, rng, horizon=None):
+        super().reset(env, rng, horizon)
+        if self.fixed_episodes is None:  # the epsilon schedule spans the episodes it is run for
+            self.num_episodes = horizon.episodes if horizon is not None and horizon.episodes else DEFAULT_EPISODES
         if env.obs_kind != "discrete":
             raise ValueError(f"tabular Q-learning needs discrete observations; {env.name} has {env.obs_kind!r}")
         q = rng.random((env.num_envs, env.obs_dim, env.max_actions), dtype=np.float32)

@@ -1,0 +1,94 @@
+"""Model files: build a model from its config, save and load it (safetensors with the config in
+its metadata), and find a run's checkpoints.
+
+A checkpoint is ``checkpoints/step-NNNNNNN.safetensors`` (the model) with
+``checkpoints/step-NNNNNNN.pt`` (optimizer, scheduler, step, random states); the final model is
+``model.safetensors``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+
+from .. import __version__
+from ..config import ConfigError, RunConfig, model_diff
+from ..data.history import DatasetError
+from ..io import atomic_path
+from .model import InContextModel
+
+MODEL_FORMAT = "icrl-model"
+
+
+def build_model(cfg: RunConfig) -> InContextModel:
+    from ..suites import env_spec
+
+    env_cls = env_spec(cfg.env).env_class
+    return InContextModel(cfg.model, env_cls.obs_kind, env_cls.obs_dim)
+
+
+def save_model(model: InContextModel, cfg: RunConfig, path) -> None:
+    meta = {"format": MODEL_FORMAT, "icrl_version": __version__, "config": json.dumps(cfg.to_dict())}
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
+
+
+def read_model_config(path) -> RunConfig:
+    from safetensors import safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+    except Exception as err:  # safetensors raises several error types for foreign files
+        raise DatasetError(f"{path}: not a readable safetensors model file ({err})") from None
+    if meta.get("format") != MODEL_FORMAT:
+        raise DatasetError(f"{path}: not an icrl model (format {meta.get('format')!r}, expected {MODEL_FORMAT!r})")
+    return RunConfig.from_dict(json.loads(meta["config"]))
+
+
+def load_model(path, device="cpu", expect: RunConfig | None = None) -> tuple[InContextModel, RunConfig]:
+    """Load a model from a ``.safetensors`` file or a run directory (its ``model.safetensors``, or
+    the newest checkpoint). With ``expect``, a model of another architecture is refused."""
+    path = Path(path)
+    if path.is_dir():
+        final = path / "model.safetensors"
+        path = final if final.exists() else (latest_checkpoint(path) or (None, final))[1]
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no model file")
+    cfg = read_model_config(path)
+    if expect is not None and (cfg.env != expect.env or asdict(cfg.model) != asdict(expect.model)):
+        raise ConfigError(
+            f"{path} holds a {cfg.env} {cfg.model.kind} model of another config than this run's "
+            f"({model_diff(asdict(cfg.model), asdict(expect.model))})"
+        )
+    model = build_model(cfg)
+    state = load_file(str(path))
+    expected = set(model.state_dict())
+    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    if missing or unexpected:
+        raise ConfigError(
+            f"{path}: its weights do not fit the model its config describes (written by another icrl "
+            f"version?); missing {missing[:4]}, unexpected {unexpected[:4]}"
+        )
+    model.load_state_dict(state)
+    return model.to(device), cfg
+
+
+def checkpoints(run_dir) -> list[tuple[int, Path, Path]]:
+    """(step, model file, trainer-state file) of every checkpoint with both files present, newest first."""
+    ckpt = Path(run_dir) / "checkpoints"
+    steps = sorted((int(p.stem.split("-")[1]) for p in ckpt.glob("step-*.pt") if p.stem.split("-")[-1].isdigit()),
+                   reverse=True)
+    return [(step, ckpt / f"step-{step:07d}.safetensors", ckpt / f"step-{step:07d}.pt") for step in steps
+            if (ckpt / f"step-{step:07d}.safetensors").exists()]
+
+
+def latest_checkpoint(run_dir) -> tuple[int, Path, Path] | None:
+    """(step, model file, trainer-state file) of the newest checkpoint with both files present."""
+    found = checkpoints(run_dir)
+    return found[0] if found else None

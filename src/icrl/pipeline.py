@@ -1,0 +1,139 @@
+"""The run pipeline: ensure the dataset, train, evaluate, report.
+
+``run("bandit-cpu")`` does from Python what ``icrl run bandit-cpu`` does (the command line is a
+thin layer over these functions). The device and process group are set up once; the dataset's
+config is compared from its attributes, without reading its arrays; a freshly trained model is
+evaluated as it is in memory, and the eval suites are made once for the model and the baselines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from .config import (
+    ConfigError,
+    DataConfig,
+    RunConfig,
+    describe_changes,
+    load_config,
+    training_changes,
+)
+from .data.history import DatasetError
+from .runtime import barrier, init_distributed, is_main, resolve_device
+
+
+def say(message: str) -> None:
+    """Print once, from the main process of a torchrun job."""
+    if is_main():
+        print(message, flush=True)
+
+
+def ensure_dataset(cfg: RunConfig, data=None, *, progress: bool = True) -> Path:
+    """The run's dataset (``data`` or ``cfg.dataset_path()``): generated if missing, reused when it
+    was made from the same data config, refused (``DatasetError``) when it was not."""
+    from .data import dataset_attrs
+    from .data.generate import dataset_config, generate_dataset
+
+    path = Path(data) if data else cfg.dataset_path()
+    if not path.exists():
+        if is_main():
+            say(f"generating {path}")
+            generate_dataset(cfg, path, progress=progress)
+        barrier()  # the other processes of a torchrun job wait for it
+        return path
+    wanted = dataset_config(cfg)
+    have = {k: v for k, v in dataset_attrs(path)["config"].items() if k != "path"}
+    for f in dataclasses.fields(DataConfig):  # a field added since the file was made: it had the default
+        if f.name not in have and f.name in wanted and f.default is not dataclasses.MISSING:
+            have[f.name] = f.default
+    if have != wanted:
+        diff = ", ".join(f"{k}: {have.get(k)!r} vs {v!r}" for k, v in wanted.items() if have.get(k) != v)
+        raise DatasetError(f"{path} was generated from another data config or code ({diff}); "
+                           "set data.path to a new file or remove it")
+    say(f"reusing {path}")
+    return path
+
+
+def periodic_eval(cfg: RunConfig, device):
+    """In-training evaluation on ``train.eval_suites`` (at most 20 tasks each), or None."""
+    if not cfg.train.eval_every or not cfg.train.eval_suites:
+        return None
+    from .evaluate import evaluate_model
+
+    def run_eval(model):
+        results, _ = evaluate_model(model, cfg, suites=cfg.train.eval_suites, num_tasks=min(cfg.eval.num_tasks, 20),
+                                    device=device, progress=False)
+        model.train()
+        return {f"eval/{name}": row[cfg.model.kind]["final"] for name, row in results.items()}
+
+    return run_eval
+
+
+def train(cfg: RunConfig, run_dir, *, data=None, resume: bool = False, device=None, progress: bool = True):
+    """Ensure the dataset and train; returns the trained model (on its training device)."""
+    from .train import Trainer
+
+    device = device if device is not None else resolve_device(cfg.train.device)
+    init_distributed(device)
+    dataset = ensure_dataset(cfg, data, progress=progress)
+    trainer = Trainer(cfg, run_dir, dataset, resume=resume, progress=progress, eval_fn=periodic_eval(cfg, device),
+                      device=device)
+    trainer.run()
+    return trainer.model
+
+
+def report(results: dict, run_dir, out=None, *, title: str | None = None) -> tuple[Path, Path, Path]:
+    """Write results as JSON with its Markdown report and curves: ``RUN_DIR/eval.json``,
+    ``report.md`` and ``curves.png``, or beside ``out``. Returns the three paths."""
+    from .io import write_json
+    from .report import write_report
+
+    run_dir = Path(run_dir)
+    md, png = (run_dir / "report.md", run_dir / "curves.png") if out is None else (
+        Path(out).with_suffix(".md"), Path(out).with_name(Path(out).stem + "-curves.png"))
+    out = Path(out) if out is not None else run_dir / "eval.json"
+    write_json(out, results)
+    md, png = write_report(results, md, png, title=title or run_dir.name)
+    return out, md, png
+
+
+def run(preset, run_dir=None, *, overrides=(), resume: bool = False, force: bool = False, progress: bool = True) -> dict:
+    """Generate (or reuse) the dataset, train, evaluate and report: ``icrl run`` from Python.
+
+    ``preset``: a preset name, a YAML path or a ``RunConfig``; ``overrides``: ``section.field=value``
+    strings. Writes ``RUN_DIR`` (default ``runs/<name>``) and returns the results (``eval.json``).
+    A finished run is refused (``FileExistsError``) unless ``force``; with ``resume`` or ``force``
+    a trained run is only evaluated again, and ``eval.*`` overrides apply to that evaluation.
+    """
+    from .evaluate import evaluate, evaluate_run, results_table
+    from .io import refuse_overwrite
+
+    tic = time.perf_counter()
+    cfg = preset if isinstance(preset, RunConfig) else load_config(preset, list(overrides))
+    run_dir = Path(run_dir) if run_dir is not None else Path("runs") / cfg.name
+    if (run_dir / "eval.json").exists() and not force:
+        raise FileExistsError(f"{run_dir} is a finished run (eval.json exists); choose another --run-dir, "
+                              "or --force to evaluate it again")
+    refuse_overwrite(run_dir / "eval.json", True)
+    device = resolve_device(cfg.train.device)
+    if (run_dir / "model.safetensors").exists() and (resume or force):  # only the evaluation is left to do (again)
+        saved = run_dir / "config.json"
+        changed = training_changes(json.loads(saved.read_text()), cfg) if saved.exists() else {}
+        if changed:
+            raise ConfigError(f"{run_dir} has finished training; these settings would not be applied: "
+                              f"{describe_changes(changed)}. Train them in another --run-dir")
+        # eval.* settings given here apply to this evaluation (the model file holds the training ones)
+        evals = [item for item in overrides if item.strip().startswith("eval.")]
+        results = evaluate_run(run_dir, device=device, progress=progress, overrides=evals)
+    else:
+        model = train(cfg, run_dir, resume=resume, device=device, progress=progress)
+        results = evaluate(model, cfg, device=device, progress=progress)
+    if is_main():
+        paths = report(results, run_dir)
+        say(results_table(results))
+        say(f"wrote {', '.join(map(str, paths))}")
+    say(f"done in {time.perf_counter() - tic:.0f} s")
+    return results

@@ -1,0 +1,208 @@
+"""Environment specs, the registry every environment is known by, and the seeded task suites.
+
+Each environment has one module here that builds its ``EnvSpec`` (env class, training and eval
+task makers, teacher, baselines, metric, normalisation reference, horizon) and registers it;
+``train_tasks`` / ``eval_suite`` and the evaluation and report code dispatch through the spec, so
+an environment is added by its env file, its spec module here, its presets and one line in the
+import list at the bottom of this file.
+
+``train_tasks(env, num_tasks, seed)`` makes the tasks a teacher learns on (the dataset);
+``eval_suite(env, name, seed)`` makes one named evaluation set. The ``train`` eval suite of the
+bandits is the first tasks of the training set of the same seed, as in the paper.
+
+Every suite draws from its own random stream, derived from the seed and the suite's name, so
+adding a suite never changes another.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..envs.base import BatchedEnv, EnvError, TaskSet
+
+EVAL_TASKS = 100  # tasks per eval suite in the paper
+METRICS = ("regret", "success", "return")  # regret: lower is better; success, return: higher is better
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """How long a policy plays each task: ``steps`` steps, or ``episodes`` episodes (exactly one).
+
+    Bandits count steps (every pull is an episode of one step); episodic environments count
+    episodes. Handed to ``Policy.reset``, so that a learner whose schedule spans its budget
+    (Q-learning's epsilon decay) reads it there.
+    """
+
+    steps: int | None = None
+    episodes: int | None = None
+
+    def __post_init__(self):
+        if (self.steps is None) == (self.episodes is None):
+            raise EnvError(f"a horizon needs exactly one of steps and episodes, got steps={self.steps}, episodes={self.episodes}")
+        if (self.steps or self.episodes) < 1:
+            raise EnvError(f"a horizon must be >= 1 {self.unit}, got {self.steps or self.episodes}")
+
+    @property
+    def unit(self) -> str:
+        return "steps" if self.steps is not None else "episodes"
+
+    @property
+    def length(self) -> int:
+        return self.steps if self.steps is not None else self.episodes
+
+    def kwargs(self) -> dict:
+        """``{"steps": n}`` or ``{"episodes": n}``, as ``rollout`` takes them."""
+        return {self.unit: self.length}
+
+    def __str__(self) -> str:
+        return f"{self.length} {self.unit}"
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """Everything the pipeline needs to know about one environment.
+
+    ``make_train_tasks(rng, num_tasks, min_actions, max_actions)`` draws training tasks;
+    ``make_eval_suite(name, rng, num_tasks)`` draws eval suite ``name`` (every suite except a
+    ``train`` suite made of training tasks, see ``train_suite_is_training_tasks``).
+    ``reference`` names what a normalised score of 1 means (the teacher, with ``reference_horizon``
+    when the baselines always get a fixed budget, as Q-learning's 200 episodes in the darkroom).
+    """
+
+    name: str
+    env_class: type[BatchedEnv]
+    eval_suites: tuple[str, ...]
+    teacher: str  # the teacher whose histories the models learn from
+    baselines: tuple[str, ...]  # policies scored by `icrl baselines` and beside every model
+    reference_policy: str  # the baseline that normalised score 1 stands for
+    reference: str  # its description in reports
+    metric: str  # one of METRICS
+    default_horizon: Horizon  # in-context evaluation length when the config does not say
+    universe: int  # largest action id + 1 that tasks may use (bandits: the most arms of any suite)
+    train_min_actions: int
+    train_max_actions: int
+    make_train_tasks: Callable[[np.random.Generator, int, int, int], TaskSet]
+    make_eval_suite: Callable[[str, np.random.Generator, int], TaskSet]
+    reference_horizon: Horizon | None = None  # baselines' fixed budget; None: the evaluation's
+    train_suite_is_training_tasks: bool = False
+
+    def __post_init__(self):
+        if self.metric not in METRICS:
+            raise EnvError(f"{self.name}: metric {self.metric!r} is not one of {METRICS}")
+        if self.reference_policy not in self.baselines or "random" not in self.baselines:
+            raise EnvError(f"{self.name}: the baselines must include random and {self.reference_policy}")
+
+    @property
+    def episodic(self) -> bool:
+        """Whether the horizon is counted in episodes (the env has episodes of several steps)."""
+        return self.env_class.max_episode_steps is not None
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.metric == "regret"
+
+    def horizon(self, steps: int | None = None, episodes: int | None = None) -> Horizon:
+        """The given length in this env's unit, or ``default_horizon``."""
+        length = episodes if self.episodic else steps
+        return Horizon(**{self.default_horizon.unit: length}) if length else self.default_horizon
+
+    def baseline_horizon(self, horizon: Horizon) -> Horizon:
+        """How long the baselines play next to a model evaluated for ``horizon``."""
+        return self.reference_horizon or horizon
+
+
+ENV_SPECS: dict[str, EnvSpec] = {}
+
+
+def register(spec: EnvSpec) -> EnvSpec:
+    """Add an environment to the registry (its spec module calls this once, on import)."""
+    if spec.name in ENV_SPECS:
+        raise EnvError(f"environment {spec.name!r} is registered twice")
+    if spec.env_class.name != spec.name:
+        raise EnvError(f"spec {spec.name!r} names env class {spec.env_class.__name__} of environment {spec.env_class.name!r}")
+    ENV_SPECS[spec.name] = spec
+    return spec
+
+
+def env_spec(env: str) -> EnvSpec:
+    try:
+        return ENV_SPECS[env]
+    except KeyError:
+        raise EnvError(f"unknown environment {env!r}; known: {sorted(ENV_SPECS)}") from None
+
+
+def stream(seed: int, *names: str) -> np.random.Generator:
+    """A random generator for (seed, names), independent of every other name."""
+    keys = [zlib.crc32(n.encode()) for n in names]
+    return np.random.default_rng([int(seed), *keys])
+
+
+def train_tasks(env: str, num_tasks: int, seed: int, min_actions: int | None = None,
+                max_actions: int | None = None) -> TaskSet:
+    """The training tasks of ``env`` for a dataset of ``num_tasks`` histories.
+
+    ``min_actions``/``max_actions`` (environments whose tasks vary in action count; default: the
+    spec's range, e.g. the paper's 4..20 arms) change the range of action counts, e.g. to retrain
+    AD for K arms as the paper does (``data.min_actions``).
+    """
+    spec = env_spec(env)
+    if num_tasks < 1:
+        raise EnvError(f"num_tasks must be >= 1, got {num_tasks}")
+    rng = stream(seed, env, "train")
+    lo = spec.train_min_actions if min_actions is None else int(min_actions)
+    hi = spec.train_max_actions if max_actions is None else int(max_actions)
+    fixed = spec.train_min_actions == spec.train_max_actions
+    if fixed and (lo, hi) != (spec.train_min_actions, spec.train_max_actions):
+        raise EnvError(f"{env} trains on its fixed {spec.train_max_actions} train actions; got an action range {lo}..{hi}")
+    if not 1 <= lo <= hi <= spec.universe:
+        raise EnvError(f"{env} training action range {lo}..{hi} is invalid: allowed 1 <= min <= max <= {spec.universe}")
+    return spec.make_train_tasks(rng, num_tasks, lo, hi)
+
+
+def eval_suite(env: str, name: str, seed: int, num_tasks: int = EVAL_TASKS, train_seed: int | None = None) -> TaskSet:
+    """The eval suite ``name`` of ``env`` (names as in ``ENV_SPECS[env].eval_suites``).
+
+    The bandits' ``train`` suite is the first tasks of the training set made with ``train_seed``
+    (default: ``seed``); pass the dataset's seed so that it really holds the training tasks.
+    """
+    spec = env_spec(env)
+    if name not in spec.eval_suites:
+        raise EnvError(f"unknown {env} suite {name!r}; known: {', '.join(spec.eval_suites)}")
+    if num_tasks < 1:
+        raise EnvError(f"num_tasks must be >= 1, got {num_tasks}")
+    if name == "train" and spec.train_suite_is_training_tasks:
+        return train_tasks(env, num_tasks, seed if train_seed is None else train_seed)
+    return spec.make_eval_suite(name, stream(seed, env, "eval", name), num_tasks)
+
+
+def eval_suites(env: str, seed: int, names=None, num_tasks: int = EVAL_TASKS, train_seed: int | None = None) -> dict[str, TaskSet]:
+    names = env_spec(env).eval_suites if names is None else names
+    return {n: eval_suite(env, n, seed, num_tasks, train_seed) for n in names}
+
+
+# The registry: one spec module per environment (each registers itself on import).
+from . import bandit, contextual, darkroom  # noqa: E402, F401, I001
+
+from .bandit import BANDIT_ARMS, SKEW_PROBABILITY, bandit_tasks  # noqa: E402
+from .contextual import CONTEXTUAL_ARMS, contextual_tasks  # noqa: E402
+from .darkroom import (  # noqa: E402
+    DARKROOM_ACTION_SETS,
+    DARKROOM_GOAL_SETS,
+    DARKROOM_SPLIT_SEED,
+    DARKROOM_TRAIN_ACTIONS,
+    DARKROOM_TRAIN_GOALS,
+    darkroom_action_set,
+    darkroom_split,
+    darkroom_tasks,
+)
+
+__all__ = [
+    "BANDIT_ARMS", "CONTEXTUAL_ARMS", "DARKROOM_ACTION_SETS", "DARKROOM_GOAL_SETS", "DARKROOM_SPLIT_SEED",
+    "DARKROOM_TRAIN_ACTIONS", "DARKROOM_TRAIN_GOALS", "ENV_SPECS", "EVAL_TASKS", "EnvSpec", "Horizon", "METRICS",
+    "SKEW_PROBABILITY", "bandit_tasks", "contextual_tasks", "darkroom_action_set", "darkroom_split", "darkroom_tasks",
+    "env_spec", "eval_suite", "eval_suites", "register", "stream", "train_tasks",
+]

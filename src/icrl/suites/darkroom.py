@@ -1,0 +1,91 @@
+"""Darkroom with compound actions: the seeded goal and action splits, training tasks, 10 eval sets."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..envs.base import EnvError, TaskSet
+from ..envs.darkroom import GRID, NUM_COMPOUND_ACTIONS, DarkRoom
+from . import EnvSpec, Horizon, register, stream
+
+DARKROOM_ACTION_SETS = ("train", "perm_train", "cut_test", "test", "all")
+DARKROOM_GOAL_SETS = ("train", "test")
+DARKROOM_TRAIN_GOALS = 68
+DARKROOM_TRAIN_ACTIONS = 50
+DARKROOM_SPLIT_SEED = 0  # one split for the whole project: datasets and eval suites must agree on it
+
+
+def darkroom_split(seed: int = DARKROOM_SPLIT_SEED) -> dict[str, np.ndarray]:
+    """The seeded goal and action splits: 68/13 goals, 50/75 compound actions.
+
+    The split does not follow the dataset or eval seed: a model trained on one seed's data and
+    evaluated with another seed must still see the same train and test actions and goals.
+    """
+    rng = stream(seed, "darkroom", "split")
+    goals = rng.permutation(GRID * GRID)
+    actions = rng.permutation(NUM_COMPOUND_ACTIONS)
+    return {
+        "train_goals": goals[:DARKROOM_TRAIN_GOALS],
+        "test_goals": goals[DARKROOM_TRAIN_GOALS:],
+        "train_actions": actions[:DARKROOM_TRAIN_ACTIONS],
+        "test_actions": actions[DARKROOM_TRAIN_ACTIONS:],
+    }
+
+
+def darkroom_tasks(rng, num_tasks, goal_pool, action_set, permute: bool, cycle_goals: bool) -> TaskSet:
+    """Tasks with goals from ``goal_pool`` (drawn at random, or cycled evenly for eval sets)."""
+    rng, perm_rng = rng.spawn(2)
+    if cycle_goals:
+        goals = goal_pool[rng.permutation(len(goal_pool))][np.arange(num_tasks) % len(goal_pool)]
+    else:
+        goals = goal_pool[rng.integers(0, len(goal_pool), size=num_tasks)]
+    action_sets = np.tile(np.asarray(action_set), (num_tasks, 1))
+    if permute:
+        action_sets = perm_rng.permuted(action_sets, axis=1)
+    num_actions = np.full(num_tasks, len(action_set))
+    return TaskSet("darkroom", num_actions, action_sets, {"goals": goals})
+
+
+def darkroom_action_set(split, name: str) -> np.ndarray:
+    """The compound actions of action set ``name`` (one of ``DARKROOM_ACTION_SETS``)."""
+    if name in ("train", "perm_train"):
+        return split["train_actions"]
+    if name == "cut_test":
+        return split["test_actions"][:DARKROOM_TRAIN_ACTIONS]
+    if name == "test":
+        return split["test_actions"]
+    if name == "all":
+        return np.arange(NUM_COMPOUND_ACTIONS)
+    raise EnvError(f"unknown darkroom action set {name!r}; known: {DARKROOM_ACTION_SETS}")
+
+
+def _train_tasks(rng, num_tasks, min_actions, max_actions) -> TaskSet:
+    split = darkroom_split()
+    return darkroom_tasks(rng, num_tasks, split["train_goals"], split["train_actions"], permute=False, cycle_goals=False)
+
+
+def _eval_suite(name: str, rng, num_tasks: int) -> TaskSet:
+    """``<action set>_<goals>``: e.g. ``cut_test_train`` = the first 50 test actions, train goals."""
+    action_name, goal_name = name.rsplit("_", 1)
+    split = darkroom_split()
+    return darkroom_tasks(rng, num_tasks, split[f"{goal_name}_goals"], darkroom_action_set(split, action_name),
+                          permute=action_name == "perm_train", cycle_goals=True)
+
+
+SPEC = register(EnvSpec(
+    name="darkroom",
+    env_class=DarkRoom,
+    eval_suites=tuple(f"{a}_{g}" for a in DARKROOM_ACTION_SETS for g in DARKROOM_GOAL_SETS),
+    teacher="qlearning",
+    baselines=("random", "qlearning"),
+    reference_policy="qlearning",
+    reference="Q-learning after its 200 episodes",
+    metric="success",
+    default_horizon=Horizon(episodes=200),
+    reference_horizon=Horizon(episodes=200),  # the paper's reference point: Q-learning's budget
+    universe=NUM_COMPOUND_ACTIONS,
+    train_min_actions=DARKROOM_TRAIN_ACTIONS,
+    train_max_actions=DARKROOM_TRAIN_ACTIONS,
+    make_train_tasks=_train_tasks,
+    make_eval_suite=_eval_suite,
+))
