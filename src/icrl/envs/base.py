@@ -15,6 +15,7 @@ observation is then the first observation of the next episode.
 from __future__ import annotations
 
 import copy
+from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -48,11 +49,13 @@ class TaskStreams:
     def __len__(self) -> int:
         return len(self.generators)
 
-    def rows(self, index) -> TaskStreams:
-        """The streams of tasks ``index`` (a boolean mask or integer positions), shared, not copied."""
+    def rows(self, index, copy: bool = False) -> TaskStreams:
+        """The streams of tasks ``index`` (a boolean mask or integer positions): shared (draws
+        advance them here too), or with ``copy`` independent copies in their current state."""
         index = np.asarray(index)
         positions = np.flatnonzero(index) if index.dtype == bool else index
-        return TaskStreams([self.generators[int(i)] for i in positions])
+        pick = (lambda g: deepcopy(g)) if copy else (lambda g: g)
+        return TaskStreams([pick(self.generators[int(i)]) for i in positions])
 
     def _draw(self, method: str, size, *args) -> np.ndarray:
         shape = (size,) if np.isscalar(size) else tuple(size)
@@ -251,8 +254,8 @@ class BatchedEnv:
         new.action_sets = new.tasks.action_sets
         new.action_mask = self.action_mask[index]
         new._obs = None if self._obs is None else self._obs[index]
-        if isinstance(self.rng, TaskStreams):
-            new.rng = self.rng.rows(index)
+        if isinstance(self.rng, TaskStreams):  # per-task streams: each kept task goes on with its own
+            new.rng = self.rng.rows(index, copy=True)
         return new
 
     # -- for subclasses -------------------------------------------------------------------------
