@@ -22,7 +22,7 @@ from icrl.envs.gym import (
     register_envs,
 )
 
-IDS = ["icrl/BernoulliBandit-v0", "icrl/ContextualBandit-v0", "icrl/DarkRoom-v0"]
+IDS = ["icrl/BernoulliBandit-v0", "icrl/ContextualBandit-v0", "icrl/DarkRoom-v0", "icrl/KeyDoor-v0"]
 NOOP, UP, RIGHT, DOWN, LEFT = range(5)
 
 

@@ -20,10 +20,14 @@ Episode conventions:
   ``truncated`` after ``MAX_STEPS`` = 20 steps without it. The observation returned with the last
   step is where the agent really is, not the start of a next episode: the adapter never
   auto-resets; call ``reset()`` to play again (stepping a finished episode raises ``EnvError``).
+- ``icrl/KeyDoor-v0``: Dark Key-to-Door; the same conventions as the darkroom, with
+  ``MAX_STEPS`` = 50. Rewards are 1 for the key (first time in the episode) and 1 for the door
+  with the key (``terminated``); a step may pay both. Each episode starts in a random cell
+  (neither key nor door) drawn from ``self.np_random``.
 
 All randomness (rewards, contexts) comes from Gymnasium's ``self.np_random``, so
 ``reset(seed=...)`` makes a run reproducible. Task parameters drawn from a constructor ``seed``
-(bandit means, arm features, a darkroom goal) are fixed for the life of the environment.
+(bandit means, arm features, a darkroom goal, a key and a door) are fixed for the life of the environment.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from .bandit import BernoulliBandit
 from .base import BatchedEnv, EnvError, TaskSet
 from .contextual import CONTEXT_DIM, ContextualBandit
 from .darkroom import GRID, MAX_STEPS, NUM_COMPOUND_ACTIONS, DarkRoom
+from .keydoor import MAX_STEPS as KEYDOOR_MAX_STEPS
+from .keydoor import KeyDoor
 
 DEFAULT_NUM_ARMS = 10
 
@@ -258,8 +264,89 @@ class DarkRoomEnv(_SingleTaskEnv):
         return int(info["final_obs"][0]), reward, terminated, truncated, {"success": terminated}
 
 
+def _check_compound_action_set(env_id: str, action_set) -> np.ndarray:
+    """A non-empty list of distinct compound action ids (default: all 125)."""
+    ids = np.arange(NUM_COMPOUND_ACTIONS) if action_set is None else np.asarray(action_set)
+    if ids.ndim != 1 or len(ids) < 1 or not np.issubdtype(ids.dtype, np.integer):
+        raise EnvError(
+            f"{env_id}: action_set must be a non-empty list of integer action ids, got {action_set!r}"
+        )
+    bad = ids[(ids < 0) | (ids >= NUM_COMPOUND_ACTIONS)]
+    if len(bad):
+        raise EnvError(
+            f"{env_id}: action ids must lie in 0..{NUM_COMPOUND_ACTIONS - 1}, got {bad.tolist()}"
+        )
+    if len(np.unique(ids)) != len(ids):
+        raise EnvError(f"{env_id}: action ids must be distinct, got {ids.tolist()}")
+    return ids.astype(np.int64)
+
+
+def _check_cell(env_id: str, name: str, value) -> int:
+    """A cell index in 0..80 or ``(row, col)``."""
+    c = np.asarray(value)
+    if c.shape == (2,) and np.issubdtype(c.dtype, np.integer) and ((0 <= c) & (c < GRID)).all():
+        return int(c[0]) * GRID + int(c[1])
+    if c.shape == () and np.issubdtype(c.dtype, np.integer) and 0 <= int(c) < GRID * GRID:
+        return int(c)
+    raise EnvError(
+        f"{env_id}: {name} must be a cell index in 0..{GRID * GRID - 1} or (row, col) "
+        f"with row, col in 0..{GRID - 1}, got {value!r}"
+    )
+
+
+class KeyDoorEnv(_SingleTaskEnv):
+    """Dark Key-to-Door with compound actions: ``key`` and ``door`` cell indices or ``(row, col)``
+    (different cells; those not given are drawn from ``seed``), ``action_set`` a list of distinct
+    compound action ids (default all 125).
+
+    Action ``i`` is compound action ``action_set[i]``; the observation is the cell ``row * 9 + col``
+    (whether the key is held is not observed). Each episode starts in a random cell that is neither
+    the key nor the door; ``info["success"]`` marks reaching the door with the key.
+    """
+
+    env_id = "icrl/KeyDoor-v0"
+    max_episode_steps = KEYDOOR_MAX_STEPS
+
+    def __init__(
+        self, key=None, door=None, action_set=None, seed: int | None = None, render_mode=None
+    ):
+        rng = _seeded_rng(seed)
+        num_cells = GRID * GRID
+        if key is not None:
+            key = _check_cell(self.env_id, "key", key)
+        if door is not None:
+            door = _check_cell(self.env_id, "door", door)
+        if key is None and door is None:
+            key, door = (int(c) for c in rng.choice(num_cells, size=2, replace=False))
+        elif key is None:
+            key = (door + 1 + int(rng.integers(num_cells - 1))) % num_cells  # any cell but the door
+        elif door is None:
+            door = (key + 1 + int(rng.integers(num_cells - 1))) % num_cells
+        if key == door:
+            raise EnvError(f"{self.env_id}: key and door must be different cells, both are {key}")
+        self.key, self.door = key, door
+        self.action_set = _check_compound_action_set(self.env_id, action_set)
+        tasks = TaskSet(
+            "keydoor",
+            np.array([len(self.action_set)]),
+            self.action_set[None, :],
+            {"keys": np.array([key]), "doors": np.array([door])},
+        )
+        super().__init__(KeyDoor(tasks), render_mode)
+        self.observation_space = spaces.Discrete(num_cells)
+
+    def _observation(self, obs):
+        return int(obs)
+
+    def _transition(self, obs, reward, done, info):
+        terminated = bool(info["success"][0])
+        truncated = done and not terminated
+        self._needs_reset = done  # the batched env has already started a new episode: hide it
+        return int(info["final_obs"][0]), reward, terminated, truncated, {"success": terminated}
+
+
 GYM_ENVS: dict[str, type[_SingleTaskEnv]] = {
-    cls.env_id: cls for cls in (BernoulliBanditEnv, ContextualBanditEnv, DarkRoomEnv)
+    cls.env_id: cls for cls in (BernoulliBanditEnv, ContextualBanditEnv, DarkRoomEnv, KeyDoorEnv)
 }
 
 
@@ -270,4 +357,4 @@ def register_envs() -> None:
             gymnasium.register(id=env_id, entry_point=f"{__name__}:{cls.__name__}")
 
 
-__all__ = ["BernoulliBanditEnv", "ContextualBanditEnv", "DarkRoomEnv", "GYM_ENVS", "register_envs"]
+__all__ = ["BernoulliBanditEnv", "ContextualBanditEnv", "DarkRoomEnv", "KeyDoorEnv", "GYM_ENVS", "register_envs"]

@@ -1,0 +1,171 @@
+"""Dark Key-to-Door with compound actions.
+
+The Dark Key-to-Door task of Algorithm Distillation (Laskin et al., "In-context Reinforcement
+Learning with Algorithm Distillation", 2022), with the compound actions of Headless-AD's darkroom
+(see ``darkroom.py``): a 9x9 grid holding an invisible key cell and an invisible door cell
+(``key != door``). An action is a sequence of three atomic moves (noop, up, right, down, left),
+5**3 = 125 actions with global id ``25*m0 + 5*m1 + m2``; walls clip a move.
+
+Each episode starts in a uniformly random cell that is neither the key nor the door, without the
+key. The three moves of an action are applied in order and rewards accrue per move:
+
+- reaching the key cell for the first time in the episode gives +1, and the agent then holds the
+  key;
+- reaching the door cell while holding the key (picked up at an earlier move, possibly earlier in
+  the same compound action) gives +1 and ends the episode (a success);
+- reaching the door without the key gives nothing and does not end the episode.
+
+A step's reward is the sum over its moves (0, 1 or 2); the best return of an episode is 2. An
+episode also ends after ``MAX_STEPS`` = 50 compound steps. The observation is the agent's cell
+``row * 9 + col`` only: whether the key is held is not observed (the "dark" part), so a learner
+has to infer it from its own history (the reward of 1 it collected earlier in the episode).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .base import BatchedEnv, EnvError
+from .darkroom import GRID, MOVES, MOVES_PER_ACTION, NUM_COMPOUND_ACTIONS, cell, compound_moves
+
+MAX_STEPS = 50
+NUM_CELLS = GRID * GRID
+
+
+@functools.cache
+def visited_cells() -> np.ndarray:
+    """``(81, 125, 3)`` read-only: the cell after each of the three moves of action ``id`` from cell ``c``.
+
+    ``visited_cells()[c, id, k]`` is where the agent stands after move ``k`` (walls clip), so
+    ``[..., -1]`` is where the action lands.
+    """
+    rows, cols = np.divmod(np.arange(NUM_CELLS), GRID)
+    pos = np.stack([rows, cols], axis=-1)[:, None, :]  # (81, 1, 2)
+    moves = MOVES[compound_moves(np.arange(NUM_COMPOUND_ACTIONS))]  # (125, 3, 2)
+    visited = []
+    for k in range(MOVES_PER_ACTION):
+        pos = np.clip(pos + moves[None, :, k], 0, GRID - 1)  # (81, 125, 2)
+        visited.append(cell(pos[..., 0], pos[..., 1]))
+    table = np.stack(visited, axis=-1).astype(np.int64)  # (81, 125, 3)
+    table.flags.writeable = False  # shared by every KeyDoor
+    return table
+
+
+def random_start_cells(keys: np.ndarray, doors: np.ndarray, rng) -> np.ndarray:
+    """One uniform cell per task among the 79 that are neither its key nor its door.
+
+    ``rng``: a ``numpy.random.Generator`` or ``TaskStreams`` of ``len(keys)`` tasks (one draw each).
+    """
+    low, high = np.minimum(keys, doors), np.maximum(keys, doors)
+    u = rng.integers(0, NUM_CELLS - 2, size=len(keys))
+    u = u + (u >= low)  # skip the lower of the two cells ...
+    return u + (u >= high)  # ... then the higher one
+
+
+class KeyDoor(BatchedEnv):
+    """``B`` Dark Key-to-Door tasks stepped at once.
+
+    Task parameters (``TaskSet.params``): ``keys`` and ``doors``, ``(B,)`` int cells in
+    ``[0, 80]`` with ``keys != doors``. Action sets hold compound action ids in ``[0, 124]``.
+
+    State, one entry per task: ``agent_cell`` ``(B,)`` int, ``has_key`` ``(B,)`` bool (never
+    observed), ``t`` ``(B,)`` int steps taken in the current episode. Observations are ``(B,)``
+    int cells. ``step`` returns ``(B,)`` float32 rewards in {0, 1, 2}, ``(B,)`` bool ``done`` and
+    ``info`` with ``success`` / ``terminal`` ``(B,)`` bool (the door reached with the key) and
+    ``final_obs`` ``(B,)`` int (the landing cell, before an ended episode is reset).
+    """
+
+    name = "keydoor"
+    obs_kind = "discrete"
+    obs_dim = NUM_CELLS
+    max_episode_steps = MAX_STEPS
+    supports_select = True
+    param_ranges = {"keys": (0, NUM_CELLS - 1), "doors": (0, NUM_CELLS - 1)}
+    # Distinct "rewards collected so far in this episode" counts a non-final state can have (0 or
+    # 1: the key's reward): how many states a cell stands for (see ExploreReplay).
+    reward_phases = 2
+
+    def __init__(self, tasks, seed=None):
+        super().__init__(tasks, seed)
+        for required in ("keys", "doors"):
+            if required not in tasks.params:
+                raise EnvError(f"keydoor tasks need a {required!r} parameter (one cell per task)")
+        keys = self._check_cells("keys", tasks.params["keys"])
+        doors = self._check_cells("doors", tasks.params["doors"])
+        same = np.flatnonzero(keys == doors)
+        if len(same):
+            b = int(same[0])
+            raise EnvError(f"keydoor task {b}: key and door must be different cells, both are {int(keys[b])}")
+        ids = self.action_sets
+        bad = ((ids < 0) | (ids >= NUM_COMPOUND_ACTIONS)) & self.action_mask
+        if bad.any():
+            b, a = (int(i[0]) for i in np.nonzero(bad))
+            raise EnvError(
+                f"keydoor action ids must lie in [0, {NUM_COMPOUND_ACTIONS - 1}], "
+                f"got {int(ids[b, a])} (task {b}, action {a})"
+            )
+        self.keys = keys
+        self.doors = doors
+        self._action_ids = np.where(self.action_mask, ids, 0)  # padding -> a valid id, never chosen
+        self._visited = visited_cells()
+        self.agent_cell = np.zeros(self.num_envs, dtype=np.int64)  # set by reset
+        self.has_key = np.zeros(self.num_envs, dtype=bool)
+        self.t = np.zeros(self.num_envs, dtype=np.int64)
+
+    def _check_cells(self, name: str, value) -> np.ndarray:
+        cells = np.asarray(value)
+        if cells.shape != (self.num_envs,) or not np.issubdtype(cells.dtype, np.integer):
+            raise EnvError(f"keydoor {name} must be {self.num_envs} integer cells, got {cells.dtype} of shape {cells.shape}")
+        bad = np.flatnonzero((cells < 0) | (cells >= NUM_CELLS))
+        if len(bad):
+            b = int(bad[0])
+            raise EnvError(f"keydoor {name} must be cells in [0, {NUM_CELLS - 1}], got {int(cells[b])} (task {b})")
+        return cells.astype(np.int64)
+
+    def select(self, index):
+        new = super().select(index)
+        new.keys = self.keys[index]
+        new.doors = self.doors[index]
+        new._action_ids = self._action_ids[index]
+        new.agent_cell = self.agent_cell[index]
+        new.has_key = self.has_key[index]
+        new.t = self.t[index]
+        return new
+
+    @property
+    def pos(self) -> np.ndarray:
+        """``(B, 2)`` row and column of the agent."""
+        return np.stack(np.divmod(self.agent_cell, GRID), axis=1)
+
+    def _reset_tasks(self, which):
+        self.agent_cell[which] = random_start_cells(self.keys[which], self.doors[which], self.rng_for(which))
+        self.has_key[which] = False
+        self.t[which] = 0
+        return self.agent_cell[which]
+
+    def _observe(self, which):
+        return self.agent_cell[which]
+
+    def _step(self, actions):
+        ids = self._action_ids[np.arange(self.num_envs), actions]
+        visited = self._visited[self.agent_cell, ids]  # (B, 3)
+        key_hit = visited == self.keys[:, None]
+        door_hit = visited == self.doors[:, None]
+        # Held after move k: held before the action, or the key reached at move <= k. A door move
+        # never is a key move (key != door), so door & held-after means the key came first.
+        held = self.has_key[:, None] | np.logical_or.accumulate(key_hit, axis=1)
+        success = (door_hit & held).any(axis=1)
+        picked = held[:, -1] & ~self.has_key
+        landed = visited[:, -1].copy()
+        self.agent_cell = landed.copy()  # _next_obs writes into agent_cell; final_obs must not move
+        self.has_key = held[:, -1]
+        self.t += 1
+        done = success | (self.t >= MAX_STEPS)
+        reward = picked.astype(np.float32) + success
+        info = {"success": success, "terminal": success, "final_obs": landed}
+        return reward, done, info
+
+
+__all__ = ["KeyDoor", "MAX_STEPS", "random_start_cells", "visited_cells"]
