@@ -566,3 +566,15 @@ def test_qlearning_breaks_ties_uniformly_among_the_maxima():
         expected = len(chosen) / len(arms)
         chi2 = ((counts[arms] - expected) ** 2 / expected).sum()
         assert chi2 < 16.3, counts[arms]  # p = 0.001 at 3 degrees of freedom
+
+
+def test_qlearning_schedule_follows_the_horizon_it_is_run_for():
+    """The epsilon schedule spans the episodes rollout gives it (the Horizon handed to reset),
+    unless num_episodes is set; no caller has to pass it in."""
+    tasks = eval_suite("darkroom", "train_train", seed=0, num_tasks=3)
+    free, fixed = make_teacher("qlearning"), make_teacher("qlearning", num_episodes=50)
+    rollout(free, make_env(tasks), episodes=7, seed=0)
+    rollout(fixed, make_env(tasks), episodes=7, seed=0)
+    assert free.num_episodes == 7 and fixed.num_episodes == 50
+    rollout(free, make_env(tasks), steps=30, seed=0)  # counted in steps: the paper's 200 episodes
+    assert free.num_episodes == 200

@@ -130,9 +130,14 @@ def model_horizon(cfg) -> Horizon:
 
 
 def model_policy_factory(model, cfg, device=None):
-    from .agent import InContextPolicy
+    """Makes the in-context policy of a model under the config's eval protocol (bf16 on CUDA
+    as ``runtime.use_bf16`` decides; the policy keeps float32 on CPU)."""
+    import torch
 
-    bf16 = device is not None and str(device).startswith("cuda") and cfg.train.amp in ("auto", "bf16")
+    from .agent import InContextPolicy
+    from .runtime import use_bf16
+
+    bf16 = device is not None and use_bf16(cfg, torch.device(device))
     return lambda: InContextPolicy(model, selection=cfg.eval.action_selection, temperature=cfg.eval.temperature,
                                    device=device, amp=bf16)
 

@@ -219,15 +219,18 @@ def dataset_attrs(path) -> dict:
     """A dataset's attributes (env, teacher, seed, the data ``config`` it was made from, ...)
     without reading its arrays; refuses foreign files and unreadable attributes like ``load_histories``."""
     path = Path(path)
+    with _open(path) as f:
+        attrs = _checked_attrs(path, f)
+    return _parse_config(path, attrs)
+
+
+def _open(path: Path):
     if not path.exists():
         raise DatasetError(f"{path}: no such dataset file")
     try:
-        f = h5py.File(path, "r")
+        return h5py.File(path, "r")
     except OSError as err:
         raise DatasetError(f"{path}: not a readable HDF5 file ({err})") from None
-    with f:
-        attrs = _checked_attrs(path, f)
-    return _parse_config(path, attrs)
 
 
 def _checked_attrs(path, f) -> dict:
@@ -258,13 +261,7 @@ def _parse_config(path, attrs: dict) -> dict:
 def load_histories(path) -> HistoryDataset:
     """Read a dataset written by ``HistoryWriter``; refuses foreign, corrupt or inconsistent files."""
     path = Path(path)
-    if not path.exists():
-        raise DatasetError(f"{path}: no such dataset file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise DatasetError(f"{path}: not a readable HDF5 file ({err})") from None
-    with f:
+    with _open(path) as f:
         attrs = _checked_attrs(path, f)
         missing = [k for k in STEP_FIELDS + HISTORY_FIELDS if k not in f]
         if missing:

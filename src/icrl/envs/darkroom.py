@@ -42,6 +42,22 @@ START_CELL = cell(*START)
 
 
 @functools.cache
+def visited_cells() -> np.ndarray:
+    """``(81, 125, 3)`` read-only: the cell after each of the three moves of action ``id`` from
+    cell ``c`` (walls clip each move), so ``[..., -1]`` is where the action lands."""
+    rows, cols = np.divmod(np.arange(GRID * GRID), GRID)
+    pos = np.stack([rows, cols], axis=-1)[:, None, :]  # (81, 1, 2)
+    moves = MOVES[compound_moves(np.arange(NUM_COMPOUND_ACTIONS))]  # (125, 3, 2)
+    visited = []
+    for k in range(MOVES_PER_ACTION):
+        pos = np.clip(pos + moves[None, :, k], 0, GRID - 1)  # (81, 125, 2)
+        visited.append(cell(pos[..., 0], pos[..., 1]))
+    table = np.stack(visited, axis=-1).astype(np.int64)  # (81, 125, 3)
+    table.flags.writeable = False  # shared by every DarkRoom and KeyDoor
+    return table
+
+
+@functools.cache
 def _transition_tables() -> tuple[np.ndarray, np.ndarray]:
     """Where every compound action leads from every cell, and which cells it passes through.
 
@@ -50,16 +66,9 @@ def _transition_tables() -> tuple[np.ndarray, np.ndarray]:
     (goal-major: a task only ever reads its own goal's slice). Stepping is then two table look-ups
     per task instead of three clipped moves.
     """
-    rows, cols = np.divmod(np.arange(GRID * GRID), GRID)
-    pos = np.stack([rows, cols], axis=-1)[:, None, :]  # (81, 1, 2)
-    moves = MOVES[compound_moves(np.arange(NUM_COMPOUND_ACTIONS))]  # (125, 3, 2)
-    visited = []
-    for k in range(MOVES_PER_ACTION):
-        pos = np.clip(pos + moves[None, :, k], 0, GRID - 1)  # (81, 125, 2)
-        visited.append(cell(pos[..., 0], pos[..., 1]))
-    visited = np.stack(visited, axis=-1)  # (81, 125, 3)
+    visited = visited_cells()
     passes = (visited[None, ...] == np.arange(GRID * GRID)[:, None, None, None]).any(axis=3)  # (81 goals, 81, 125)
-    landing, passes = visited[..., -1].reshape(-1), passes.reshape(-1)
+    landing, passes = visited[..., -1].reshape(-1).copy(), passes.reshape(-1)
     landing.flags.writeable = passes.flags.writeable = False  # shared by every DarkRoom
     return landing, passes
 

@@ -220,20 +220,9 @@ class DarkRoomEnv(_SingleTaskEnv):
     def __init__(self, goal=None, action_set=None, seed: int | None = None, render_mode=None):
         if goal is None:
             goal = int(_seeded_rng(seed).integers(GRID * GRID))
-        self.goal = self._check_goal(goal)
-        ids = np.arange(NUM_COMPOUND_ACTIONS) if action_set is None else np.asarray(action_set)
-        if ids.ndim != 1 or len(ids) < 1 or not np.issubdtype(ids.dtype, np.integer):
-            raise EnvError(
-                f"{self.env_id}: action_set must be a non-empty list of integer action ids, got {action_set!r}"
-            )
-        bad = ids[(ids < 0) | (ids >= NUM_COMPOUND_ACTIONS)]
-        if len(bad):
-            raise EnvError(
-                f"{self.env_id}: action ids must lie in 0..{NUM_COMPOUND_ACTIONS - 1}, got {bad.tolist()}"
-            )
-        if len(np.unique(ids)) != len(ids):
-            raise EnvError(f"{self.env_id}: action ids must be distinct, got {ids.tolist()}")
-        self.action_set = ids.astype(np.int64)
+        self.goal = _check_cell(self.env_id, "goal", goal)
+        self.action_set = _check_compound_action_set(self.env_id, action_set)
+        ids = self.action_set
         tasks = TaskSet(
             "darkroom",
             np.array([len(ids)]),
@@ -242,17 +231,6 @@ class DarkRoomEnv(_SingleTaskEnv):
         )
         super().__init__(DarkRoom(tasks), render_mode)
         self.observation_space = spaces.Discrete(GRID * GRID)
-
-    def _check_goal(self, goal) -> int:
-        g = np.asarray(goal)
-        if g.shape == (2,) and np.issubdtype(g.dtype, np.integer) and ((0 <= g) & (g < GRID)).all():
-            return int(g[0]) * GRID + int(g[1])
-        if g.shape == () and np.issubdtype(g.dtype, np.integer) and 0 <= int(g) < GRID * GRID:
-            return int(g)
-        raise EnvError(
-            f"{self.env_id}: goal must be a cell index in 0..{GRID * GRID - 1} or (row, col) "
-            f"with row, col in 0..{GRID - 1}, got {goal!r}"
-        )
 
     def _observation(self, obs):
         return int(obs)

@@ -23,34 +23,13 @@ has to infer it from its own history (the reward of 1 it collected earlier in th
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from .base import BatchedEnv, EnvError
-from .darkroom import GRID, MOVES, MOVES_PER_ACTION, NUM_COMPOUND_ACTIONS, cell, compound_moves
+from .darkroom import GRID, NUM_COMPOUND_ACTIONS, visited_cells
 
 MAX_STEPS = 50
 NUM_CELLS = GRID * GRID
-
-
-@functools.cache
-def visited_cells() -> np.ndarray:
-    """``(81, 125, 3)`` read-only: the cell after each of the three moves of action ``id`` from cell ``c``.
-
-    ``visited_cells()[c, id, k]`` is where the agent stands after move ``k`` (walls clip), so
-    ``[..., -1]`` is where the action lands.
-    """
-    rows, cols = np.divmod(np.arange(NUM_CELLS), GRID)
-    pos = np.stack([rows, cols], axis=-1)[:, None, :]  # (81, 1, 2)
-    moves = MOVES[compound_moves(np.arange(NUM_COMPOUND_ACTIONS))]  # (125, 3, 2)
-    visited = []
-    for k in range(MOVES_PER_ACTION):
-        pos = np.clip(pos + moves[None, :, k], 0, GRID - 1)  # (81, 125, 2)
-        visited.append(cell(pos[..., 0], pos[..., 1]))
-    table = np.stack(visited, axis=-1).astype(np.int64)  # (81, 125, 3)
-    table.flags.writeable = False  # shared by every KeyDoor
-    return table
 
 
 def random_start_cells(keys: np.ndarray, doors: np.ndarray, rng) -> np.ndarray:

@@ -32,18 +32,25 @@ def darkroom_split(seed: int = DARKROOM_SPLIT_SEED) -> dict[str, np.ndarray]:
     }
 
 
-def darkroom_tasks(rng, num_tasks, goal_pool, action_set, permute: bool, cycle_goals: bool) -> TaskSet:
-    """Tasks with goals from ``goal_pool`` (drawn at random, or cycled evenly for eval sets)."""
+def draw_from_pool(rng, num_tasks, pool, action_set, permute: bool, cycle: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Task parameters from ``pool`` (rows drawn at random, or cycled evenly through a shuffled
+    pool for eval sets) and the ``(num_tasks, A)`` action sets (``action_set`` repeated, each row
+    shuffled on its own with ``permute``). Shared by the grid tasks (darkroom goals, keydoor pairs)."""
     rng, perm_rng = rng.spawn(2)
-    if cycle_goals:
-        goals = goal_pool[rng.permutation(len(goal_pool))][np.arange(num_tasks) % len(goal_pool)]
+    if cycle:
+        chosen = pool[rng.permutation(len(pool))][np.arange(num_tasks) % len(pool)]
     else:
-        goals = goal_pool[rng.integers(0, len(goal_pool), size=num_tasks)]
+        chosen = pool[rng.integers(0, len(pool), size=num_tasks)]
     action_sets = np.tile(np.asarray(action_set), (num_tasks, 1))
     if permute:
         action_sets = perm_rng.permuted(action_sets, axis=1)
-    num_actions = np.full(num_tasks, len(action_set))
-    return TaskSet("darkroom", num_actions, action_sets, {"goals": goals})
+    return chosen, action_sets
+
+
+def darkroom_tasks(rng, num_tasks, goal_pool, action_set, permute: bool, cycle_goals: bool) -> TaskSet:
+    """Tasks with goals from ``goal_pool`` (drawn at random, or cycled evenly for eval sets)."""
+    goals, action_sets = draw_from_pool(rng, num_tasks, goal_pool, action_set, permute, cycle_goals)
+    return TaskSet("darkroom", np.full(num_tasks, len(action_set)), action_sets, {"goals": goals})
 
 
 def darkroom_action_set(split, name: str) -> np.ndarray:

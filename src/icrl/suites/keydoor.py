@@ -27,6 +27,7 @@ from .darkroom import (
     DARKROOM_TRAIN_ACTIONS,
     darkroom_action_set,
     darkroom_split,
+    draw_from_pool,
 )
 
 KEYDOOR_TEST_FRACTION = 0.15
@@ -44,16 +45,8 @@ def keydoor_split(seed: int = KEYDOOR_SPLIT_SEED) -> dict[str, np.ndarray]:
 
 def keydoor_tasks(rng, num_tasks, pair_pool, action_set, permute: bool, cycle: bool) -> TaskSet:
     """Tasks with (key, door) pairs from ``pair_pool`` (drawn at random, or cycled for eval sets)."""
-    rng, perm_rng = rng.spawn(2)
-    if cycle:
-        chosen = pair_pool[rng.permutation(len(pair_pool))][np.arange(num_tasks) % len(pair_pool)]
-    else:
-        chosen = pair_pool[rng.integers(0, len(pair_pool), size=num_tasks)]
-    action_sets = np.tile(np.asarray(action_set), (num_tasks, 1))
-    if permute:
-        action_sets = perm_rng.permuted(action_sets, axis=1)
-    return TaskSet("keydoor", np.full(num_tasks, len(action_set)), action_sets,
-                   {"keys": chosen[:, 0], "doors": chosen[:, 1]})
+    pairs, action_sets = draw_from_pool(rng, num_tasks, pair_pool, action_set, permute, cycle)
+    return TaskSet("keydoor", np.full(num_tasks, len(action_set)), action_sets, {"keys": pairs[:, 0], "doors": pairs[:, 1]})
 
 
 def _train_tasks(rng, num_tasks, min_actions, max_actions) -> TaskSet:
