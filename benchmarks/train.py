@@ -24,6 +24,7 @@ import torch
 from icrl.config import load_config
 from icrl.data.generate import generate_dataset
 from icrl.runtime import use_bf16
+from icrl.suites import ENV_SPECS
 from icrl.train import Trainer
 
 # The official Headless-AD code at the paper's Bernoulli size on one H100 with bf16 (batch 32,
@@ -64,7 +65,7 @@ def measure(cfg, dataset, steps: int, warmup: int, device) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", default="bandit", choices=["bandit", "contextual", "darkroom"])
+    parser.add_argument("--env", default="bandit", choices=sorted(ENV_SPECS))
     parser.add_argument("--preset", default=None, help="time this preset's sizes instead of the paper's (e.g. bandit-cpu)")
     parser.add_argument("--amp", action="store_true", help="also time bf16 autocast (train.amp=bf16; on CPU too)")
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")

@@ -188,3 +188,19 @@ def test_sweep_then_compare_end_to_end(tmp_path, monkeypatch):
     assert "model.prompt=false" in text and (tmp_path / "rep-figures/bandit-cpu-curves.png").exists()
     refused = runner.invoke(app, ["compare", "sw", "--out", "rep.md"])
     assert refused.exit_code == 2 and "already exists" in refused.output
+
+
+def test_sweep_hands_runs_to_gpus_and_shards(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = ["sweep", "bandit-cpu", "--seeds", "4", "--out", "sw"] + [x for item in TINY for x in ("--set", item)]
+    listed = runner.invoke(app, [*base, "--shard", "1/2", "--dry-run"])
+    assert listed.exit_code == 0 and [line.split()[2] for line in listed.output.splitlines()] == ["1", "3"]
+    bad = runner.invoke(app, [*base, "--shard", "2/2"])
+    assert bad.exit_code == 2 and "--shard '2/2' is invalid" in bad.output
+    # one process per listed GPU at a time (here CPU runs that only see CUDA_VISIBLE_DEVICES)
+    result = runner.invoke(app, ["sweep", "bandit-cpu", "--seeds", "2", "--out", "sw", "--gpus", "0,1",
+                                 *[x for item in TINY for x in ("--set", item)]])
+    assert result.exit_code == 0, result.output
+    devices = {json.loads((tmp_path / f"sw/base/seed{s}/sweep.json").read_text())["hardware"]["cuda_visible_devices"]
+               for s in (0, 1)}
+    assert devices == {"0", "1"}

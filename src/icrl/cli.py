@@ -226,6 +226,8 @@ def compare(
     figures: Annotated[Path | None, typer.Option(help="Folder for the figures (default: <out stem>-figures).")] = None,
     title: Annotated[str | None, typer.Option(help="Title of the report.")] = None,
     reps: Annotated[int, typer.Option(help="Bootstrap resamples for the confidence intervals.")] = 2000,
+    note: Annotated[list[str] | None, typer.Option(
+        "--note", help="A line about how the runs were made, printed under 'What was run' (repeatable).")] = None,
     force: Force = False,
 ):
     """Aggregate runs over seeds (rliable: mean and IQM with 95% intervals), per suite and overall,
@@ -240,7 +242,7 @@ def compare(
         raise ConfigError(f"--reps={reps} is invalid: allowed >= 100")
     refuse_overwrite(out, force)
     refuse_overwrite(out.with_suffix(".json"), force)
-    md, js = run_compare(runs, out, with_paper=paper, figures=figures, title=title, reps=reps,
+    md, js = run_compare(runs, out, with_paper=paper, figures=figures, title=title, reps=reps, notes=note or (),
                          command=shlex.join(["icrl", *sys.argv[1:]]))
     typer.echo(md.read_text())
     typer.echo(f"wrote {md}, {js}")

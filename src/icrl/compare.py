@@ -212,7 +212,7 @@ class Report:
     def est(self, m: np.ndarray, stat: str = "mean") -> tuple[float, float, float]:
         return interval_estimates({"x": m}, stat, reps=self.reps)["x"]
 
-    def build(self, title: str, command: str) -> str:
+    def build(self, title: str, command: str, notes=()) -> str:
         by_preset = groups(self.runs)
         when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         self.lines = [f"# {title}", "",
@@ -223,6 +223,7 @@ class Report:
                       "`eval.json`. Brackets: 95% stratified-bootstrap confidence intervals over training seeds "
                       f"(rliable, {self.reps} resamples); IQM = interquartile mean.", ""]
         self.what_was_run(by_preset)
+        self.lines += [f"- {note}" for note in notes] + ([""] if notes else [])
         for preset, variants in by_preset.items():
             self.section(preset, variants)
         return "\n".join(self.lines) + "\n"
@@ -554,14 +555,15 @@ def _slope(x, y) -> float:
 
 
 def compare(paths, out, *, with_paper: bool = False, figures=None, title: str | None = None, command: str = "icrl compare",
-            reps: int = REPS) -> tuple[Path, Path]:
+            reps: int = REPS, notes=()) -> tuple[Path, Path]:
     """Aggregate the runs under ``paths``; write ``out`` (Markdown), ``out`` with ``.json`` (numbers)
-    and the figures (default folder: ``<out stem>-figures`` beside it). Returns (markdown, json)."""
+    and the figures (default folder: ``<out stem>-figures`` beside it). ``notes``: lines about how
+    the runs were made (e.g. a busy machine), printed under "What was run". Returns (markdown, json)."""
     out = Path(out)
     figures = Path(figures) if figures else out.with_name(out.stem + "-figures")
     runs = find_runs(paths)
     report = Report(runs, with_paper=with_paper, figures=figures, md_dir=out.parent, reps=reps)
-    text = report.build(title or "Comparison over seeds", command)
+    text = report.build(title or "Comparison over seeds", command, notes)
     md = write_text(out, text)
     js = write_json(out.with_suffix(".json"), {"runs": [str(r.path) for r in runs], **report.numbers})
     return md, js
