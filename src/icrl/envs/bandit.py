@@ -31,6 +31,10 @@ class BernoulliBandit(BatchedEnv):
         new.best = self.best[index]
         return new
 
+    def optimal_actions(self):
+        """The arms of the highest mean (ties: all of them)."""
+        return self.means == self.best[:, None]
+
     def _reset_tasks(self, which):
         return np.zeros(int(which.sum()), dtype=np.int64)
 

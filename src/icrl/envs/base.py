@@ -258,6 +258,12 @@ class BatchedEnv:
             new.rng = self.rng.rows(index, copy=True)
         return new
 
+    def optimal_actions(self) -> np.ndarray:
+        """``(B, A)`` bool: the local actions that are optimal in each task's current state (after
+        ``reset``), the labels of DPT-style training; several where they tie. Environments that
+        can compute them override this."""
+        raise NotImplementedError(f"{type(self).__name__} does not compute optimal actions")
+
     # -- for subclasses -------------------------------------------------------------------------
     def rng_for(self, which):
         """The generator to draw for the tasks ``which`` (a mask): the tasks' own streams under

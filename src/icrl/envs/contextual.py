@@ -34,6 +34,11 @@ class ContextualBandit(BatchedEnv):
         new._context = self._context[index]
         return new
 
+    def optimal_actions(self):
+        """The arms of the highest expected reward ``<x_a, s>`` for the current context ``s``."""
+        values = np.where(self.action_mask, np.einsum("bad,bd->ba", self.features, self._context), -np.inf)
+        return values == values.max(axis=1, keepdims=True)
+
     def _reset_tasks(self, which):
         n = int(which.sum())
         self._context[which] = self.rng_for(which).standard_normal((n, CONTEXT_DIM)) / np.sqrt(2.0)

@@ -73,6 +73,47 @@ def _transition_tables() -> tuple[np.ndarray, np.ndarray]:
     return landing, passes
 
 
+UNREACHABLE = 10**6  # steps_to_go of a cell from which the task cannot be finished
+
+
+def steps_to_go(finish: np.ndarray, landing: np.ndarray, action_mask: np.ndarray,
+                switch: np.ndarray | None = None, then: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Fewest compound steps to finish a grid task, by value iteration over the cells.
+
+    ``finish`` ``(B, 81, A)``: local action ``a`` from cell ``c`` finishes the task (passes the
+    goal); ``landing`` ``(B, 81, A)``: the cell it lands on; ``action_mask`` ``(B, A)``: the
+    available actions. With ``switch`` (an action that moves the task into another phase, e.g.
+    picking up the key) and ``then`` ``(B, 81)`` (steps to go in that phase), such an action costs
+    1 + ``then[landing]``. Returns ``dist`` ``(B, 81)`` (``UNREACHABLE`` where the task cannot be
+    finished with these actions) and ``cost`` ``(B, 81, A)``, the steps to go after taking each action.
+    """
+    B, C, _ = landing.shape
+    rows = np.arange(B)[:, None, None]
+    dist = np.full((B, C), UNREACHABLE, dtype=np.int64)
+    for _ in range(C + 1):  # a shortest path visits each cell at most once
+        cost = np.where(finish, 1, 1 + dist[rows, landing])
+        if switch is not None:
+            cost = np.where(switch & ~finish, 1 + then[rows, landing], cost)
+        cost = np.where(action_mask[:, None, :], np.minimum(cost, UNREACHABLE), UNREACHABLE)
+        new = cost.min(axis=2)
+        if np.array_equal(new, dist):
+            break
+        dist = new
+    return dist, cost
+
+
+def optimal_from(dist: np.ndarray, cost: np.ndarray, action_mask: np.ndarray) -> np.ndarray:
+    """``(B, 81, A)`` bool: the actions on a shortest path from each cell (every available action
+    where the task cannot be finished: none is better)."""
+    stuck = (dist >= UNREACHABLE)[..., None]
+    return np.where(stuck, action_mask[:, None, :], cost == dist[..., None])
+
+
+def action_paths(action_ids: np.ndarray) -> np.ndarray:
+    """``(B, 81, A, 3)`` int8: the cells each task's local actions visit from every cell."""
+    return visited_cells().astype(np.int8)[:, action_ids].transpose(1, 0, 2, 3)
+
+
 class DarkRoom(BatchedEnv):
     name = "darkroom"
     obs_kind = "discrete"
@@ -96,9 +137,22 @@ class DarkRoom(BatchedEnv):
         self._landing, self._passes = _transition_tables()
         self.agent_cell = np.full(self.num_envs, START_CELL, dtype=np.int64)  # the agent's cell
         self.t = np.zeros(self.num_envs, dtype=np.int64)
+        self._optimal = None  # (B, 81, A) optimal actions per cell, made on first use
+
+    def optimal_actions(self):
+        """The local actions on a shortest path to the goal from each task's cell (ties: all),
+        among the task's own actions; computed once per task set by value iteration."""
+        if self._optimal is None:
+            ids = self._action_ids.reshape(self.num_envs, self.max_actions).astype(np.int64)
+            paths = action_paths(np.where(self.action_mask, ids, 0))
+            finish = (paths == self.goals[:, None, None, None]).any(axis=3)
+            dist, cost = steps_to_go(finish, paths[..., -1].astype(np.int64), self.action_mask)
+            self._optimal = optimal_from(dist, cost, self.action_mask)
+        return self._optimal[np.arange(self.num_envs), self.agent_cell]
 
     def select(self, index):
         new = super().select(index)
+        new._optimal = None if self._optimal is None else self._optimal[index]
         new.goals = self.goals[index]
         new._goal_starts = self._goal_starts[index]
         new._action_ids = self._action_ids.reshape(self.num_envs, self.max_actions)[index].reshape(-1)

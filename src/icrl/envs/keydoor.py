@@ -26,7 +26,14 @@ from __future__ import annotations
 import numpy as np
 
 from .base import BatchedEnv, EnvError
-from .darkroom import GRID, NUM_COMPOUND_ACTIONS, visited_cells
+from .darkroom import (
+    GRID,
+    NUM_COMPOUND_ACTIONS,
+    action_paths,
+    optimal_from,
+    steps_to_go,
+    visited_cells,
+)
 
 MAX_STEPS = 50
 NUM_CELLS = GRID * GRID
@@ -92,6 +99,7 @@ class KeyDoor(BatchedEnv):
         self.agent_cell = np.zeros(self.num_envs, dtype=np.int64)  # set by reset
         self.has_key = np.zeros(self.num_envs, dtype=bool)
         self.t = np.zeros(self.num_envs, dtype=np.int64)
+        self._optimal = None  # (2 = key held, B, 81, A) optimal actions, made on first use
 
     def _check_cells(self, name: str, value) -> np.ndarray:
         cells = np.asarray(value)
@@ -103,8 +111,25 @@ class KeyDoor(BatchedEnv):
             raise EnvError(f"keydoor {name} must be cells in [0, {NUM_CELLS - 1}], got {int(cells[b])} (task {b})")
         return cells.astype(np.int64)
 
+    def optimal_actions(self):
+        """The local actions on a shortest way to finish from each task's state (cell, key held):
+        to the door with the key; without it, via the key (an action may take both in order)."""
+        if self._optimal is None:
+            paths = action_paths(self._action_ids)
+            key_at, door_at = paths == self.keys[:, None, None, None], paths == self.doors[:, None, None, None]
+            landing = paths[..., -1].astype(np.int64)
+            with_key_dist, with_key_cost = steps_to_go(door_at.any(axis=3), landing, self.action_mask)
+            # without the key: finishing needs the door after the key within the action
+            after_key = np.logical_or.accumulate(key_at, axis=3)
+            finish = (door_at & after_key).any(axis=3)
+            dist, cost = steps_to_go(finish, landing, self.action_mask, switch=key_at.any(axis=3), then=with_key_dist)
+            self._optimal = np.stack([optimal_from(dist, cost, self.action_mask),
+                                      optimal_from(with_key_dist, with_key_cost, self.action_mask)])
+        return self._optimal[self.has_key.astype(np.int64), np.arange(self.num_envs), self.agent_cell]
+
     def select(self, index):
         new = super().select(index)
+        new._optimal = None if self._optimal is None else self._optimal[:, index]
         new.keys = self.keys[index]
         new.doors = self.doors[index]
         new._action_ids = self._action_ids[index]
