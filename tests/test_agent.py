@@ -169,11 +169,12 @@ class Unchecked:
 
 
 @pytest.mark.parametrize("selection", ["sample", "argmax"])
-@pytest.mark.parametrize("variant", ["headless_ad", "ad", "mse", "gaussian"])
+@pytest.mark.parametrize("variant", ["headless_ad", "ad", "mse", "gaussian", "dpt", "headless_dpt"])
 def test_unavailable_actions_are_never_chosen(variant, selection):
     extra = {"mse": {"loss": "mse"}, "gaussian": {"embeddings": "gaussian"}}.get(variant, {})
-    model = make_model("bandit", "ad" if variant == "ad" else "headless_ad", max_actions=20, **extra)
-    if variant == "ad":  # make the unavailable head rows the most attractive ones
+    kind = variant if variant in ("ad", "dpt", "headless_dpt") else "headless_ad"
+    model = make_model("bandit", kind, max_actions=20, **extra)
+    if variant in ("ad", "dpt"):  # make the unavailable head rows the most attractive ones
         with torch.no_grad():
             model.head.bias[2:] = 1e3
     tasks = few_arm_tasks()
@@ -182,7 +183,7 @@ def test_unavailable_actions_are_never_chosen(variant, selection):
     seen = np.stack(env.seen, axis=1)
     assert (seen >= 0).all() and (seen < tasks.num_actions[:, None]).all()
     assert len(np.unique(seen)) > 1  # not a degenerate policy
-    if variant == "ad":  # the attractive rows are chosen wherever they are available
+    if variant in ("ad", "dpt"):  # the attractive rows are chosen wherever they are available
         assert (seen[tasks.num_actions > 2] >= 2).all()
 
 

@@ -34,7 +34,11 @@ def test_every_preset_loads_and_validates():
         assert cfg.env in ENV_SPECS
         assert cfg.name == name
         assert RunConfig.from_dict(cfg.to_dict()).validate() == cfg  # the saved config reloads
-        if not name.endswith("-cpu"):  # the paper presets hold the paper's recipe, no laptop switch
+        if name.endswith("-cpu"):
+            continue
+        if cfg.model.kind in ("dpt", "headless_dpt"):  # DPT's recipe: behaviour-policy data, optimal targets
+            assert cfg.data.targets == "optimal" and (cfg.model.layout, cfg.model.action_stats) == ("interleaved", False)
+        else:  # the paper presets hold the paper's recipe, no laptop switch
             assert cfg.data.teacher == ENV_SPECS[cfg.env].teacher
             assert (cfg.data.targets, cfg.model.layout, cfg.model.action_stats) == ("action", "interleaved", False)
 
@@ -457,10 +461,10 @@ def test_file_targets_are_checked_before_work(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(("overrides", "named"), [
-    (["model.max_actions=50"], "model.max_actions applies to model.kind=ad only"),
-    (["model.label_smoothing=0.2"], "model.label_smoothing applies to model.kind=ad only"),
-    (["model.kind=ad", "model.tau=2"], "model.tau applies to model.kind=headless_ad only"),
-    (["model.kind=ad", "model.embeddings=gaussian"], "model.embeddings applies to model.kind=headless_ad only"),
+    (["model.max_actions=50"], "model.max_actions applies to model.kind=ad or dpt only"),
+    (["model.label_smoothing=0.2"], "model.label_smoothing applies to model.kind=ad or dpt only"),
+    (["model.kind=ad", "model.tau=2"], "model.tau applies to model.kind=headless_ad or headless_dpt only"),
+    (["model.kind=ad", "model.embeddings=gaussian"], "model.embeddings applies to model.kind=headless_ad or headless_dpt only"),
     (["data.teacher_kwargs={alpha: 1}"], "data.teacher_kwargs"),
     (["data.teacher_kwargs={prior_a: -1}"], "Beta prior"),
 ])

@@ -283,10 +283,11 @@ def test_history_is_causal():
 @pytest.mark.parametrize("layout", ["interleaved", "compact"])
 @pytest.mark.parametrize("obs_kind", ["none", "vector", "discrete"])
 @pytest.mark.parametrize("switches", [{}, {"action_stats": True}])
-def test_headless_ad_is_equivariant_to_the_order_of_the_action_set(layout, obs_kind, switches):
+@pytest.mark.parametrize("kind", ["headless_ad", "headless_dpt"])
+def test_headless_ad_is_equivariant_to_the_order_of_the_action_set(layout, obs_kind, switches, kind):
     if switches and layout == "interleaved":
         switches = {}
-    model = make_model(tiny(layout=layout, **switches), obs_kind, seed=1)
+    model = make_model(tiny(kind=kind, layout=layout, **switches), obs_kind, seed=1)
     B, T, width = 3, 12, 7
     obs, actions, rewards, num_actions = random_window(B, T, [7, 4, 6], obs_kind, seed=6)
     emb = sample_action_embeddings(B, width, model.cfg.action_dim, "orthonormal", torch.Generator().manual_seed(2))

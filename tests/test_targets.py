@@ -17,6 +17,7 @@ from icrl.teachers import TEACHERS, ThompsonSampling, make_teacher
 
 CASES = [  # (teacher, env, horizon)
     ("random", "bandit", {"steps": 30}),
+    ("dirichlet", "bandit", {"steps": 30}),
     ("egreedy", "bandit", {"steps": 60}),
     ("ucb", "bandit", {"steps": 60}),
     ("thompson", "bandit", {"steps": 60}),

@@ -38,8 +38,9 @@ class DataConfig:
     seed: int = 0
     batch_tasks: int = 2_000  # histories generated at once (memory vs speed)
     # What the model learns to predict: "action", the action the teacher took (the paper's recipe),
-    # or "policy", the teacher's whole action distribution at that step (stored in the dataset;
-    # a lower-variance target with the same expected gradient).
+    # "policy", the teacher's whole action distribution at that step (stored in the dataset;
+    # a lower-variance target with the same expected gradient), or "optimal", the actions that
+    # are optimal in that step's state (DPT's labels; uniform over ties).
     targets: str = "action"
     # Range of action counts of the training tasks (bandits; null: the paper's 4..20 arms). Set
     # both to K to retrain AD for K arms, as the paper does for its num_K suites.
@@ -267,11 +268,15 @@ def apply_overrides(raw: dict, overrides) -> dict:
 
 
 # Model fields that only one model kind reads: setting them for the other kind is refused.
-def kind_only_fields() -> dict[str, str]:
-    """``{"model.field": kind}`` for the fields that only one model kind reads (``MODEL_KINDS``)."""
+def kind_only_fields() -> dict[str, list[str]]:
+    """``{"model.field": [kinds]}`` for the fields that only some model kinds read (``MODEL_KINDS``)."""
     from .models.kinds import MODEL_KINDS
 
-    return {f: kind.name for kind in MODEL_KINDS.values() for f in kind.fields}
+    out: dict[str, list[str]] = {}
+    for kind in MODEL_KINDS.values():
+        for f in kind.fields:
+            out.setdefault(f, []).append(kind.name)
+    return out
 
 
 def load_config(preset: str, overrides=(), validate: bool = True) -> RunConfig:
@@ -287,9 +292,9 @@ def load_config(preset: str, overrides=(), validate: bool = True) -> RunConfig:
         only = kind_only_fields()
         for item in overrides or ():
             key = item.split("=", 1)[0].strip()
-            kind = only.get(key)
-            if kind is not None and cfg.model.kind != kind:
-                raise ConfigError(f"{item.strip()} is not used: {key} applies to model.kind={kind} only, "
+            kinds = only.get(key)
+            if kinds is not None and cfg.model.kind not in kinds:
+                raise ConfigError(f"{item.strip()} is not used: {key} applies to model.kind={' or '.join(kinds)} only, "
                                   f"and this run's model.kind is {cfg.model.kind}")
     return cfg.validate() if validate else cfg
 
@@ -346,7 +351,7 @@ def _validate(cfg: RunConfig) -> None:
     _between("data.min_actions", lo, 2, spec.universe)
     _between("data.max_actions", hi, lo, spec.universe)
     _at_least("data.batch_tasks", d.batch_tasks, 1)
-    _choice("data.targets", d.targets, ("action", "policy"))
+    _choice("data.targets", d.targets, ("action", "policy", "optimal"))
     if d.targets == "policy":
         reporting = sorted(name for name, cls in TEACHERS.items() if cls.reports_probs)
         _check(TEACHERS[d.teacher].reports_probs, "data.targets", d.targets,
@@ -359,6 +364,10 @@ def _validate(cfg: RunConfig) -> None:
     from .models.kinds import MODEL_KINDS
 
     _choice("model.kind", m.kind, tuple(MODEL_KINDS))
+    _check(d.targets in MODEL_KINDS[m.kind].targets, "data.targets", d.targets,
+           f"{' or '.join(MODEL_KINDS[m.kind].targets)} for model.kind={m.kind} (it learns the optimal actions)")
+    if d.targets == "optimal":
+        _check(m.loss == "infonce", "model.loss", m.loss, "infonce with data.targets=optimal (MSE regresses the taken action)")
     _choice("model.layout", m.layout, ("interleaved", "compact"))
     _choice("model.embeddings", m.embeddings, ("orthonormal", "gaussian"))
     _choice("model.loss", m.loss, ("infonce", "mse"))

@@ -76,6 +76,7 @@ def rollout(
     progress=None,
     retire_below: float = RETIRE_BELOW,
     record_probs: bool = False,
+    record_optimal: bool = False,
     task_seeds=None,
 ) -> Trajectories:
     """Run ``policy`` on every task of ``env`` for ``steps`` steps or ``episodes`` episodes each.
@@ -93,6 +94,9 @@ def rollout(
     ``record_probs``: also record the policy's action distribution at every step
     (``Policy.act_with_probs``) as ``Trajectories.probs``, ``(B, T, A)`` float16.
 
+    ``record_optimal``: record instead, as ``probs``, the uniform distribution over the actions
+    that are optimal in each step's state (``BatchedEnv.optimal_actions``): DPT's labels.
+
     ``task_seeds`` (instead of ``seed``): one seed per task (e.g. ``[seed, suite key, task
     index]``); the environment and the policy then draw from per-task streams (``TaskStreams``),
     so each task's trajectory does not depend on the other tasks of the batch.
@@ -107,6 +111,8 @@ def rollout(
         raise EnvError(f"episodes must be >= 1, got {episodes}")
     if not 0.0 <= retire_below <= 1.0:
         raise EnvError(f"retire_below must lie in [0, 1], got {retire_below}")
+    if record_probs and record_optimal:
+        raise EnvError("record_probs and record_optimal both fill probs; choose one")
     if record_probs and not getattr(policy, "reports_probs", False):
         raise EnvError(f"record_probs: the {policy.name} policy does not report its action distribution")
     if episodes is not None and env.max_episode_steps is None:
@@ -136,7 +142,7 @@ def rollout(
         # steps mode: every step counts; episodes mode: set as the steps are made
         "valid": np.full((B, max_steps), steps is not None, dtype=bool),
     }
-    if record_probs:
+    if record_probs or record_optimal:
         record["probs"] = np.zeros((B, max_steps, env.max_actions), dtype=np.float16)
     regrets = None
     retire = (
@@ -152,6 +158,9 @@ def rollout(
             actions, probs = policy.act_with_probs(obs)
             record["probs"][rows, t] = probs
         else:
+            if record_optimal:
+                best = env.optimal_actions()
+                record["probs"][rows, t] = best / best.sum(axis=1, keepdims=True)
             actions = policy.act(obs)
         next_obs, rewards, dones, info = env.step(actions)
         policy.observe(obs, actions, rewards, dones, next_obs, info)

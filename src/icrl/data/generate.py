@@ -41,7 +41,7 @@ def generate_dataset(cfg: RunConfig, out=None, *, force: bool = False, progress:
         out, env=cfg.env, teacher=d.teacher, suite="train", seed=d.seed, config=dataset_config(cfg),
         obs_kind=probe.obs_kind, obs_dim=probe.obs_dim,
         max_actions=max(spec.train_max_actions, int(tasks.num_actions.max())), overwrite=force,
-        with_policy=d.targets == "policy",
+        with_policy=d.targets in ("policy", "optimal"),
     )
     horizon = {"steps": d.steps} if d.steps is not None else {"episodes": d.episodes}
     teacher_kwargs = dict(d.teacher_kwargs)
@@ -50,7 +50,8 @@ def generate_dataset(cfg: RunConfig, out=None, *, force: bool = False, progress:
         for i, start in enumerate(chunks):
             chunk = tasks.subset(slice(start, start + d.batch_tasks))
             teacher = make_teacher(d.teacher, **teacher_kwargs)
-            traj = rollout(teacher, make_env(chunk), seed=[d.seed, i], record_probs=d.targets == "policy", **horizon)
+            traj = rollout(teacher, make_env(chunk), seed=[d.seed, i], record_probs=d.targets == "policy",
+                           record_optimal=d.targets == "optimal", **horizon)
             writer.append(chunk, traj.observations, traj.actions, traj.rewards, traj.dones, traj.valid, traj.probs)
             bar.update(len(chunk))
     return out

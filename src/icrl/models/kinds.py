@@ -19,7 +19,8 @@ class ModelKind:
     name: str
     description: str
     headless: bool  # random action embeddings + action-set prompt + similarity head (else a fixed head)
-    fields: tuple[str, ...]  # model.* fields that only this kind reads
+    fields: tuple[str, ...]  # model.* fields that only this kind (and kinds sharing them) reads
+    targets: tuple[str, ...] = ("action", "policy", "optimal")  # data.targets it can learn from
 
     def action_limit(self, model_cfg) -> tuple[int | None, str]:
         """(most actions a task may have, or None for no limit; the config field that sets it)."""
@@ -35,11 +36,20 @@ class ModelKind:
         return model_cfg.tau if self.headless else 1.0
 
 
+HEADLESS_FIELDS = ("model.action_dim", "model.embeddings", "model.prompt", "model.loss", "model.tau")
+HEAD_FIELDS = ("model.max_actions", "model.label_smoothing")
+
+# DPT (Lee et al., NeurIPS 2023) learns the optimal action of each step's state from the context
+# before it: the same decoder, trained with data.targets=optimal (soft targets over tied optima).
+# Its headless version (the Headless-AD paper's future work) scores actions by their random
+# embeddings, so it acts in action sets it never saw.
 MODEL_KINDS: dict[str, ModelKind] = {k.name: k for k in (
-    ModelKind("headless_ad", "Headless-AD (Sinii et al., ICML 2024)", headless=True,
-              fields=("model.action_dim", "model.embeddings", "model.prompt", "model.loss", "model.tau")),
-    ModelKind("ad", "Algorithm Distillation (Laskin et al., 2022)", headless=False,
-              fields=("model.max_actions", "model.label_smoothing")),
+    ModelKind("headless_ad", "Headless-AD (Sinii et al., ICML 2024)", headless=True, fields=HEADLESS_FIELDS),
+    ModelKind("ad", "Algorithm Distillation (Laskin et al., 2022)", headless=False, fields=HEAD_FIELDS),
+    ModelKind("dpt", "Decision-Pretrained Transformer (Lee et al., NeurIPS 2023)", headless=False,
+              fields=HEAD_FIELDS, targets=("optimal",)),
+    ModelKind("headless_dpt", "DPT with Headless-AD's action interface", headless=True, fields=HEADLESS_FIELDS,
+              targets=("optimal",)),
 )}
 
 

@@ -326,7 +326,14 @@ class InContextModel(nn.Module):
                 uniform = -(log_probs.masked_fill(~avail, 0.0).sum(-1)) / num_actions[:, None].float()
                 nll = (1 - self.cfg.label_smoothing) * nll + self.cfg.label_smoothing * uniform
             loss = nll.mean()
-        accuracy = (logits.argmax(-1) == actions).float().mean()
+        choice = logits.argmax(-1)
+        if batch.get("policy") is not None and not (self.headless and self.cfg.loss == "mse"):
+            # soft targets: the top choice is one of the target's most likely actions (an optimum)
+            target = batch["policy"][..., : logits.shape[-1]]
+            top = torch.gather(target, -1, choice[..., None]).squeeze(-1)
+            accuracy = (top >= target.max(-1).values).float().mean()
+        else:
+            accuracy = (choice == actions).float().mean()
         # Tensors, not floats: reading them would synchronise with the device at every step.
         return loss, {"loss": loss.detach(), "accuracy": accuracy.detach()}
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from .bandits import UCB, EpsilonGreedy, LinUCB, RandomPolicy, ThompsonSampling
+from .bandits import UCB, DirichletPolicy, EpsilonGreedy, LinUCB, RandomPolicy, ThompsonSampling
 from .base import Policy, random_actions, random_argmax
 from .demonstrators import ExploreReplay
 from .qlearning import QLearning
 
 TEACHERS: dict[str, type[Policy]] = {
-    cls.name: cls for cls in (RandomPolicy, EpsilonGreedy, UCB, ThompsonSampling, LinUCB, QLearning, ExploreReplay)
+    cls.name: cls for cls in (RandomPolicy, DirichletPolicy, EpsilonGreedy, UCB, ThompsonSampling, LinUCB, QLearning,
+                              ExploreReplay)
 }
 
 
@@ -25,6 +26,6 @@ def make_teacher(name: str, **kwargs) -> Policy:
 
 
 __all__ = [
-    "TEACHERS", "EpsilonGreedy", "ExploreReplay", "LinUCB", "Policy", "QLearning", "RandomPolicy", "ThompsonSampling", "UCB",
+    "TEACHERS", "DirichletPolicy", "EpsilonGreedy", "ExploreReplay", "LinUCB", "Policy", "QLearning", "RandomPolicy", "ThompsonSampling", "UCB",
     "make_teacher", "random_actions", "random_argmax",
 ]

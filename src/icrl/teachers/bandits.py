@@ -24,6 +24,38 @@ class RandomPolicy(Policy):
         return self.act(obs), uniform_probs(self.action_mask)
 
 
+class DirichletPolicy(Policy):
+    """Acts from fixed per-task action frequencies drawn from Dirichlet(alpha) over the available
+    actions: DPT's behaviour policy for the in-context datasets of bandits (Lee et al., 2023),
+    so that contexts range from near-uniform to concentrated on a few arms. Works for every env."""
+
+    name = "dirichlet"
+    supports_select = True
+    reports_probs = True
+
+    def __init__(self, alpha: float = 1.0):
+        if not alpha > 0:
+            raise ValueError(f"alpha must be > 0, got {alpha}")
+        self.alpha = alpha
+
+    def reset(self, env, rng, horizon=None):
+        super().reset(env, rng, horizon)
+        g = rng.standard_gamma(self.alpha, size=self.action_mask.shape) * self.action_mask
+        self.weights = g / g.sum(axis=1, keepdims=True)
+        self.cdf = np.cumsum(self.weights, axis=1)
+
+    def select(self, index):
+        self._select_common(index)
+        self.weights, self.cdf = self.weights[index], self.cdf[index]
+
+    def act(self, obs):
+        u = self.rng.random(self.num_envs)[:, None] * self.cdf[:, -1:]
+        return np.minimum((self.cdf < u).sum(axis=1), self.num_actions - 1)
+
+    def act_with_probs(self, obs):
+        return self.act(obs), self.weights
+
+
 class _CountingBandit(Policy):
     """Keeps pull counts and reward sums per arm (it ignores observations: plain bandits only)."""
 
