@@ -369,7 +369,8 @@ class Report:
                 continue
             gaps = {k: difference_interval(values(full, [k])[:, 0], values(variants[name], [k])[:, 0], reps=self.reps) for k in ks}
             slope = _slope([arm_count(k) for k in ks], [g[0] for g in gaps.values()])
-            holds = slope > 0 and gaps[ks[-1]][0] > gaps[ks[0]][0]
+            # grows: rising on a least-squares line, and at the most arms above zero beyond doubt (interval) and above the fewest
+            holds = slope > 0 and gaps[ks[-1]][1] > 0 and gaps[ks[-1]][0] > gaps[ks[0]][0]
             out.append(f"- The gap to `{name}` grows with the number of arms: **{'holds' if holds else 'does not hold'}** "
                        f"(gap {', '.join(f'{k[4:]} arms {fmt(g)}' for k, g in gaps.items())}; "
                        f"least-squares slope {slope * 10:+.3f} per 10 arms).")
@@ -390,7 +391,7 @@ class Report:
             if len(shared) >= 2:
                 gaps = {k: difference_interval(values(full, [k])[:, 0], values(ad[k], [k])[:, 0], reps=self.reps) for k in shared}
                 slope = _slope([arm_count(k) for k in shared], [g[0] for g in gaps.values()])
-                holds = slope > 0 and gaps[shared[-1]][0] > gaps[shared[0]][0] and gaps[shared[-1]][0] > 0
+                holds = slope > 0 and gaps[shared[-1]][0] > gaps[shared[0]][0] and gaps[shared[-1]][1] > 0
                 out.append(f"- AD retrained per K falls behind Headless-AD as K grows: **{'holds' if holds else 'does not hold'}** "
                            f"(Headless-AD minus AD: {', '.join(f'{k[4:]} arms {fmt(g)}' for k, g in gaps.items())}).")
                 found["ad_falls_behind"] = {"holds": bool(holds), "gaps": gaps, "slope_per_arm": slope}
