@@ -207,7 +207,21 @@ class ContextualBanditEnv(_SingleTaskEnv):
         return self._observation(obs[0]), reward, False, False, {"regret": float(info["regret"][0])}
 
 
-class DarkRoomEnv(_SingleTaskEnv):
+class _GridEpisodeEnv(_SingleTaskEnv):
+    """A grid task with episodes: the cell as observation, ``terminated`` on success,
+    ``truncated`` at the step limit, and no auto-reset (the last observation is where the agent is)."""
+
+    def _observation(self, obs):
+        return int(obs)
+
+    def _transition(self, obs, reward, done, info):
+        terminated = bool(info["success"][0])
+        truncated = done and not terminated
+        self._needs_reset = done  # the batched env has already started a new episode: hide it
+        return int(info["final_obs"][0]), reward, terminated, truncated, {"success": terminated}
+
+
+class DarkRoomEnv(_GridEpisodeEnv):
     """Darkroom with compound actions: ``goal`` a cell index or ``(row, col)`` (default: drawn
     from ``seed``), ``action_set`` a list of distinct compound action ids (default all 125).
 
@@ -232,14 +246,6 @@ class DarkRoomEnv(_SingleTaskEnv):
         super().__init__(DarkRoom(tasks), render_mode)
         self.observation_space = spaces.Discrete(GRID * GRID)
 
-    def _observation(self, obs):
-        return int(obs)
-
-    def _transition(self, obs, reward, done, info):
-        terminated = bool(info["success"][0])
-        truncated = done and not terminated
-        self._needs_reset = done  # the batched env has already started a new episode: hide it
-        return int(info["final_obs"][0]), reward, terminated, truncated, {"success": terminated}
 
 
 def _check_compound_action_set(env_id: str, action_set) -> np.ndarray:
@@ -272,7 +278,7 @@ def _check_cell(env_id: str, name: str, value) -> int:
     )
 
 
-class KeyDoorEnv(_SingleTaskEnv):
+class KeyDoorEnv(_GridEpisodeEnv):
     """Dark Key-to-Door with compound actions: ``key`` and ``door`` cell indices or ``(row, col)``
     (different cells; those not given are drawn from ``seed``), ``action_set`` a list of distinct
     compound action ids (default all 125).
@@ -313,14 +319,6 @@ class KeyDoorEnv(_SingleTaskEnv):
         super().__init__(KeyDoor(tasks), render_mode)
         self.observation_space = spaces.Discrete(num_cells)
 
-    def _observation(self, obs):
-        return int(obs)
-
-    def _transition(self, obs, reward, done, info):
-        terminated = bool(info["success"][0])
-        truncated = done and not terminated
-        self._needs_reset = done  # the batched env has already started a new episode: hide it
-        return int(info["final_obs"][0]), reward, terminated, truncated, {"success": terminated}
 
 
 GYM_ENVS: dict[str, type[_SingleTaskEnv]] = {
