@@ -101,14 +101,40 @@ def test_cache_matches_recomputation_with_vector_observations_and_argmax():
     assert_same_run(model, tasks, steps=40, selection="argmax")
 
 
-@pytest.mark.parametrize("kind", ["headless_ad", "ad"])
-@pytest.mark.parametrize("env", ["bandit", "contextual", "darkroom"])
+@pytest.mark.parametrize("kind", ["headless_ad", "ad", "headless_dpt"])
+@pytest.mark.parametrize("env", ["bandit", "contextual", "darkroom", "darkroom+effects"])
 def test_cache_matches_recomputation_with_action_stats(env, kind):
-    """model.action_stats scores per-action statistics of the window: the cached step computes
-    the same logits as recomputation, also when the window slides."""
-    model = make_model(env, kind, "compact", seq_len=12, max_actions=20 if env != "darkroom" else 50, action_stats=True)
+    """model.action_stats scores per-action statistics of the window (with model.action_effects,
+    also the episode ends the agent records): the cached step computes the same logits as
+    recomputation, also when the window slides."""
+    env, _, effects = env.partition("+")
+    model = make_model(env, kind, "compact", seq_len=12, max_actions=20 if env != "darkroom" else 50, action_stats=True,
+                       action_effects=bool(effects))
     tasks = {"bandit": bandit_tasks, "darkroom": darkroom_tasks}.get(env, lambda: eval_suite("contextual", "eval", 0, 4))()
     assert_same_run(model, tasks, steps=40)
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_acting_scores_equal_the_training_forward_on_the_same_history(use_cache):
+    """What the agent scores at step t is what training scores at step t of the recorded history
+    (observations, actions, rewards and episode ends, as a dataset stores them): the acting
+    window is the training window. Darkroom with model.action_effects, whose statistics read the
+    episode ends and the next observations; 30 steps in a 40-step context, so nothing slides."""
+    model = make_model("darkroom", "headless_dpt", "compact", seq_len=40, action_stats=True, action_effects=True)
+    tasks = darkroom_tasks(3)
+    policy = InContextPolicy(model, use_cache=use_cache)
+    rec = Recorder(policy)
+    traj = rollout(policy, make_env(tasks), steps=30, seed=5)
+    assert traj.dones.any(), "no episode ended: the test would not check the episode ends"
+    as_t = torch.as_tensor
+    window = (as_t(traj.observations), as_t(traj.actions), as_t(traj.rewards), as_t(traj.dones))
+    n = as_t(np.asarray(tasks.num_actions))
+    with torch.no_grad():
+        hidden = model.forward_window(*window[:3], n, policy.action_emb)
+        trained = model.logits(hidden, n, policy.action_emb, window=window)
+    for t, acted in enumerate(rec.logits):
+        finite = torch.isfinite(acted)
+        torch.testing.assert_close(acted[finite], trained[:, t][finite], atol=1e-4, rtol=1e-4, msg=f"step {t}")
 
 
 def test_cache_is_actually_used_between_slides(monkeypatch):

@@ -282,14 +282,17 @@ def test_history_is_causal():
 # -- 3. order equivariance --------------------------------------------------------------------
 @pytest.mark.parametrize("layout", ["interleaved", "compact"])
 @pytest.mark.parametrize("obs_kind", ["none", "vector", "discrete"])
-@pytest.mark.parametrize("switches", [{}, {"action_stats": True}])
+@pytest.mark.parametrize("switches", [{}, {"action_stats": True}, {"action_stats": True, "action_effects": True}])
 @pytest.mark.parametrize("kind", ["headless_ad", "headless_dpt"])
 def test_headless_ad_is_equivariant_to_the_order_of_the_action_set(layout, obs_kind, switches, kind):
     if switches and layout == "interleaved":
         switches = {}
+    if switches.get("action_effects") and obs_kind != "discrete":
+        pytest.skip("action effects are for discrete observations")
     model = make_model(tiny(kind=kind, layout=layout, **switches), obs_kind, seed=1)
     B, T, width = 3, 12, 7
     obs, actions, rewards, num_actions = random_window(B, T, [7, 4, 6], obs_kind, seed=6)
+    dones = torch.rand(B, T, generator=torch.Generator().manual_seed(8)) < 0.2
     emb = sample_action_embeddings(B, width, model.cfg.action_dim, "orthonormal", torch.Generator().manual_seed(2))
     g = torch.Generator().manual_seed(7)
     perm = torch.stack([torch.cat([torch.randperm(n, generator=g), torch.arange(n, width)]) for n in num_actions.tolist()])
@@ -300,9 +303,9 @@ def test_headless_ad_is_equivariant_to_the_order_of_the_action_set(layout, obs_k
     actions_p = torch.gather(perm, 1, actions)
     with torch.no_grad():
         logits = model.logits(model.forward_window(obs, actions, rewards, num_actions, emb), num_actions, emb,
-                              window=(obs, actions, rewards))
+                              window=(obs, actions, rewards, dones))
         logits_p = model.logits(model.forward_window(obs, actions_p, rewards, num_actions, emb_p), num_actions, emb_p,
-                                window=(obs, actions_p, rewards))
+                                window=(obs, actions_p, rewards, dones))
     expected = torch.empty_like(logits)
     expected.scatter_(2, perm[:, None, :].expand_as(logits), logits)
     torch.testing.assert_close(logits_p, expected, atol=1e-4, rtol=1e-4)
@@ -326,8 +329,8 @@ def test_action_stats_pool_exactly_the_earlier_steps_of_each_action(obs_kind):
     torch.nn.init.zeros_(stats.context.weight)  # adds 0 to every feature
     hidden = torch.randn(B, T, 32)
     with torch.no_grad():
-        feats = stats(obs, actions, rewards, hidden, A)  # (B, T, A, features)
-        last = stats(obs, actions, rewards, hidden[:, -1], A, last_only=True)
+        feats = stats(obs, actions, rewards, None, hidden, torch.tensor([5, 3]), A)  # (B, T, A, features)
+        last = stats(obs, actions, rewards, None, hidden[:, -1], torch.tensor([5, 3]), A, last_only=True)
     torch.testing.assert_close(last, feats[:, -1])
     for b in range(B):
         for t in range(T):
@@ -344,3 +347,64 @@ def test_action_stats_pool_exactly_the_earlier_steps_of_each_action(obs_kind):
                 offset = 2 + 2 * OBS[obs_kind] if obs_kind == "vector" else 2
                 assert f[offset] == float(n > 0) and abs(float(f[offset + 1]) - math.log1p(n)) < 1e-6
                 assert abs(float(f[offset + 2]) - math.log1p(t)) < 1e-6
+
+
+def test_action_effects_pool_each_actions_observation_change_and_where_it_paid():
+    """model.action_effects: the mean change of the cell embedding over the earlier steps that took
+    each action and did not end their episode, and the mean of r * e(o) over all of them,
+    against a loop over the window; the acting form equals the last row."""
+    from icrl.models.model import ActionStats
+
+    torch.manual_seed(0)
+    m = 4
+    stats = ActionStats("discrete", OBS["discrete"], d_model=32, effects=True, effect_dim=m)
+    B, T, A = 2, 11, 5
+    obs, actions, rewards, _ = random_window(B, T, [5, 3], "discrete", seed=3)
+    rewards = torch.randn(B, T)
+    dones = torch.rand(B, T, generator=torch.Generator().manual_seed(4)) < 0.3
+    num_actions = torch.tensor([5, 3])
+    stats.mlp = stats.features = torch.nn.Identity()
+    stats.context = torch.nn.Linear(32, 1, bias=False)
+    torch.nn.init.zeros_(stats.context.weight)
+    stats.summary = torch.nn.Linear(5 + 4 * m, 5 + 4 * m)  # the set summary adds 0
+    torch.nn.init.zeros_(stats.summary.weight), torch.nn.init.zeros_(stats.summary.bias)
+    hidden = torch.randn(B, T, 32)
+    with torch.no_grad():
+        feats = stats(obs, actions, rewards, dones, hidden, num_actions, A)
+        last = stats(obs, actions, rewards, dones, hidden[:, -1], num_actions, A, last_only=True)
+    torch.testing.assert_close(last, feats[:, -1])
+    e = stats.cell.weight.detach()
+    for b in range(B):
+        for t in range(T):
+            now = e[obs[b, t]]
+            for a in range(A):
+                earlier = [k for k in range(t) if actions[b, k] == a]
+                moved = [k for k in earlier if not dones[b, k]]
+                effect = sum((e[obs[b, k + 1]] - e[obs[b, k]] for k in moved), torch.zeros(m)) / max(len(moved), 1)
+                paid = sum((rewards[b, k] * e[obs[b, k]] for k in earlier), torch.zeros(m)) / max(len(earlier), 1)
+                f = feats[b, t, a, 5:]
+                torch.testing.assert_close(f[:m], effect, atol=1e-5, rtol=1e-5)
+                torch.testing.assert_close(f[m:2 * m], paid, atol=1e-5, rtol=1e-5)
+                torch.testing.assert_close(f[2 * m:3 * m], paid * now, atol=1e-5, rtol=1e-5)
+                torch.testing.assert_close(f[3 * m:], now)
+
+
+def test_action_effects_set_summary_ignores_padding_actions():
+    """The set summary averages over a task's own actions: the scores of a 3-action task are the
+    same whether the batch is 3 or 7 actions wide, and they do depend on the other actions."""
+    from icrl.models.model import ActionStats
+
+    torch.manual_seed(0)
+    stats = ActionStats("discrete", OBS["discrete"], d_model=16, effects=True)
+    B, T = 1, 10
+    obs, actions, rewards, _ = random_window(B, T, [3], "discrete", seed=5)
+    rewards, dones = torch.rand(B, T), torch.zeros(B, T, dtype=torch.bool)
+    hidden, n = torch.randn(B, T, 16), torch.tensor([3])
+    with torch.no_grad():
+        narrow = stats(obs, actions, rewards, dones, hidden, n, 3)
+        wide = stats(obs, actions, rewards, dones, hidden, n, 7)
+        torch.testing.assert_close(wide[..., :3], narrow)
+        other = rewards.clone()
+        other[actions != 0] += 1.0  # change only what the other actions revealed
+        moved = stats(obs, actions, other, dones, hidden, n, 3)
+    assert (moved[..., 0] - narrow[..., 0]).abs().max() > 1e-4  # action 0 is scored with the others in view

@@ -75,6 +75,7 @@ class InContextPolicy(Policy):
         self.obs_hist: list[torch.Tensor] = []
         self.act_hist: list[torch.Tensor] = []
         self.rew_hist: list[torch.Tensor] = []
+        self.done_hist: list[torch.Tensor] = []
         self.cache = None
 
     def _draw_embeddings(self, env, rng) -> torch.Tensor:
@@ -95,6 +96,7 @@ class InContextPolicy(Policy):
     def observe(self, obs, actions, rewards, dones, next_obs, info):
         self.act_hist.append(torch.as_tensor(np.asarray(actions), device=self.device))
         self.rew_hist.append(torch.as_tensor(np.asarray(rewards, dtype=np.float32), device=self.device))
+        self.done_hist.append(torch.as_tensor(np.asarray(dones, dtype=bool), device=self.device))
 
     # -- acting ----------------------------------------------------------------------------------
     def _autocast(self):
@@ -107,7 +109,8 @@ class InContextPolicy(Policy):
         moved = len(self.obs_hist) > self.seq_len
         if moved:  # drop the oldest part of the context; keep the newest `keep` steps (incl. this one)
             drop = len(self.obs_hist) - self.keep
-            self.obs_hist, self.act_hist, self.rew_hist = self.obs_hist[drop:], self.act_hist[drop:], self.rew_hist[drop:]
+            self.obs_hist, self.act_hist, self.rew_hist, self.done_hist = (
+                h[drop:] for h in (self.obs_hist, self.act_hist, self.rew_hist, self.done_hist))
         with self._autocast():
             if not self.use_cache:
                 hidden = self._encode_window(cache=False)
@@ -125,7 +128,8 @@ class InContextPolicy(Policy):
         dummy_r = torch.zeros(self.num_envs, device=self.device)
         actions = torch.stack([*self.act_hist, dummy_a], dim=1)
         rewards = torch.stack([*self.rew_hist, dummy_r], dim=1)
-        return obs, actions, rewards
+        dones = torch.stack([*self.done_hist, torch.zeros_like(dummy_r, dtype=torch.bool)], dim=1)
+        return obs, actions, rewards, dones
 
     def _encode_window(self, cache: bool):
         """Encode prompt + context from scratch; with ``cache``, keep its keys and values.
@@ -133,7 +137,7 @@ class InContextPolicy(Policy):
         The prompt sees only itself, so its keys and values never change: when the window slides,
         the cache keeps them and only the kept steps are re-encoded.
         """
-        obs, actions, rewards = self._window()
+        obs, actions, rewards, _ = self._window()
         if not cache:
             hidden = self.model.forward_window(obs, actions, rewards, self.num_actions_t, self.action_emb, partial_last=True)
             return hidden[:, -1]

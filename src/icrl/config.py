@@ -54,6 +54,7 @@ class ModelConfig:
     kind: str = "headless_ad"  # a model kind of icrl.models.kinds.MODEL_KINDS: headless_ad | ad
     layout: str = "interleaved"  # interleaved (the paper's separate tokens) | compact (one token per step)
     action_stats: bool = False  # score each action's pooled context statistics too (models.model.ActionStats)
+    action_effects: bool = False  # with action_stats: also what each action does to the observation (discrete only)
     seq_len: int = 300  # context length in environment steps
     num_layers: int = 4
     num_heads: int = 8
@@ -67,6 +68,9 @@ class ModelConfig:
     tau: float = 1.0  # InfoNCE temperature
     max_actions: int = 20  # AD's fixed head size
     label_smoothing: float = 0.1  # AD
+    # data.targets=optimal: where the window has already taken an optimal action, learn only those
+    # (the optima a context can identify); elsewhere all optimal actions, as DPT.
+    seen_optimal: bool = False
 
 
 @dataclass
@@ -368,11 +372,17 @@ def _validate(cfg: RunConfig) -> None:
            f"{' or '.join(MODEL_KINDS[m.kind].targets)} for model.kind={m.kind} (it learns the optimal actions)")
     if d.targets == "optimal":
         _check(m.loss == "infonce", "model.loss", m.loss, "infonce with data.targets=optimal (MSE regresses the taken action)")
+    if m.seen_optimal:
+        _check(d.targets == "optimal", "model.seen_optimal", m.seen_optimal, "false unless data.targets=optimal")
     _choice("model.layout", m.layout, ("interleaved", "compact"))
     _choice("model.embeddings", m.embeddings, ("orthonormal", "gaussian"))
     _choice("model.loss", m.loss, ("infonce", "mse"))
     if m.action_stats:
         _check(m.loss == "infonce", "model.action_stats", m.action_stats, "false with model.loss=mse (its scores add to logits)")
+    if m.action_effects:
+        _check(m.action_stats, "model.action_effects", m.action_effects, "false without model.action_stats=true (it extends them)")
+        _check(obs_kind == "discrete", "model.action_effects", m.action_effects,
+               f"false for {cfg.env}, whose observations are {obs_kind}, not discrete cells")
     for key in ("seq_len", "num_layers", "num_heads", "d_model", "action_dim", "max_actions"):
         _at_least(f"model.{key}", getattr(m, key), 1)
     _check(m.d_model % m.num_heads == 0, "model.num_heads", m.num_heads, f"a divisor of model.d_model={m.d_model}")

@@ -295,8 +295,7 @@ def training_recipe(cfg) -> dict:
         departures.append(f"data.targets={cfg.data.targets} (paper: the sampled action)")
     if m.layout != "interleaved":
         departures.append(f"model.layout={m.layout} (paper: interleaved)")
-    if m.action_stats:
-        departures.append("model.action_stats=true")
+    departures += [f"model.{switch}=true" for switch in ("action_stats", "action_effects") if getattr(m, switch)]
     return {"teacher": cfg.data.teacher, "num_histories": cfg.data.num_tasks, "targets": cfg.data.targets,
             "model": f"{m.kind}, {m.layout} layout, {m.num_layers} layers x {m.d_model} wide, {m.num_heads} heads",
             "train_steps": cfg.train.num_steps, "batch_size": cfg.train.batch_size, "departures": departures}

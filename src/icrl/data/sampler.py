@@ -82,6 +82,7 @@ class TensorWindowSampler:
         self.observations = as_t(dataset.observations, obs_dtype)
         self.actions = as_t(dataset.actions.astype(np.int64))
         self.rewards = as_t(dataset.rewards, torch.float32)
+        self.dones = as_t(dataset.dones, torch.bool)
         self.num_actions = as_t(dataset.num_actions.astype(np.int64))
         self.policy = None
         if policy:
@@ -100,7 +101,7 @@ class TensorWindowSampler:
         first = torch.where(h > 0, self.window_ends[(h - 1).clamp(min=0)], torch.zeros_like(ids))
         idx = (self.offsets[h] + ids - first)[:, None] + self.steps
         batch = {"observations": self.observations[idx], "actions": self.actions[idx],
-                 "rewards": self.rewards[idx], "num_actions": self.num_actions[h]}
+                 "rewards": self.rewards[idx], "dones": self.dones[idx], "num_actions": self.num_actions[h]}
         if self.policy is not None:
             batch["policy"] = self.policy[idx].float()
         return batch

@@ -75,25 +75,44 @@ class ActionStats(nn.Module):
     every action, so the model stays equivariant to the order of the action set and works for
     any number of actions (the statistics are exactly what a bandit algorithm keeps, but how to
     act on them is learned from the teacher).
+
+    ``effects`` (``model.action_effects``, discrete observations only): what each action *does*,
+    for environments whose actions move the agent (the darkroom's compound actions). A learned
+    observation embedding ``e`` (``effect_dim`` wide) gives every step ``k`` that did not end its
+    episode the change ``e(o_{k+1}) - e(o_k)``; its mean over the steps that took ``a`` is the
+    action's effect (a displacement, once ``e`` has learned the grid's coordinates). The means of
+    ``r_k e(o_k)`` (where ``a`` paid from), ``e(o_t)`` and their product join the features, and a
+    summary of the whole action set (the mean of every available action's first-layer
+    activations, passed through a linear map) is added to each action's, so that one action's
+    score can depend on what the others revealed (where the goal was found). A set network
+    (DeepSets) over the actions: still equivariant to their order and open to any number.
     """
 
-    def __init__(self, obs_kind: str, obs_dim: int, d_model: int, hidden: int = 32):
+    def __init__(self, obs_kind: str, obs_dim: int, d_model: int, hidden: int = 32,
+                 effects: bool = False, effect_dim: int = 16):
         super().__init__()
         self.vector = obs_kind == "vector"
         self.obs_dim = obs_dim if self.vector else 0
+        if effects and obs_kind != "discrete":
+            raise ValueError(f"action effects need discrete observations, not {obs_kind!r}")
+        self.effect_dim = effect_dim if effects else 0
         # The MLP's first layer, split: its decoder part is computed once per step, not per action.
-        self.features = nn.Linear((2 + 2 * self.obs_dim) + 3 + 2 * self.obs_dim, hidden)
+        self.features = nn.Linear((2 + 2 * self.obs_dim) + 3 + 2 * self.obs_dim + 4 * self.effect_dim, hidden)
         self.context = nn.Linear(d_model, hidden, bias=False)
+        if effects:
+            self.cell = nn.Embedding(obs_dim, effect_dim)
+            self.summary = nn.Linear(hidden, hidden)
         # No output bias: a constant added to every action's logit leaves the softmax unchanged, so
         # its gradient is rounding noise, which Adam would turn into steps of size lr.
         self.mlp = nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1, bias=False))
 
-    def forward(self, obs, actions, rewards, hidden, width: int, last_only: bool = False):
+    def forward(self, obs, actions, rewards, dones, hidden, num_actions, width: int, last_only: bool = False):
         """Scores ``(B, T, A)`` (``(B, A)`` with ``last_only``).
 
-        ``obs``, ``actions``, ``rewards``: the window ``(B, T, ...)``; the last step's action and
-        reward are ignored (only steps before a readout count). ``hidden``: readouts ``(B, T, d)``,
-        or ``(B, d)`` of the last step with ``last_only`` (the acting agent's case).
+        ``obs``, ``actions``, ``rewards``, ``dones``: the window ``(B, T, ...)``; the last step's
+        action, reward and end flag are ignored (only steps before a readout count).
+        ``hidden``: readouts ``(B, T, d)``, or ``(B, d)`` of the last step with ``last_only`` (the
+        acting agent's case). ``num_actions`` ``(B,)``: the set summary averages over these only.
         """
         B, T = actions.shape
         r = rewards.float()[..., None]
@@ -101,25 +120,44 @@ class ActionStats(nn.Module):
         if self.vector:
             o = obs.float()
             phi += [o, r * o]
+        if self.effect_dim:
+            if dones is None:
+                raise ValueError("action effects need the window's episode ends (dones)")
+            e = self.cell(obs.long())  # (B, T, m)
+            moves = (~dones.bool()).to(e.dtype)[..., None]  # a step that ended its episode moved nowhere
+            change = torch.cat([e[:, 1:] - e[:, :-1], torch.zeros_like(e[:, :1])], dim=1)
+            phi += [moves, moves * change, r * e]
         phi = torch.cat(phi, dim=-1)  # (B, T, F)
         onehot = F.one_hot(actions.long().clamp(min=0), width).to(phi.dtype)  # (B, T, A)
         if last_only:
             sums = torch.einsum("bta,btf->baf", onehot[:, :-1], phi[:, :-1])[:, None]  # (B, 1, A, F)
             steps = torch.full((1, 1, 1, 1), float(T - 1), device=phi.device)
-            now = o[:, -1:] if self.vector else None
+            last = slice(T - 1, T)
             hidden = hidden[:, None]
         else:
             joint = onehot[..., None] * phi[:, :, None, :]  # (B, T, A, F)
             sums = joint.cumsum(1) - joint  # steps k < t only
             steps = torch.arange(T, device=phi.device, dtype=phi.dtype)[None, :, None, None]
-            now = o if self.vector else None
+            last = slice(0, T)
         n = sums[..., :1]
         means = sums / n.clamp(min=1.0)
-        feats = [means, (n > 0).to(phi.dtype), torch.log1p(n), torch.log1p(steps).expand_as(n)]
+        base = 2 + 2 * self.obs_dim
+        feats = [means[..., :base], (n > 0).to(phi.dtype), torch.log1p(n), torch.log1p(steps).expand_as(n)]
         if self.vector:
-            now = now[:, :, None, :].expand(-1, -1, width, -1)
-            feats += [means[..., 2 + self.obs_dim:] * now, now]
+            now = o[:, last, None, :].expand(-1, -1, width, -1)
+            feats += [means[..., 2 + self.obs_dim:base] * now, now]
+        if self.effect_dim:
+            m = self.effect_dim
+            moved = sums[..., base:base + 1]
+            effect = sums[..., base + 1:base + 1 + m] / moved.clamp(min=1.0)
+            paid_from = means[..., base + 1 + m:]
+            now = e[:, last, None, :].expand(-1, -1, width, -1)
+            feats += [effect, paid_from, paid_from * now, now]
         first = self.features(torch.cat(feats, dim=-1)) + self.context(hidden.to(phi.dtype))[:, :, None, :]
+        if self.effect_dim:
+            valid = action_mask(num_actions, width).to(first.dtype)[:, None, :, None]  # (B, 1, A, 1)
+            pooled = (F.silu(first) * valid).sum(2, keepdim=True) / valid.sum(2, keepdim=True).clamp(min=1.0)
+            first = first + self.summary(pooled)
         scores = self.mlp(first).squeeze(-1)
         return scores[:, 0] if last_only else scores
 
@@ -149,7 +187,7 @@ class InContextModel(nn.Module):
             self.action_table = nn.Embedding(cfg.max_actions, d)
             self.head = nn.Linear(d, cfg.max_actions)
         self.decoder = Decoder(cfg.num_layers, d, cfg.num_heads, cfg.dropout, cfg.attn_dropout)
-        self.stats = ActionStats(obs_kind, obs_dim, d) if cfg.action_stats else None
+        self.stats = ActionStats(obs_kind, obs_dim, d, effects=cfg.action_effects) if cfg.action_stats else None
         for m in (self.reward_embed, self.head, *(m for m in self.modules() if isinstance(m, nn.Embedding))):
             if isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, std=0.02)
@@ -271,7 +309,7 @@ class InContextModel(nn.Module):
 
         Headless-AD with InfoNCE: dot product of the predicted and action embeddings over tau.
         With the MSE ablation: minus the squared distance (nearest neighbour wins). AD: its head.
-        With ``model.action_stats``, ``window=(obs, actions, rewards)`` of the readouts adds the
+        With ``model.action_stats``, ``window=(obs, actions, rewards, dones)`` of the readouts adds the
         per-action statistics' scores (``ActionStats``; ``hidden`` (B, d) means the last step).
         """
         if self.headless:
@@ -288,7 +326,7 @@ class InContextModel(nn.Module):
                 raise ActionSetTooLarge(f"AD was built for at most {self.cfg.max_actions} actions (model.max_actions); got {width}")
             scores = self.head(hidden).float()[..., :width]
         if self.stats is not None and window is not None:
-            scores = scores + self.stats(*window, hidden, width, last_only=hidden.dim() == 2).float()
+            scores = scores + self.stats(*window, hidden, num_actions, width, last_only=hidden.dim() == 2).float()
         mask = action_mask(num_actions, width)
         mask = mask.view(mask.shape[0], *([1] * (scores.dim() - 2)), width)
         return scores.masked_fill(~mask, float("-inf"))
@@ -296,7 +334,8 @@ class InContextModel(nn.Module):
     def loss(self, batch: dict, action_emb, width: int | None = None) -> tuple[torch.Tensor, dict]:
         """Next-action loss over a batch of windows; unavailable actions never enter it.
 
-        ``batch``: ``observations``, ``actions``, ``rewards`` ``(B, T, ...)``, ``num_actions`` ``(B,)``
+        ``batch``: ``observations``, ``actions``, ``rewards``, ``dones`` (needed by
+        ``model.action_effects`` only) ``(B, T, ...)``, ``num_actions`` ``(B,)``
         and, with ``data.targets=policy``, ``policy`` ``(B, T, A)``: the teacher's distribution,
         the cross-entropy target instead of the one action it took (the MSE ablation ignores it).
 
@@ -304,8 +343,8 @@ class InContextModel(nn.Module):
         that no step has to read ``num_actions`` back from the device).
         """
         actions, num_actions = batch["actions"], batch["num_actions"]
-        window = (batch["observations"], actions, batch["rewards"])
-        hidden = self.forward_window(*window, num_actions, action_emb)
+        window = (batch["observations"], actions, batch["rewards"], batch.get("dones"))
+        hidden = self.forward_window(*window[:3], num_actions, action_emb)
         width = width or int(num_actions.max())
         if self.headless and self.cfg.loss == "mse":
             pred = self.head(hidden).float()
@@ -316,7 +355,7 @@ class InContextModel(nn.Module):
             logits = self.logits(hidden, num_actions, action_emb, width, window)
             log_probs = F.log_softmax(logits, dim=-1)
             if batch.get("policy") is not None:  # data.targets=policy: cross-entropy to the teacher's distribution
-                target = batch["policy"][..., : log_probs.shape[-1]]
+                target = self._target(batch["policy"][..., : log_probs.shape[-1]], actions)
                 nll = -(target * log_probs.masked_fill(target == 0, 0.0)).sum(-1)
             else:
                 nll = -torch.gather(log_probs, -1, actions[..., None]).squeeze(-1)
@@ -329,13 +368,23 @@ class InContextModel(nn.Module):
         choice = logits.argmax(-1)
         if batch.get("policy") is not None and not (self.headless and self.cfg.loss == "mse"):
             # soft targets: the top choice is one of the target's most likely actions (an optimum)
-            target = batch["policy"][..., : logits.shape[-1]]
             top = torch.gather(target, -1, choice[..., None]).squeeze(-1)
             accuracy = (top >= target.max(-1).values).float().mean()
         else:
             accuracy = (choice == actions).float().mean()
         # Tensors, not floats: reading them would synchronise with the device at every step.
         return loss, {"loss": loss.detach(), "accuracy": accuracy.detach()}
+
+    def _target(self, target, actions):
+        """The soft target ``(B, T, A)``; with ``model.seen_optimal``, at each step where an action
+        the window took before is among the target's, the target restricted to those (renormalised)."""
+        if not self.cfg.seen_optimal:
+            return target
+        taken = F.one_hot(actions.long().clamp(min=0), target.shape[-1]).to(target.dtype)
+        seen = (taken.cumsum(1) - taken) > 0  # taken at some step k < t
+        known = target * seen
+        mass = known.sum(-1, keepdim=True)
+        return torch.where(mass > 0, known / mass.clamp(min=1e-12), target)
 
     def forward(self, batch: dict, action_emb, width: int | None = None):
         """The training loss (``forward`` so that DistributedDataParallel can wrap the model)."""
