@@ -75,7 +75,6 @@ def test_paper_presets_hold_the_paper_settings():
         (["train.device=tpu"], "train.device"),
         (["model.action_effects=true"], "model.action_effects"),  # needs action_stats
         (["model.action_effects=true", "model.action_stats=true"], "model.action_effects"),  # bandit: no cells
-        (["model.seen_optimal=true"], "model.seen_optimal"),  # needs data.targets=optimal
     ],
 )
 def test_invalid_values_raise_config_error_naming_the_field(overrides, field):

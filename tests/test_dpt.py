@@ -81,21 +81,3 @@ def test_darkroom_headless_dpt_with_action_effects_runs_end_to_end(tmp_path):
     assert "model.action_effects=true" in results["recipe"]["departures"]
     assert 0.0 <= results["suites"]["all_test"]["headless_dpt"]["final"] <= 1.0
 
-
-def test_seen_optimal_keeps_the_optima_the_window_has_taken():
-    """model.seen_optimal: at step t the target keeps the optimal actions taken at some k < t,
-    renormalised; where none was taken yet, all optimal actions stay."""
-    import torch
-
-    from icrl.config import ModelConfig
-    from icrl.models.model import InContextModel
-
-    model = InContextModel(ModelConfig(kind="headless_dpt", seen_optimal=True, d_model=32, num_heads=4, num_layers=1,
-                                       action_dim=8), "none", 0)
-    target = torch.tensor([[[0.5, 0.5, 0.0, 0.0]] * 4])  # actions 0 and 1 are optimal at every step
-    actions = torch.tensor([[2, 1, 3, 0]])
-    out = model._target(target, actions)
-    expected = torch.tensor([[[0.5, 0.5, 0, 0], [0.5, 0.5, 0, 0], [0, 1.0, 0, 0], [0, 1.0, 0, 0]]])
-    torch.testing.assert_close(out, expected)
-    model.cfg.seen_optimal = False
-    assert torch.equal(model._target(target, actions), target)

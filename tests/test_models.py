@@ -351,8 +351,9 @@ def test_action_stats_pool_exactly_the_earlier_steps_of_each_action(obs_kind):
 
 def test_action_effects_pool_each_actions_observation_change_and_where_it_paid():
     """model.action_effects: the mean change of the cell embedding over the earlier steps that took
-    each action and did not end their episode, and the mean of r * e(o) over all of them,
-    against a loop over the window; the acting form equals the last row."""
+    each action and did not end their episode, the mean of r * e(o) over all of them, and each
+    action's lookahead from where reward was found, against a loop over the window; the acting
+    form equals the last row."""
     from icrl.models.model import ActionStats
 
     torch.manual_seed(0)
@@ -366,7 +367,8 @@ def test_action_effects_pool_each_actions_observation_change_and_where_it_paid()
     stats.mlp = stats.features = torch.nn.Identity()
     stats.context = torch.nn.Linear(32, 1, bias=False)
     torch.nn.init.zeros_(stats.context.weight)
-    stats.summary = torch.nn.Linear(5 + 4 * m, 5 + 4 * m)  # the set summary adds 0
+    width = 5 + 5 * m + 2
+    stats.summary = torch.nn.Linear(width, width)  # the set summary adds 0
     torch.nn.init.zeros_(stats.summary.weight), torch.nn.init.zeros_(stats.summary.bias)
     hidden = torch.randn(B, T, 32)
     with torch.no_grad():
@@ -374,19 +376,33 @@ def test_action_effects_pool_each_actions_observation_change_and_where_it_paid()
         last = stats(obs, actions, rewards, dones, hidden[:, -1], num_actions, A, last_only=True)
     torch.testing.assert_close(last, feats[:, -1])
     e = stats.cell.weight.detach()
+
+    def effect_of(b, t, a):
+        moved = [k for k in range(t) if actions[b, k] == a and not dones[b, k]]
+        return sum((e[obs[b, k + 1]] - e[obs[b, k]] for k in moved), torch.zeros(m)) / max(len(moved), 1)
+
+    found_any = False
     for b in range(B):
         for t in range(T):
             now = e[obs[b, t]]
+            total = sum(float(rewards[b, k]) for k in range(t) if actions[b, k] < num_actions[b])
+            goal = sum((rewards[b, k] * (e[obs[b, k]] + effect_of(b, t, int(actions[b, k]))) for k in range(t)),
+                       torch.zeros(m)) / (total if total > 0 else 1.0)
+            found_any |= total > 0
             for a in range(A):
                 earlier = [k for k in range(t) if actions[b, k] == a]
-                moved = [k for k in earlier if not dones[b, k]]
-                effect = sum((e[obs[b, k + 1]] - e[obs[b, k]] for k in moved), torch.zeros(m)) / max(len(moved), 1)
+                effect = effect_of(b, t, a)
                 paid = sum((rewards[b, k] * e[obs[b, k]] for k in earlier), torch.zeros(m)) / max(len(earlier), 1)
+                ahead = (now + effect - goal) if total > 0 else torch.zeros(m)
                 f = feats[b, t, a, 5:]
                 torch.testing.assert_close(f[:m], effect, atol=1e-5, rtol=1e-5)
                 torch.testing.assert_close(f[m:2 * m], paid, atol=1e-5, rtol=1e-5)
                 torch.testing.assert_close(f[2 * m:3 * m], paid * now, atol=1e-5, rtol=1e-5)
-                torch.testing.assert_close(f[3 * m:], now)
+                torch.testing.assert_close(f[3 * m:4 * m], now)
+                torch.testing.assert_close(f[4 * m:5 * m], ahead, atol=1e-4, rtol=1e-4)
+                torch.testing.assert_close(f[5 * m], ahead.pow(2).sum(), atol=1e-4, rtol=1e-4)
+                assert f[5 * m + 1] == float(total > 0)
+    assert found_any
 
 
 def test_action_effects_set_summary_ignores_padding_actions():

@@ -68,9 +68,6 @@ class ModelConfig:
     tau: float = 1.0  # InfoNCE temperature
     max_actions: int = 20  # AD's fixed head size
     label_smoothing: float = 0.1  # AD
-    # data.targets=optimal: where the window has already taken an optimal action, learn only those
-    # (the optima a context can identify); elsewhere all optimal actions, as DPT.
-    seen_optimal: bool = False
 
 
 @dataclass
@@ -372,8 +369,6 @@ def _validate(cfg: RunConfig) -> None:
            f"{' or '.join(MODEL_KINDS[m.kind].targets)} for model.kind={m.kind} (it learns the optimal actions)")
     if d.targets == "optimal":
         _check(m.loss == "infonce", "model.loss", m.loss, "infonce with data.targets=optimal (MSE regresses the taken action)")
-    if m.seen_optimal:
-        _check(d.targets == "optimal", "model.seen_optimal", m.seen_optimal, "false unless data.targets=optimal")
     _choice("model.layout", m.layout, ("interleaved", "compact"))
     _choice("model.embeddings", m.embeddings, ("orthonormal", "gaussian"))
     _choice("model.loss", m.loss, ("infonce", "mse"))

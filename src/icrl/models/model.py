@@ -81,10 +81,13 @@ class ActionStats(nn.Module):
     observation embedding ``e`` (``effect_dim`` wide) gives every step ``k`` that did not end its
     episode the change ``e(o_{k+1}) - e(o_k)``; its mean over the steps that took ``a`` is the
     action's effect (a displacement, once ``e`` has learned the grid's coordinates). The means of
-    ``r_k e(o_k)`` (where ``a`` paid from), ``e(o_t)`` and their product join the features, and a
-    summary of the whole action set (the mean of every available action's first-layer
-    activations, passed through a linear map) is added to each action's, so that one action's
-    score can depend on what the others revealed (where the goal was found). A set network
+    ``r_k e(o_k)`` (where ``a`` paid from), ``e(o_t)`` and their product join the features. So
+    does a one-step lookahead: ``g``, the reward-weighted mean over the earlier rewarded steps of
+    ``e(o_k)`` plus the effect of the action taken there (where reward was found), and for each
+    action ``e(o_t) + effect_a - g`` and its squared norm (how far taking it lands from there;
+    zero, with a flag, before any reward). A summary of the whole action set (the mean of every
+    available action's first-layer activations, passed through a linear map) is added to each
+    action's, so that one action's score can depend on what the others revealed. A set network
     (DeepSets) over the actions: still equivariant to their order and open to any number.
     """
 
@@ -97,7 +100,8 @@ class ActionStats(nn.Module):
             raise ValueError(f"action effects need discrete observations, not {obs_kind!r}")
         self.effect_dim = effect_dim if effects else 0
         # The MLP's first layer, split: its decoder part is computed once per step, not per action.
-        self.features = nn.Linear((2 + 2 * self.obs_dim) + 3 + 2 * self.obs_dim + 4 * self.effect_dim, hidden)
+        extra = 5 * self.effect_dim + 2 if effects else 0
+        self.features = nn.Linear((2 + 2 * self.obs_dim) + 3 + 2 * self.obs_dim + extra, hidden)
         self.context = nn.Linear(d_model, hidden, bias=False)
         if effects:
             self.cell = nn.Embedding(obs_dim, effect_dim)
@@ -152,7 +156,16 @@ class ActionStats(nn.Module):
             effect = sums[..., base + 1:base + 1 + m] / moved.clamp(min=1.0)
             paid_from = means[..., base + 1 + m:]
             now = e[:, last, None, :].expand(-1, -1, width, -1)
-            feats += [effect, paid_from, paid_from * now, now]
+            # Where reward was found: over the rewarded steps k < t, e(o_k) plus the (current)
+            # effect of the action taken there, reward-weighted; then each action's lookahead
+            # e(o_t) + effect_a relative to it. Every sum runs over actions, so padding adds 0.
+            paid = sums[..., 1:2]  # (B, T', A, 1): the rewards each action earned
+            total = paid.sum(2, keepdim=True)
+            found = (total > 0).to(phi.dtype)
+            goal = (sums[..., base + 1 + m:] + effect * paid).sum(2, keepdim=True) / total.where(total > 0, torch.ones_like(total))
+            ahead = (now + effect - goal) * found
+            feats += [effect, paid_from, paid_from * now, now, ahead, ahead.pow(2).sum(-1, keepdim=True),
+                      found.expand_as(n)]
         first = self.features(torch.cat(feats, dim=-1)) + self.context(hidden.to(phi.dtype))[:, :, None, :]
         if self.effect_dim:
             valid = action_mask(num_actions, width).to(first.dtype)[:, None, :, None]  # (B, 1, A, 1)
@@ -355,7 +368,7 @@ class InContextModel(nn.Module):
             logits = self.logits(hidden, num_actions, action_emb, width, window)
             log_probs = F.log_softmax(logits, dim=-1)
             if batch.get("policy") is not None:  # data.targets=policy: cross-entropy to the teacher's distribution
-                target = self._target(batch["policy"][..., : log_probs.shape[-1]], actions)
+                target = batch["policy"][..., : log_probs.shape[-1]]
                 nll = -(target * log_probs.masked_fill(target == 0, 0.0)).sum(-1)
             else:
                 nll = -torch.gather(log_probs, -1, actions[..., None]).squeeze(-1)
@@ -374,17 +387,6 @@ class InContextModel(nn.Module):
             accuracy = (choice == actions).float().mean()
         # Tensors, not floats: reading them would synchronise with the device at every step.
         return loss, {"loss": loss.detach(), "accuracy": accuracy.detach()}
-
-    def _target(self, target, actions):
-        """The soft target ``(B, T, A)``; with ``model.seen_optimal``, at each step where an action
-        the window took before is among the target's, the target restricted to those (renormalised)."""
-        if not self.cfg.seen_optimal:
-            return target
-        taken = F.one_hot(actions.long().clamp(min=0), target.shape[-1]).to(target.dtype)
-        seen = (taken.cumsum(1) - taken) > 0  # taken at some step k < t
-        known = target * seen
-        mass = known.sum(-1, keepdim=True)
-        return torch.where(mass > 0, known / mass.clamp(min=1e-12), target)
 
     def forward(self, batch: dict, action_emb, width: int | None = None):
         """The training loss (``forward`` so that DistributedDataParallel can wrap the model)."""
