@@ -7,12 +7,16 @@ Same model (paper size, random weights: speed does not depend on them), same sui
   re-encoded once.
 * ``recompute`` (the baseline): the way earlier implementations evaluate. At every step the prompt
   and the newest ``seq_len`` steps (a sliding window) are encoded from scratch.
+* ``--task-streams`` also times the cached policy as ``icrl eval`` runs it: every task draws its
+  environment, sampling and action embeddings from its own random streams
+  (``rollout(task_seeds=...)``), so that a suite's numbers do not depend on the batch it runs in;
+  ``task_streams_cost`` is its time over the single-stream cached run's.
 * ``--check-actions`` also times our uncached path, which recomputes at every step but keeps the
   cached policy's context rule, and checks that it chooses exactly the cached policy's actions.
   Its figure isolates the cache alone (same contexts, same work per token); on bandits, whose
   histories fit the window, it is the same policy as the baseline.
 
-    python benchmarks/inference.py [--envs 4] [--layout interleaved] [--device cpu] [--check-actions] [--long]
+    python benchmarks/inference.py [--envs 4] [--layout interleaved] [--device cpu] [--check-actions] [--task-streams] [--long]
 
 Prints one JSON line per environment:
 {"benchmark": "inference", "env": ..., "cached_steps_per_s": ..., "recompute_steps_per_s": ..., "speedup": ...}
@@ -31,6 +35,7 @@ import torch
 from icrl.agent import InContextPolicy
 from icrl.config import load_config
 from icrl.envs import make_env
+from icrl.evaluate import task_seeds
 from icrl.models.files import build_model
 from icrl.rollout import rollout
 from icrl.runtime import resolve_device
@@ -39,12 +44,12 @@ from icrl.suites import eval_suite
 CASES = {"bandit": ("all_new", "bandit_steps"), "darkroom": ("train_test", "darkroom_steps")}
 
 
-def timed_rollout(policy, tasks, steps, device):
+def timed_rollout(policy, tasks, steps, device, streams=None):
     env = make_env(tasks)
     if device.type == "cuda":
         torch.cuda.synchronize()
     tic = time.perf_counter()
-    traj = rollout(policy, env, steps=steps, seed=0)
+    traj = rollout(policy, env, steps=steps, **({"task_seeds": streams} if streams else {"seed": 0}))
     if device.type == "cuda":
         torch.cuda.synchronize()
     return traj, time.perf_counter() - tic
@@ -63,6 +68,8 @@ def main(argv=None):
     parser.add_argument("--only", choices=sorted(CASES), help="run one environment only")
     parser.add_argument("--check-actions", action="store_true",
                         help="also time the uncached path with the cached context rule and compare actions")
+    parser.add_argument("--task-streams", action="store_true",
+                        help="also time the cached policy with per-task random streams, as icrl eval runs it")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args(argv)
     if args.long:
@@ -85,11 +92,14 @@ def main(argv=None):
         }
         if args.check_actions:
             policies["same_rule"] = dict(use_cache=False)
+        if args.task_streams:
+            policies["task_streams"] = dict(use_cache=True)
         runs = {}
         for name, options in policies.items():
             policy = InContextPolicy(model, selection="sample", device=device, amp=amp, **options)
-            timed_rollout(policy, tasks, min(steps, 5), device)  # warm-up: allocator, kernels
-            runs[name] = timed_rollout(policy, tasks, steps, device)
+            streams = task_seeds(0, env_name, suite, args.envs) if name == "task_streams" else None
+            timed_rollout(policy, tasks, min(steps, 5), device, streams)  # warm-up: allocator, kernels
+            runs[name] = timed_rollout(policy, tasks, steps, device, streams)
         env_steps = args.envs * steps
         seconds = {name: t for name, (_, t) in runs.items()}
         line = {
@@ -102,6 +112,8 @@ def main(argv=None):
             line[f"{name}_seconds"] = round(t, 3)
             line[f"{name}_steps_per_s"] = round(env_steps / t, 1)
         line["speedup"] = round(seconds["recompute"] / seconds["cached"], 2)
+        if args.task_streams:
+            line["task_streams_cost"] = round(seconds["task_streams"] / seconds["cached"], 3)
         if args.check_actions:
             line["speedup_same_rule"] = round(seconds["same_rule"] / seconds["cached"], 2)
             line["same_actions"] = bool(np.array_equal(runs["cached"][0].actions, runs["same_rule"][0].actions))
