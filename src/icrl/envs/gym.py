@@ -247,7 +247,6 @@ class DarkRoomEnv(_GridEpisodeEnv):
         self.observation_space = spaces.Discrete(GRID * GRID)
 
 
-
 def _check_compound_action_set(env_id: str, action_set) -> np.ndarray:
     """A non-empty list of distinct compound action ids (default: all 125)."""
     ids = np.arange(NUM_COMPOUND_ACTIONS) if action_set is None else np.asarray(action_set)
@@ -318,7 +317,6 @@ class KeyDoorEnv(_GridEpisodeEnv):
         )
         super().__init__(KeyDoor(tasks), render_mode)
         self.observation_space = spaces.Discrete(num_cells)
-
 
 
 GYM_ENVS: dict[str, type[_SingleTaskEnv]] = {
