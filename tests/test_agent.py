@@ -313,12 +313,13 @@ def test_agent_load_from_saved_model(tmp_path):
 
 
 @pytest.mark.parametrize(("overrides", "selection", "temperature"), [
-    (["eval.action_selection=argmax"], "argmax", 0.8),  # the preset samples at 0.8
-    (["eval.temperature=0.5"], "sample", 0.5),
-    (["eval.temperature=null"], "sample", None),
+    (["eval.action_selection=argmax"], "sample", 1.34),  # a hand-set protocol is an extra row, not the headline
+    (["eval.temperature=0.5"], "sample", 1.34),
+    ([], "sample", 1.34),
+    (["model.tau=2.0"], "sample", 2.0),
 ])
 def test_agent_load_plays_as_the_run_was_evaluated(tmp_path, overrides, selection, temperature):
-    """Agent.load defaults to the run's saved eval protocol; keyword arguments still override it."""
+    """Agent.load defaults to the paper's protocol, the report's headline row; keyword arguments override it."""
     from icrl.config import load_config
     from icrl.models.files import build_model, save_model
 
@@ -331,8 +332,8 @@ def test_agent_load_plays_as_the_run_was_evaluated(tmp_path, overrides, selectio
 
 
 def test_agent_load_samples_like_the_runs_evaluation(tmp_path):
-    """Same model, same seed: the loaded agent's choices equal an InContextPolicy built with the
-    run's eval protocol, and differ from sampling at tau."""
+    """Same model, same seed: the loaded agent's choices equal an agent sampling at tau (the paper's
+    protocol), and a temperature given to load equals one given to the agent."""
     from icrl.config import load_config
     from icrl.models.files import save_model
 
@@ -351,8 +352,9 @@ def test_agent_load_samples_like_the_runs_evaluation(tmp_path):
         return chosen
 
     loaded = play(Agent.load(tmp_path / "m.safetensors", seed=4))
-    assert loaded == play(Agent(model, seed=4, temperature=0.05))
-    assert loaded != play(Agent(model, seed=4, temperature=None))
+    assert loaded == play(Agent(model, seed=4, temperature=None))
+    cold = play(Agent.load(tmp_path / "m.safetensors", seed=4, temperature=0.05))
+    assert cold == play(Agent(model, seed=4, temperature=0.05)) and cold != loaded
 
 
 # -- bad input to the Agent: one clear ValueError, never a silent fallback ---------------------

@@ -14,7 +14,8 @@ from icrl.cli import app
 
 runner = CliRunner()
 TINY = ["train.num_steps=3", "data.num_tasks=8", "data.steps=20", "model.seq_len=20", "eval.steps=20",
-        "eval.num_tasks=3", "eval.suites=[train,num_25]", "model.d_model=32", "model.num_layers=1"]
+        "eval.num_tasks=3", "eval.suites=[train,num_25]", "model.d_model=32", "model.num_layers=1",
+        "eval.tune_num_tasks=2"]
 
 
 def test_import_icrl_does_not_import_torch():
@@ -32,7 +33,7 @@ def test_public_names_work_together(tmp_path, monkeypatch):
     traj = icrl.rollout(icrl.make_teacher("explore_replay"), icrl.make_env(tasks), episodes=3, seed=0)
     assert traj.episode_returns().shape == (4, 3)
     results = icrl.run("bandit-cpu", tmp_path / "run", overrides=TINY, progress=False)
-    assert set(results["suites"]) == {"train", "num_25"} and results["reference"] == "Thompson sampling"
+    assert set(results["suites"]) == {"train", "num_25"} and results["reference"] == "thompson"
     assert json.loads((tmp_path / "run" / "eval.json").read_text()) == results
     cfg = icrl.load_config("bandit-cpu", TINY)
     assert icrl.load_histories(cfg.dataset_path()).num_histories == 8

@@ -50,7 +50,10 @@ def test_paper_presets_hold_the_paper_settings():
     assert bandit.data.steps == contextual.data.steps == 300
     assert darkroom.data.episodes == 200 and darkroom.data.steps is None
     assert darkroom.model.seq_len == 100 and darkroom.train.batch_size == 64
-    assert contextual.eval.action_selection == "argmax" and bandit.eval.action_selection == "sample"
+    from icrl.protocol import paper_protocol
+
+    assert paper_protocol(contextual).action_selection == "argmax" and paper_protocol(bandit).action_selection == "sample"
+    assert paper_protocol(bandit).temperature == 1.34 and paper_protocol(darkroom).temperature == 7.8
 
 
 @pytest.mark.parametrize(
@@ -231,10 +234,11 @@ def test_baselines_darkroom_json(tmp_path):
     results = read_results(out)
     assert results["env"] == "darkroom" and results["metric"] == "success"
     row = results["suites"]["train_train"]
-    assert set(row) == {"random", "qlearning"}
-    for entry in row.values():
+    assert set(row) == {"random", "qlearning", "qlearning@20ep", "qlearning@200ep"}
+    assert results["reference"] == "qlearning" and results["baselines"]["qlearning@20ep"]["horizon"] == "20 episodes"
+    for name, entry in row.items():
         assert 0.0 <= entry["final"] <= 1.0
-        assert len(entry["curve"]) == 200
+        assert len(entry["curve"]) == (20 if name == "qlearning@20ep" else 200)
         assert all(0.0 <= v <= 1.0 for v in entry["curve"])
 
 
@@ -349,7 +353,7 @@ def test_run_then_eval_with_another_protocol(tmp_path, monkeypatch):
     tiny = ["data.num_tasks=6", "data.steps=30", "model.seq_len=30", "model.d_model=16", "model.num_layers=1",
             "model.num_heads=2", "model.action_dim=32", "train.num_steps=3", "train.batch_size=2",
             "train.log_every=1", "train.checkpoint_every=3", "eval.num_tasks=2", "eval.steps=30",
-            "eval.suites=[train,num_25]"]
+            "eval.suites=[train,num_25]", "eval.tune_num_tasks=2"]
     sets = [x for item in tiny for x in ("--set", item)]
     result = invoke("run", "bandit-cpu", "--run-dir", "r", *sets)
     assert result.exit_code == 0, result.output
@@ -372,7 +376,9 @@ def test_run_then_eval_with_another_protocol(tmp_path, monkeypatch):
     result = invoke("eval", "r", "--out", "argmax.json", "--set", "eval.action_selection=argmax")
     assert result.exit_code == 0, result.output
     other = json.loads((tmp_path / "argmax.json").read_text())
-    assert other["protocol"]["action_selection"] == "argmax"
+    assert other["protocol"]["action_selection"] == "sample"  # the headline row keeps the paper's protocol
+    assert other["protocols"]["headless_ad@argmax"] == {"action_selection": "argmax", "temperature": None, "tuned_on": None}
+    assert other["protocols"]["headless_ad@tuned"]["tuned_on"] == "validation"  # from the run's tune.json
     assert (tmp_path / "argmax.md").exists() and (tmp_path / "argmax-curves.png").exists()
     assert (run / "report.md").read_text() == report  # the run's own report is left alone
 

@@ -10,7 +10,14 @@ import pytest
 from typer.testing import CliRunner
 
 from icrl.cli import app
-from icrl.compare import CompareError, compare, difference_interval, find_runs, interval_estimates
+from icrl.compare import (
+    CompareError,
+    compare,
+    difference_interval,
+    find_runs,
+    interval_estimates,
+    verdict,
+)
 from icrl.config import ConfigError, load_config
 from icrl.suites import train_tasks
 from icrl.sweep import Variant, ablation_variants, plan, split_values, vary_variants
@@ -89,21 +96,46 @@ def test_ablation_findings_on_synthetic_runs(tmp_path):
         fake_run(root, "ad_100", seed, {"num_100": 0.1 + eps}, policy="ad")
     md, js = compare([root], tmp_path / "out.md", with_paper=True, reps=300)
     numbers = json.loads(js.read_text())
-    found = numbers["findings"]["bandit"]
-    assert found["full>=no_prompt"]["holds"] and found["full>=mse"]["holds"]
-    assert not found["full>=gaussian"]["holds"]
-    assert found["gap_to_no_prompt_grows"]["holds"] and not found["gap_to_gaussian_grows"]["holds"]
-    assert found["mse_fewer_arms"]["holds"]
-    assert found["ad_falls_behind"]["holds"]
+    found = {k: v["verdict"] for k, v in numbers["findings"]["bandit"].items()}
+    assert found == {"full>=no_prompt": "holds", "full>=mse": "holds",
+                     # gaussian is 0.01 above full, within the seeds' spread of +-0.01: the interval holds 0
+                     "full>=gaussian": "inconclusive",
+                     "gap_to_no_prompt_grows": "holds",
+                     "gap_to_gaussian_grows": "inconclusive",  # the gap is -0.01 at every arm count: zero growth
+                     "mse_fewer_arms": "holds", "ad_falls_behind": "holds"}
     variants = numbers["bandit-cpu"]["variants"]
     assert list(variants) == ["full", "no_prompt", "mse", "gaussian", "ad"]  # the paper's order
     assert variants["ad"]["num_k"] == pytest.approx({"num_10": 0.9, "num_20": 0.9, "num_50": 0.5, "num_100": 0.1})
     assert variants["full"]["mean"][0] == pytest.approx(0.95)
     text = md.read_text()
     assert "ad (retrained per K)" in text and "paper: Headless-AD" in text and "| bandit-cpu | full | 0, 1, 2 | 1.0 min |" in text
+    assert "**does not hold**" in text and "**inconclusive**" in text and "**holds**" in text
     for name in ("suites", "arms", "curves", "profile"):
         assert (tmp_path / "out-figures" / f"bandit-cpu-{name}.png").stat().st_size > 1000
         assert f"out-figures/bandit-cpu-{name}.png" in text
+
+
+def test_verdicts_follow_the_interval():
+    assert verdict((0.2, 0.05, 0.3)) == "holds"
+    assert verdict((0.02, -0.01, 0.05)) == "inconclusive"
+    assert verdict((0.0, 0.0, 0.0)) == "inconclusive"  # zero is inside [0, 0]
+    assert verdict((-0.2, -0.3, -0.05)) == "does not hold"
+
+
+@pytest.mark.parametrize("offsets, expected", [
+    ([0.10, 0.12, 0.08, 0.11, 0.09], "holds"),  # full clearly above the ablation on every seed
+    ([0.20, -0.20, 0.15, -0.15, 0.0], "inconclusive"),  # as often above as below: the interval holds 0
+    ([-0.10, -0.12, -0.08, -0.11, -0.09], "does not hold"),  # full below the ablation
+])
+def test_each_verdict_on_synthetic_runs(tmp_path, offsets, expected):
+    root = tmp_path / "sweeps"
+    for seed, off in enumerate(offsets):
+        noise = [0.0, 0.03, -0.02, 0.01, -0.01][seed]
+        fake_run(root, "full", seed, {s: 0.8 + noise for s in SUITES})
+        fake_run(root, "no_prompt", seed, {s: 0.8 - off + 0.5 * noise for s in SUITES})
+    _, js = compare([root], tmp_path / "out.md", reps=500)
+    finding = json.loads(js.read_text())["findings"]["bandit"]["full>=no_prompt"]
+    assert finding["verdict"] == expected, finding
 
 
 def test_compare_refuses_what_it_cannot_read(tmp_path):
@@ -165,7 +197,7 @@ def test_training_action_range():
 
 # -- a real sweep and comparison of a tiny preset -------------------------------------------------------
 TINY = ["train.num_steps=3", "data.num_tasks=12", "data.steps=20", "model.seq_len=20", "eval.steps=20",
-        "eval.num_tasks=4", "eval.suites=[train,num_25]", "train.checkpoint_every=2"]
+        "eval.num_tasks=4", "eval.suites=[train,num_25]", "train.checkpoint_every=2", "eval.tune_num_tasks=2"]
 
 
 def test_sweep_then_compare_end_to_end(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ import pytest
 from icrl.envs import EnvError, TaskSet, make_env
 from icrl.envs.base import TaskStreams
 from icrl.rollout import rollout
-from icrl.suites import ENV_SPECS, Horizon, eval_suite, eval_suites, train_tasks
+from icrl.suites import ENV_SPECS, Horizon, eval_suite, eval_suites, parse_baseline, train_tasks
 from icrl.teachers import RandomPolicy, make_teacher
 
 ENVS = sorted(ENV_SPECS)
@@ -27,7 +27,7 @@ def random_actions(env, rng):
 @pytest.mark.parametrize("name", ENVS)
 def test_spec_is_consistent(name):
     spec = ENV_SPECS[name]
-    assert spec.env_class.name == name and spec.teacher and spec.reference_policy in spec.baselines
+    assert spec.env_class.name == name and spec.teacher and spec.paper_reference in spec.baselines
     assert spec.default_horizon.unit == ("episodes" if spec.episodic else "steps")
     for suite in spec.eval_suites:
         ts = eval_suite(name, suite, seed=0, num_tasks=5)
@@ -118,6 +118,7 @@ def test_teacher_and_baselines_play_the_env(name):
     spec = ENV_SPECS[name]
     tasks = tasks_of(name, 2)
     horizon = Horizon(episodes=3) if spec.episodic else Horizon(steps=30)
-    for policy in dict.fromkeys([spec.teacher, *spec.baselines]):
-        traj = rollout(make_teacher(policy), make_env(tasks), seed=0, **horizon.kwargs())
+    for row in dict.fromkeys([spec.teacher, *spec.baselines]):
+        teacher, _ = parse_baseline(row)
+        traj = rollout(make_teacher(teacher), make_env(tasks), seed=0, **horizon.kwargs())
         assert traj.valid.any(axis=1).all()

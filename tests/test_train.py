@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import time
@@ -19,6 +18,7 @@ from icrl.data.history import DatasetError
 from icrl.evaluate import evaluate_model, normalize, run_baselines
 from icrl.models.files import MODEL_FORMAT, build_model, latest_checkpoint, load_model, save_model
 from icrl.models.model import sample_action_embeddings
+from icrl.protocol import Protocol
 from icrl.train import Trainer, make_optimizer
 
 TINY = ["model.d_model=32", "model.num_layers=2", "model.num_heads=4", "model.action_dim=32",
@@ -247,13 +247,13 @@ def test_training_fits_a_fixed_batch(small_config, small_dataset_path, kind, lay
 # -- 7. an honest learning test ---------------------------------------------------------------
 def _normalized(model, cfg, suite, temperature):
     """The model's and the baselines' final regret on ``suite`` over ``cfg.eval.steps`` steps."""
-    cfg = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, temperature=temperature))
-    results, skipped = evaluate_model(model, cfg, suites=[suite], progress=False)
+    protocol = Protocol("sample", temperature if temperature is not None else cfg.model.tau)
+    results, skipped = evaluate_model(model, cfg, suites=[suite], progress=False, rows={cfg.model.kind: protocol})
     assert not skipped
     baselines = run_baselines("bandit", seed=cfg.eval.seed, num_tasks=cfg.eval.num_tasks, suites=[suite],
                               train_seed=cfg.data.seed, steps=cfg.eval.steps, progress=False)["suites"]
     row = {**results[suite], **baselines[suite]}
-    normalize({suite: row}, "bandit")
+    normalize({suite: row}, "bandit", "thompson")
     return row
 
 

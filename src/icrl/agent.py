@@ -22,6 +22,7 @@ from softmax(logits / x), x = 1 by default. The MSE ablation always takes the ne
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -202,17 +203,30 @@ class Agent:
         self._last = None  # the action awaiting its reward
 
     @classmethod
-    def load(cls, path, *, device="cpu", **options) -> Agent:
-        """A trained model from a run directory or ``.safetensors`` file, playing as the run was
-        evaluated: action selection and sampling temperature default to the run's saved eval
-        protocol (``eval.action_selection``, ``eval.temperature``), so the agent is the player its
-        report describes. ``selection=``, ``temperature=`` and the other ``InContextPolicy``
-        options override them; ``seed=`` seeds its sampling."""
+    def load(cls, path, *, device="cpu", protocol: str = "paper", **options) -> Agent:
+        """A trained model from a run directory or ``.safetensors`` file, playing as its report's
+        rows describe: ``protocol="paper"`` (the default) the paper's test-time protocol, the row
+        named after the model kind; ``"tuned"`` the protocol ``icrl tune`` chose on validation
+        suites (``RUN_DIR/tune.json``, the row ``<kind>@tuned``). ``selection=``,
+        ``temperature=`` and the other ``InContextPolicy`` options override them; ``seed=``
+        seeds its sampling. Raises ``ValueError`` for another ``protocol`` or a run without
+        ``tune.json`` asked for ``"tuned"``."""
         from .models.files import load_model
+        from .protocol import Protocol, paper_protocol
+        from .tune import read_tuning
 
+        if protocol not in ("paper", "tuned"):
+            raise ValueError(f"protocol={protocol!r}: allowed 'paper' or 'tuned'")
         model, cfg = load_model(path, device=device)
-        options.setdefault("selection", cfg.eval.action_selection)
-        options.setdefault("temperature", cfg.eval.temperature)
+        chosen = paper_protocol(cfg)
+        if protocol == "tuned":
+            run_dir = Path(path) if Path(path).is_dir() else Path(path).parent
+            record = read_tuning(run_dir, cfg)
+            if record is None:
+                raise ValueError(f"{run_dir} has no tune.json: run `icrl tune {run_dir}` first, or use protocol='paper'")
+            chosen = Protocol.from_dict(record["protocol"])
+        options.setdefault("selection", chosen.action_selection)
+        options.setdefault("temperature", chosen.temperature)
         return cls(model, device=device, **options)
 
     def reset(self, action_set) -> None:

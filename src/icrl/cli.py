@@ -152,6 +152,28 @@ def eval_(
 
 @app.command()
 @guarded
+def tune(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory with a trained model.")],
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing tune.json of the run.")] = False,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", "-s", help="Change the tuning, e.g. --set eval.tune_num_tasks=20 (eval.* fields only).")] = None,
+):
+    """Choose the test-time protocol (temperature, sample or argmax) on validation suites, never on
+    eval suites; writes RUN_DIR/tune.json, which `icrl eval` reports as the row <kind>@tuned."""
+    from .pipeline import say
+    from .runtime import resolve_device
+    from .tune import TUNE_FILE, tune_run, tuning_table
+
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: not a run directory (give the folder that holds model.safetensors)")
+    record = tune_run(run_dir, device=resolve_device(device), overrides=set_ or (), force=force)
+    say(tuning_table(record))
+    say(f"chose {record['protocol']} on {len(record['suites'])} validation suites; wrote {run_dir / TUNE_FILE}")
+
+
+@app.command()
+@guarded
 def run(
     preset: Annotated[str, typer.Argument(help="Preset name (e.g. bandit-cpu) or YAML file.")],
     run_dir: RunDir = None,

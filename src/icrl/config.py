@@ -98,9 +98,18 @@ class EvalConfig:
     num_tasks: int = 100
     seed: int = 0
     suites: list | None = None  # None: every eval suite of the environment
-    action_selection: str = "sample"  # sample | argmax
-    temperature: float | None = None  # sampling temperature; None: the model's tau
+    # The model's row is always played with the paper's protocol (icrl.protocol). Setting either
+    # of these adds a row for another protocol: sample | argmax, and a sampling temperature
+    # (null with sample: the training temperature).
+    action_selection: str | None = None
+    temperature: float | None = None
     batch_size: int = 0  # envs evaluated at once; 0: a whole suite
+    # Tuning after training (icrl tune), on validation suites only: whether `icrl run` tunes and
+    # reports the chosen protocol as a second row, the sampling temperatures tried (as multiples
+    # of the training temperature; the argmax is always tried too) and tasks per validation suite.
+    tune: bool = False
+    tune_temperature_scales: list = field(default_factory=lambda: [1.0, 0.75, 0.5, 0.25])
+    tune_num_tasks: int = 50
 
 
 @dataclass
@@ -412,9 +421,18 @@ def _validate(cfg: RunConfig) -> None:
         _at_least("eval.episodes", e.episodes, 1)
     _at_least("eval.num_tasks", e.num_tasks, 1)
     _at_least("eval.batch_size", e.batch_size, 0)
-    _choice("eval.action_selection", e.action_selection, ("sample", "argmax"))
+    if e.action_selection is not None:
+        _choice("eval.action_selection", e.action_selection, ("sample", "argmax"))
     if e.temperature is not None:
         _check(e.temperature > 0, "eval.temperature", e.temperature, "> 0")
+        _check(e.action_selection != "argmax", "eval.temperature", e.temperature,
+               "null with eval.action_selection=argmax (the argmax has no temperature)")
+    _at_least("eval.tune_num_tasks", e.tune_num_tasks, 1)
+    _check(len(e.tune_temperature_scales) >= 1, "eval.tune_temperature_scales", e.tune_temperature_scales,
+           "a non-empty list of numbers > 0")
+    for scale in e.tune_temperature_scales:
+        _check(isinstance(scale, (int, float)) and not isinstance(scale, bool) and math.isfinite(scale) and scale > 0,
+               "eval.tune_temperature_scales", e.tune_temperature_scales, "a non-empty list of finite numbers > 0")
     for suite in e.suites or ():
         _choice("eval.suites", suite, spec.eval_suites)
 

@@ -1,17 +1,25 @@
-"""Score policies on eval suites: the baselines here, trained models through the same functions."""
+"""Score policies on eval suites: the baselines here, trained models through the same functions.
+
+Every normalised score is against the teacher that made the model's training data (``reference``),
+and, where the paper normalises against something else (the darkroom: Q-learning after its 200
+episodes), also against that (``normalized_paper``). The model's first row plays the paper's
+protocol; tuned protocols come from validation suites (``icrl.tune``).
+"""
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from .envs import make_env
 from .envs.base import TaskSet
+from .protocol import Protocol, model_rows, paper_protocol, training_temperature
 from .rollout import Trajectories, rollout
-from .suites import Horizon, env_spec, eval_suites
+from .suites import Horizon, env_spec, eval_suites, parse_baseline
 from .teachers import Policy, make_teacher
 
 
@@ -45,15 +53,36 @@ def metric_label(metric: str) -> str:
     return {"regret": "final regret", "success": "success (last episode)", "return": "return (last episode)"}[metric]
 
 
-def task_seeds(seed: int, env: str, suite: str, num_tasks: int) -> list[list[int]]:
-    """Per-task seeds of an evaluation rollout: ``[seed, env key, suite key, task index]``.
+def task_seeds(seed: int, env: str, suite: str, num_tasks: int, split: str = "eval") -> list[list[int]]:
+    """Per-task seeds of an evaluation rollout: ``[seed, key of (env, split, suite), task index]``.
 
-    A task's randomness then depends only on (seed, suite, its index), not on the batch it runs
-    in: a suite run alone, in chunks of ``eval.batch_size``, or merged with other suites into
-    one batch gives the same numbers (up to float rounding in the model).
+    A task's randomness then depends only on (seed, split, suite, its index), not on the batch it
+    runs in: a suite run alone, in chunks of ``eval.batch_size``, or merged with other suites into
+    one batch gives the same numbers (up to float rounding in the model). Validation rollouts
+    (``split="validation"``) draw from other streams than eval rollouts.
     """
-    keys = [zlib.crc32(f"{env}/eval-rollout/{suite}".encode())]
+    keys = [zlib.crc32(f"{env}/{split}-rollout/{suite}".encode())]
     return [[int(seed), *keys, i] for i in range(num_tasks)]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A baseline row: teacher ``teacher`` with options ``kwargs``, playing ``horizon`` (None: the
+    evaluation's horizon, which a learner with a schedule, such as Q-learning, fits itself to)."""
+
+    name: str
+    teacher: str
+    kwargs: tuple = ()  # (option, value) pairs
+    horizon: Horizon | None = None
+
+    @classmethod
+    def from_row(cls, row: str) -> Baseline:
+        """A row name of ``EnvSpec.baselines`` (``qlearning``, ``qlearning@200ep``)."""
+        teacher, horizon = parse_baseline(row)
+        return cls(row, teacher, (), horizon)
+
+    def describe(self, horizon: Horizon) -> dict:
+        return {"teacher": self.teacher, "options": dict(self.kwargs), "horizon": str(self.horizon or horizon)}
 
 
 def evaluate_policies(
@@ -64,42 +93,50 @@ def evaluate_policies(
     horizon: Horizon,
     seed: int = 0,
     progress: bool = True,
+    horizons: dict[str, Horizon] | None = None,
 ) -> dict:
-    """Run every policy on every suite for ``horizon``; returns ``{suite: {policy: score}}``."""
+    """Run every policy on every suite for ``horizon`` (or its own in ``horizons``); returns
+    ``{suite: {policy: score}}``."""
     spec = env_spec(env)
     out: dict[str, dict] = {}
     jobs = [(s, p) for s in suites for p in policies]
     for suite_name, policy_name in tqdm(jobs, desc=f"evaluating on {env}", disable=not progress):
         tasks = suites[suite_name]
-        traj = rollout(policies[policy_name](), make_env(tasks), seed=seed, **horizon.kwargs())
+        length = (horizons or {}).get(policy_name, horizon)
+        traj = rollout(policies[policy_name](), make_env(tasks), seed=seed, **length.kwargs())
         out.setdefault(suite_name, {})[policy_name] = score(traj, spec.metric, tasks.action_sets.shape[1])
     return out
 
 
 def baseline_results(env: str, tasks: dict[str, TaskSet], *, seed: int = 0, horizon: Horizon | None = None,
-                     progress: bool = True) -> dict:
-    """The baselines of ``env`` on ``tasks`` (``{suite: task set}``): ``{suite: {policy: score}}``.
-
-    They play ``horizon`` (default: the env's), or the env's fixed reference budget where it has
-    one (the darkroom's Q-learning gets its 200 episodes, the paper's reference point).
-    """
+                     baselines: list[Baseline] | None = None, progress: bool = True) -> dict:
+    """Baselines (default: those of ``env``'s spec) on ``tasks`` (``{suite: task set}``):
+    ``{suite: {row: score}}``. Each plays ``horizon`` (default: the env's) unless it has a fixed
+    budget of its own (``qlearning@200ep``: the paper's reference point in the darkroom)."""
     spec = env_spec(env)
-    policies = {name: (lambda name=name: make_teacher(name)) for name in spec.baselines}
-    return evaluate_policies(env, policies, tasks, seed=seed, horizon=spec.baseline_horizon(horizon or spec.default_horizon),
-                             progress=progress)
+    horizon = horizon or spec.default_horizon
+    baselines = baselines if baselines is not None else [Baseline.from_row(r) for r in spec.baselines]
+    policies = {b.name: (lambda b=b: make_teacher(b.teacher, **dict(b.kwargs))) for b in baselines}
+    return evaluate_policies(env, policies, tasks, seed=seed, horizon=horizon, progress=progress,
+                             horizons={b.name: b.horizon for b in baselines if b.horizon is not None})
 
 
 def run_baselines(env: str, *, seed: int = 0, num_tasks: int = 100, suites=None, progress: bool = True,
                   train_seed: int | None = None, steps: int | None = None) -> dict:
-    """The baseline teachers of ``env`` on its eval suites, in the shared results shape.
+    """The baselines of ``env`` on its eval suites, in the shared results shape, normalised against
+    the environment's teacher (``reference``) and, where it differs, the paper's reference.
 
-    Bandits run ``steps`` steps (default 300); the darkroom baselines always get Q-learning's
-    200 episodes, the paper's reference point.
+    Bandits run ``steps`` steps (default 300), the episodic environments their default episodes;
+    a baseline with a budget of its own (``qlearning@200ep``) plays that.
     """
     spec = env_spec(env)
     tasks = eval_suites(env, seed, suites, num_tasks, train_seed)
-    results = baseline_results(env, tasks, seed=seed, horizon=spec.horizon(steps=steps), progress=progress)
-    return {"env": env, "metric": spec.metric, "suites": results}
+    horizon = spec.horizon(steps=steps)
+    results = baseline_results(env, tasks, seed=seed, horizon=horizon, progress=progress)
+    out = {"env": env, "metric": spec.metric, "reference": spec.teacher, "reference_description": spec.reference,
+           "suites": results, "baselines": {b: Baseline.from_row(b).describe(horizon) for b in spec.baselines}}
+    add_normalized(out, env)
+    return out
 
 
 def results_table(results: dict, policies=None) -> str:
@@ -129,16 +166,17 @@ def model_horizon(cfg) -> Horizon:
     return env_spec(cfg.env).horizon(cfg.eval.steps, cfg.eval.episodes)
 
 
-def model_policy_factory(model, cfg, device=None):
-    """Makes the in-context policy of a model under the config's eval protocol (bf16 on CUDA
-    as ``runtime.use_bf16`` decides; the policy keeps float32 on CPU)."""
+def model_policy_factory(model, cfg, device=None, protocol: Protocol | None = None):
+    """Makes the in-context policy of a model playing ``protocol`` (default: the paper's, see
+    ``icrl.protocol``); bf16 on CUDA as ``runtime.use_bf16`` decides, float32 on CPU."""
     import torch
 
     from .agent import InContextPolicy
     from .runtime import use_bf16
 
+    protocol = protocol or paper_protocol(cfg)
     bf16 = device is not None and use_bf16(cfg, torch.device(device))
-    return lambda: InContextPolicy(model, selection=cfg.eval.action_selection, temperature=cfg.eval.temperature,
+    return lambda: InContextPolicy(model, selection=protocol.action_selection, temperature=protocol.temperature,
                                    device=device, amp=bf16)
 
 
@@ -160,50 +198,63 @@ def usable_suites(model, tasks: dict[str, TaskSet]) -> tuple[dict[str, TaskSet],
 
 
 def evaluate_model(model, cfg, *, tasks: dict[str, TaskSet] | None = None, suites=None, num_tasks=None, device=None,
-                   progress=True, one_batch: bool | None = None) -> tuple[dict, dict]:
-    """The model's results on its eval suites: (results per suite, skipped suites with reasons).
+                   progress=True, one_batch: bool | None = None, rows: dict[str, Protocol] | None = None,
+                   split: str = "eval") -> tuple[dict, dict]:
+    """The model's results on its eval suites: (``{suite: {row: score}}``, skipped suites with reasons).
 
-    ``tasks`` (default: the config's eval suites, or ``suites``, made here). ``one_batch``
-    (default: on CUDA) runs every suite's tasks as one batch on the device, which keeps a GPU
-    busy; otherwise suites run one after another (``eval.batch_size`` tasks at a time), split
-    across the processes of a torchrun job. Every task draws from its own random streams
-    (``task_seeds``), so both ways give the same numbers.
+    ``rows``: ``{row name: protocol}`` (default: the kind's row at the paper's protocol); rows
+    that play alike are rolled out once. ``tasks`` (default: the config's suites of ``split``, or
+    ``suites``, made here). ``one_batch`` (default: on CUDA) runs every suite's tasks as one batch
+    on the device, which keeps a GPU busy; otherwise suites run one after another
+    (``eval.batch_size`` tasks at a time), split across the processes of a torchrun job. Every
+    task draws from its own random streams (``task_seeds``), so both ways give the same numbers.
     """
     from .runtime import process_group
 
     if tasks is None:
         names = suites if suites is not None else (cfg.eval.suites or None)
-        tasks = eval_suites(cfg.env, cfg.eval.seed, names, num_tasks or cfg.eval.num_tasks, train_seed=cfg.data.seed)
+        tasks = eval_suites(cfg.env, cfg.eval.seed, names, num_tasks or cfg.eval.num_tasks, train_seed=cfg.data.seed,
+                            split=split)
+    rows = rows or {cfg.model.kind: paper_protocol(cfg)}
     usable, skipped = usable_suites(model, tasks)
-    factory = model_policy_factory(model, cfg, device)
     spec = env_spec(cfg.env)
     length = model_horizon(cfg).kwargs()
-    seeds = {name: task_seeds(cfg.eval.seed, cfg.env, name, len(ts)) for name, ts in usable.items()}
+    seeds = {name: task_seeds(cfg.eval.seed, cfg.env, name, len(ts), split) for name, ts in usable.items()}
     rank, world = process_group()
     if one_batch is None:
         one_batch = device is not None and str(device).startswith("cuda")
-    if one_batch and world == 1 and usable:
-        merged = TaskSet.concatenate(list(usable.values()))
-        traj = rollout(factory(), make_env(merged), task_seeds=[s for name in usable for s in seeds[name]], **length)
-        bounds = np.cumsum([0] + [len(ts) for ts in usable.values()])
-        results = {name: {cfg.model.kind: score(traj.rows(slice(bounds[i], bounds[i + 1])), spec.metric, ts.action_sets.shape[1])}
-                   for i, (name, ts) in enumerate(usable.items())}
-        return results, skipped
-    results: dict[str, dict] = {}
-    mine = list(usable)[rank::world]  # under torchrun each process takes every world-th suite
-    for name in tqdm(mine, desc=f"in-context evaluation of {cfg.model.kind}", disable=not progress or rank > 0):
-        ts = usable[name]
-        size = cfg.eval.batch_size or len(ts)
-        parts = [rollout(factory(), make_env(ts.subset(slice(i, i + size))), task_seeds=seeds[name][i:i + size], **length)
-                 for i in range(0, len(ts), size)]
-        traj = parts[0] if len(parts) == 1 else _concat(parts)
-        results[name] = {cfg.model.kind: score(traj, spec.metric, ts.action_sets.shape[1])}
-    if world > 1:
+    results: dict[str, dict] = {name: {} for name in usable}
+    played: dict[str, str] = {}  # row -> an earlier row that plays the same way
+    for row, protocol in rows.items():
+        same = next((r for r in played if rows[r].same_play(protocol)), None)
+        if same is not None:
+            for name in usable:
+                if same in results[name]:  # under torchrun: the suites of this process
+                    results[name][row] = results[name][same]
+            continue
+        played[row] = row
+        factory = model_policy_factory(model, cfg, device, protocol)
+        if one_batch and world == 1 and usable:
+            merged = TaskSet.concatenate(list(usable.values()))
+            traj = rollout(factory(), make_env(merged), task_seeds=[s for name in usable for s in seeds[name]], **length)
+            bounds = np.cumsum([0] + [len(ts) for ts in usable.values()])
+            for i, (name, ts) in enumerate(usable.items()):
+                results[name][row] = score(traj.rows(slice(bounds[i], bounds[i + 1])), spec.metric, ts.action_sets.shape[1])
+            continue
+        mine = list(usable)[rank::world]  # under torchrun each process takes every world-th suite
+        for name in tqdm(mine, desc=f"in-context evaluation of {row}", disable=not progress or rank > 0):
+            ts = usable[name]
+            size = cfg.eval.batch_size or len(ts)
+            parts = [rollout(factory(), make_env(ts.subset(slice(i, i + size))), task_seeds=seeds[name][i:i + size], **length)
+                     for i in range(0, len(ts), size)]
+            traj = parts[0] if len(parts) == 1 else _concat(parts)
+            results[name][row] = score(traj, spec.metric, ts.action_sets.shape[1])
+    if world > 1 and not one_batch:
         import torch.distributed as dist
 
         gathered = [None] * world
         dist.all_gather_object(gathered, results)
-        results = {name: part[name] for name in usable for part in gathered if name in part}
+        results = {name: {row: part[name][row] for part in gathered for row in part.get(name, {})} for name in usable}
     return results, skipped
 
 
@@ -220,62 +271,145 @@ def _concat(parts: list[Trajectories]) -> Trajectories:
     return Trajectories(**fields, regrets=regrets)
 
 
-def normalize(results: dict, env: str) -> None:
-    """Add ``normalized`` to every policy entry: 0 = random, 1 = the env's reference policy (in place)."""
+def normalize(results: dict, env: str, reference: str, key: str = "normalized") -> None:
+    """Add ``key`` to every entry of ``results`` (``{suite: {row: score}}``), in place:
+    0 = random, 1 = the ``reference`` row of the same suite (None where the two do not differ).
+    Normalised score = (R_random - R) / (R_random - R_reference) for regret, and the same with
+    the signs turned for success and return (SPEC section 4)."""
     spec = env_spec(env)
-    ref = spec.reference_policy
     for row in results.values():
-        if "random" not in row or ref not in row:
+        if "random" not in row or reference not in row:
             continue
-        rand, teacher = row["random"]["final"], row[ref]["final"]
+        rand, ref = row["random"]["final"], row[reference]["final"]
         for entry in row.values():
-            gap = (rand - teacher) if spec.lower_is_better else (teacher - rand)
+            gap = (rand - ref) if spec.lower_is_better else (ref - rand)
             gain = (rand - entry["final"]) if spec.lower_is_better else (entry["final"] - rand)
-            entry["normalized"] = float(gain / gap) if abs(gap) > 1e-12 else None
+            entry[key] = float(gain / gap) if abs(gap) > 1e-12 else None
 
 
-def evaluate(model, cfg, *, device=None, progress=True) -> dict:
+def add_normalized(out: dict, env: str) -> None:
+    """``normalized`` against ``out["reference"]`` and, where ``out`` names a ``paper_reference``,
+    ``normalized_paper`` against it, in every entry of ``out["suites"]``."""
+    normalize(out["suites"], env, out["reference"])
+    if out.get("paper_reference"):
+        normalize(out["suites"], env, out["paper_reference"], "normalized_paper")
+
+
+def reference_policy(cfg) -> tuple[str, str]:
+    """(row name, description) of the policy a model of ``cfg`` is normalised against: the teacher
+    that made its training data. A model trained on optimal actions (``data.targets=optimal``,
+    the DPT kinds) has no teacher in its data (its behaviour policy, random or Dirichlet, is no
+    reference): it is normalised against the environment's learning algorithm, as DPT's paper
+    compares online DPT with Thompson sampling and LinUCB on its bandits."""
+    spec = env_spec(cfg.env)
+    if cfg.data.targets == "optimal":
+        return spec.teacher, (f"{spec.teacher}, the environment's learning algorithm ({spec.reference}); the data's "
+                              f"{cfg.data.teacher} policy only makes the contexts of optimal-action labels")
+    return cfg.data.teacher, f"{cfg.data.teacher}, the teacher that made the training data"
+
+
+def sharpened_baseline(reference: str, factor: float) -> Baseline | None:
+    """The reference teacher sharpened like a model sampled at a fraction 1/``factor`` of its
+    training temperature, or None when the teacher has no such option (``Policy.sharpen_option``:
+    Thompson sampling scales its posterior counts by ``factor``). Deterministic teachers (UCB,
+    LinUCB) and Q-learning have none."""
+    from .teachers import TEACHERS
+
+    option = getattr(TEACHERS.get(reference), "sharpen_option", None)
+    if option is None:
+        return None
+    factor = round(float(factor), 3)
+    return Baseline(f"{reference}@x{factor:g}", reference, ((option, factor),))
+
+
+def evaluate(model, cfg, *, tuned: Protocol | None = None, tuning: dict | None = None, device=None,
+             progress=True) -> dict:
     """A model's in-context results with the baselines on the same suites, normalised, in the
-    shared results shape (``eval.json``): ``env``, ``metric``, ``reference``, ``suites``,
-    ``protocol``, ``recipe`` and, for suites the model cannot act in, ``skipped``."""
-    from .models.kinds import model_kind
+    shared results shape (``eval.json``).
 
+    Rows: the model kind's (the paper's protocol), a hand-set protocol's (``eval.action_selection``
+    / ``eval.temperature``), ``<kind>@tuned`` (``tuned``, chosen on validation suites), the
+    environment's baselines, the data's teacher (``reference``) and, for a model row sampled
+    below its training temperature, the teacher sharpened the same way where it can be.
+    Fields: ``env``, ``metric``, ``reference`` (a row name), ``reference_description``,
+    ``paper_reference`` (where the paper normalises against another row; every entry then also
+    has ``normalized_paper``), ``suites``, ``protocols`` (per model row), ``baselines`` (per
+    baseline row: teacher, options, horizon), ``protocol`` (horizon, tasks, seed and the paper's
+    protocol), ``recipe``, ``tuning`` (validation scores, when tuned) and ``skipped``.
+    """
     spec = env_spec(cfg.env)
     tasks = eval_suites(cfg.env, cfg.eval.seed, cfg.eval.suites or None, cfg.eval.num_tasks, train_seed=cfg.data.seed)
-    results, skipped = evaluate_model(model, cfg, tasks=tasks, device=device, progress=progress)
+    rows = model_rows(cfg, tuned)
+    results, skipped = evaluate_model(model, cfg, tasks=tasks, device=device, progress=progress, rows=rows)
     horizon = model_horizon(cfg)
-    baselines = baseline_results(cfg.env, tasks, seed=cfg.eval.seed, horizon=horizon, progress=progress)
-    for name, row in baselines.items():
+    reference, description = reference_policy(cfg)
+    baselines = [Baseline.from_row(r) for r in spec.baselines]
+    if reference not in spec.baselines:
+        baselines.append(Baseline(reference, reference))
+    protocols = {row: p.as_dict() for row, p in rows.items()}
+    for row, p in rows.items():
+        if p.action_selection == "sample" and p.temperature < training_temperature(cfg):
+            sharp = sharpened_baseline(reference, training_temperature(cfg) / p.temperature)
+            if sharp is not None:
+                protocols[row]["sharpened_reference"] = sharp.name
+                if all(b.name != sharp.name for b in baselines):
+                    baselines.append(sharp)
+    base = baseline_results(cfg.env, tasks, seed=cfg.eval.seed, horizon=horizon, baselines=baselines, progress=progress)
+    for name, row in base.items():
         results.setdefault(name, {}).update(row)
-    normalize(results, cfg.env)
-    kind = model_kind(cfg.model.kind)
-    temperature = cfg.eval.temperature if cfg.eval.temperature is not None else kind.default_temperature(cfg.model)
-    out = {"env": cfg.env, "metric": spec.metric, "reference": spec.reference, "suites": results,
-           "protocol": {"policy": cfg.model.kind, **horizon.kwargs(), "num_tasks": cfg.eval.num_tasks,
-                        "seed": cfg.eval.seed, "action_selection": cfg.eval.action_selection,
-                        "temperature": temperature}}
-    out["recipe"] = training_recipe(cfg)
+    paper = protocols[cfg.model.kind]
+    out = {"env": cfg.env, "metric": spec.metric, "reference": reference, "reference_description": description}
+    if spec.paper_reference != reference:
+        out["paper_reference"] = spec.paper_reference
+    out["suites"] = results
+    add_normalized(out, cfg.env)
+    out.update({
+        "protocols": protocols,
+        "baselines": {b.name: b.describe(horizon) for b in baselines},
+        "protocol": {"policy": cfg.model.kind, **horizon.kwargs(), "num_tasks": cfg.eval.num_tasks, "seed": cfg.eval.seed,
+                     "action_selection": paper["action_selection"], "temperature": paper["temperature"]},
+        "recipe": training_recipe(cfg),
+    })
+    if tuning is not None:
+        out["tuning"] = tuning
     if skipped:
-        out["skipped"] = {cfg.model.kind: skipped}
+        out["skipped"] = {row: skipped for row in rows}
     return out
 
 
-def evaluate_run(run_dir, *, device=None, progress=True, overrides=()) -> dict:
-    """Evaluate a run's final model (and the baselines on the same suites): ``evaluate``.
+def load_run_model(run_dir, *, device=None, eval_section=None, overrides=(), command: str = "icrl eval"):
+    """(model, config) of a run's final model, with the evaluation settings to use.
 
-    ``overrides``: ``eval.field=value`` strings that change the protocol (selection, temperature,
-    episodes...); the model's own fields are fixed by its checkpoint.
+    ``eval_section``: an ``EvalConfig`` instead of the one saved with the model (``icrl run`` on
+    a trained run passes its preset's); ``overrides``: ``eval.field=value`` strings on top. The
+    model's own fields are fixed by its checkpoint: other overrides raise ``ConfigError``.
     """
+    import dataclasses
+
     from .config import ConfigError, RunConfig, apply_overrides
     from .models.files import load_model
 
     model, cfg = load_model(run_dir, device=device or "cpu")
+    if eval_section is not None:
+        cfg = dataclasses.replace(cfg, eval=eval_section)
     if overrides:
         fixed = [item for item in overrides if not item.strip().startswith("eval.")]
         if fixed:
-            raise ConfigError(f"icrl eval can only change eval.* fields (the rest is fixed by the trained model); got {fixed}")
+            raise ConfigError(f"{command} can only change eval.* fields (the rest is fixed by the trained model); got {fixed}")
         cfg = RunConfig.from_dict(apply_overrides(cfg.to_dict(), overrides)).validate()
-    return evaluate(model, cfg, device=device, progress=progress)
+    return model, cfg
+
+
+def evaluate_run(run_dir, *, device=None, progress=True, overrides=(), eval_section=None) -> dict:
+    """Evaluate a run's final model (and the baselines on the same suites): ``evaluate``, with
+    the run's tuned protocol (``RUN_DIR/tune.json``, written by ``icrl tune``) as a second row.
+    ``eval_section`` and ``overrides`` as in ``load_run_model``."""
+    from .tune import read_tuning
+
+    model, cfg = load_run_model(run_dir, device=device, eval_section=eval_section, overrides=overrides)
+    tuning = read_tuning(run_dir, cfg)
+    tuned = Protocol.from_dict(tuning["protocol"]) if tuning else None
+    return evaluate(model, cfg, tuned=tuned, tuning=tuning, device=device, progress=progress)
 
 
 def training_recipe(cfg) -> dict:

@@ -55,7 +55,7 @@ def normalized(env: str, suite: str, policy: str = "headless_ad") -> float | Non
         return row["headless_ad_normalized"]
     from .suites import env_spec
 
-    teacher = env_spec(env).reference_policy
+    teacher = env_spec(env).teacher
     if policy in row and "random" in row and teacher in row:
         return round((row["random"] - row[policy]) / (row["random"] - row[teacher]), 3)
     return None

@@ -106,10 +106,14 @@ def run(preset, run_dir=None, *, overrides=(), resume: bool = False, force: bool
     ``preset``: a preset name, a YAML path or a ``RunConfig``; ``overrides``: ``section.field=value``
     strings. Writes ``RUN_DIR`` (default ``runs/<name>``) and returns the results (``eval.json``).
     A finished run is refused (``FileExistsError``) unless ``force``; with ``resume`` or ``force``
-    a trained run is only evaluated again, and ``eval.*`` overrides apply to that evaluation.
+    a trained run is only evaluated again, with this command's ``eval`` section. With
+    ``eval.tune`` the protocol is first tuned on validation suites (``icrl.tune``; kept in
+    ``RUN_DIR/tune.json``, reused when it exists) and reported as the row ``<kind>@tuned``.
     """
     from .evaluate import evaluate, evaluate_run, results_table
     from .io import refuse_overwrite
+    from .protocol import Protocol
+    from .tune import TUNE_FILE, tune, tune_run, tuning_table, write_tuning
 
     tic = time.perf_counter()
     cfg = preset if isinstance(preset, RunConfig) else load_config(preset, list(overrides))
@@ -125,12 +129,17 @@ def run(preset, run_dir=None, *, overrides=(), resume: bool = False, force: bool
         if changed:
             raise ConfigError(f"{run_dir} has finished training; these settings would not be applied: "
                               f"{describe_changes(changed)}. Train them in another --run-dir")
-        # eval.* settings given here apply to this evaluation (the model file holds the training ones)
-        evals = [item for item in overrides if item.strip().startswith("eval.")]
-        results = evaluate_run(run_dir, device=device, progress=progress, overrides=evals)
+        # this command's eval section applies to this evaluation (the model file holds the training one)
+        if cfg.eval.tune and not (run_dir / TUNE_FILE).exists():
+            say(tuning_table(tune_run(run_dir, device=device, progress=progress, eval_section=cfg.eval)))
+        results = evaluate_run(run_dir, device=device, progress=progress, eval_section=cfg.eval)
     else:
         model = train(cfg, run_dir, resume=resume, device=device, progress=progress)
-        results = evaluate(model, cfg, device=device, progress=progress)
+        tuning = write_tuning(run_dir, tune(model, cfg, device=device, progress=progress)) if cfg.eval.tune else None
+        if tuning is not None:
+            say(tuning_table(tuning))
+        tuned = Protocol.from_dict(tuning["protocol"]) if tuning else None
+        results = evaluate(model, cfg, tuned=tuned, tuning=tuning, device=device, progress=progress)
     if is_main():
         paths = report(results, run_dir)
         say(results_table(results))

@@ -21,6 +21,10 @@ class ModelKind:
     headless: bool  # random action embeddings + action-set prompt + similarity head (else a fixed head)
     fields: tuple[str, ...]  # model.* fields that only this kind (and kinds sharing them) reads
     targets: tuple[str, ...] = ("action", "policy", "optimal")  # data.targets it can learn from
+    # The test-time action selection of the kind's paper where it is the same in every environment
+    # (DPT samples from its predicted distribution online); None: the environment's (Headless-AD's
+    # paper: sample on the Bernoulli bandit and the darkroom, argmax on the contextual bandit).
+    paper_selection: str | None = None
 
     def action_limit(self, model_cfg) -> tuple[int | None, str]:
         """(most actions a task may have, or None for no limit; the config field that sets it)."""
@@ -47,9 +51,9 @@ MODEL_KINDS: dict[str, ModelKind] = {k.name: k for k in (
     ModelKind("headless_ad", "Headless-AD (Sinii et al., ICML 2024)", headless=True, fields=HEADLESS_FIELDS),
     ModelKind("ad", "Algorithm Distillation (Laskin et al., 2022)", headless=False, fields=HEAD_FIELDS),
     ModelKind("dpt", "Decision-Pretrained Transformer (Lee et al., NeurIPS 2023)", headless=False,
-              fields=HEAD_FIELDS, targets=("optimal",)),
+              fields=HEAD_FIELDS, targets=("optimal",), paper_selection="sample"),
     ModelKind("headless_dpt", "DPT with Headless-AD's action interface", headless=True, fields=HEADLESS_FIELDS,
-              targets=("optimal",)),
+              targets=("optimal",), paper_selection="sample"),
 )}
 
 

@@ -10,8 +10,12 @@ import list at the bottom of this file.
 ``eval_suite(env, name, seed)`` makes one named evaluation set. The ``train`` eval suite of the
 bandits is the first tasks of the training set of the same seed, as in the paper.
 
-Every suite draws from its own random stream, derived from the seed and the suite's name, so
-adding a suite never changes another.
+Every suite draws from its own random stream, derived from the seed, the split and the suite's
+name, so adding a suite never changes another. Two splits exist: ``eval`` (the reported numbers)
+and ``validation`` (the same suite names and task distributions, e.g. the darkroom's action sets
+and goal pools, drawn from other streams; a validation ``train`` suite holds new tasks of the
+training distribution, not training tasks). Whatever is chosen after training (the sampling
+temperature, sample vs argmax) is chosen on ``validation`` suites only (``icrl.tune``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import numpy as np
 from ..envs.base import BatchedEnv, EnvError, TaskSet
 
 EVAL_TASKS = 100  # tasks per eval suite in the paper
+SPLITS = ("eval", "validation")  # eval: the reported suites; validation: what post-training choices are tuned on
+SELECTIONS = ("sample", "argmax")  # how an in-context policy picks its action from its scores
 METRICS = ("regret", "success", "return")  # regret: lower is better; success, return: higher is better
 
 
@@ -69,17 +75,23 @@ class EnvSpec:
     ``make_train_tasks(rng, num_tasks, min_actions, max_actions)`` draws training tasks;
     ``make_eval_suite(name, rng, num_tasks)`` draws eval suite ``name`` (every suite except a
     ``train`` suite made of training tasks, see ``train_suite_is_training_tasks``).
-    ``reference`` names what a normalised score of 1 means (the teacher, with ``reference_horizon``
-    when the baselines always get a fixed budget, as Q-learning's 200 episodes in the darkroom).
+
+    ``baselines`` are the policies scored beside every model, as row names: a teacher name plays
+    the evaluation's horizon (a learner whose schedule spans its budget, such as Q-learning's
+    epsilon decay, fits it to that horizon), ``NAME@<N>ep`` / ``NAME@<N>steps`` plays a fixed
+    budget (``parse_baseline``). A model's normalised score is against the teacher that made its
+    training data (``icrl.evaluate.reference_policy``); ``paper_reference`` is the row the paper
+    normalises against (the darkroom: Q-learning after its 200 episodes), reported beside it.
+    ``paper_selection``: the paper's test-time action selection (SPEC section 3).
     """
 
     name: str
     env_class: type[BatchedEnv]
     eval_suites: tuple[str, ...]
-    teacher: str  # the teacher whose histories the models learn from
-    baselines: tuple[str, ...]  # policies scored by `icrl baselines` and beside every model
-    reference_policy: str  # the baseline that normalised score 1 stands for
-    reference: str  # its description in reports
+    teacher: str  # the teacher whose histories the paper's models learn from
+    baselines: tuple[str, ...]  # rows scored by `icrl baselines` and beside every model
+    paper_reference: str  # the baseline row the paper's normalised scores stand for
+    reference: str  # a description of the environment's teacher, for reports
     metric: str  # one of METRICS
     default_horizon: Horizon  # in-context evaluation length when the config does not say
     universe: int  # largest action id + 1 that tasks may use (bandits: the most arms of any suite)
@@ -87,14 +99,18 @@ class EnvSpec:
     train_max_actions: int
     make_train_tasks: Callable[[np.random.Generator, int, int, int], TaskSet]
     make_eval_suite: Callable[[str, np.random.Generator, int], TaskSet]
-    reference_horizon: Horizon | None = None  # baselines' fixed budget; None: the evaluation's
+    paper_selection: str = "sample"  # one of SELECTIONS
     train_suite_is_training_tasks: bool = False
 
     def __post_init__(self):
         if self.metric not in METRICS:
             raise EnvError(f"{self.name}: metric {self.metric!r} is not one of {METRICS}")
-        if self.reference_policy not in self.baselines or "random" not in self.baselines:
-            raise EnvError(f"{self.name}: the baselines must include random and {self.reference_policy}")
+        if self.paper_selection not in SELECTIONS:
+            raise EnvError(f"{self.name}: paper_selection {self.paper_selection!r} is not one of {SELECTIONS}")
+        for row in self.baselines:
+            parse_baseline(row)
+        if self.paper_reference not in self.baselines or "random" not in self.baselines:
+            raise EnvError(f"{self.name}: the baselines must include random and {self.paper_reference}")
 
     @property
     def episodic(self) -> bool:
@@ -110,9 +126,22 @@ class EnvSpec:
         length = episodes if self.episodic else steps
         return Horizon(**{self.default_horizon.unit: length}) if length else self.default_horizon
 
-    def baseline_horizon(self, horizon: Horizon) -> Horizon:
-        """How long the baselines play next to a model evaluated for ``horizon``."""
-        return self.reference_horizon or horizon
+
+def parse_baseline(row: str) -> tuple[str, Horizon | None]:
+    """A baseline row name -> (teacher name, fixed horizon or None for the evaluation's).
+
+    ``"qlearning"`` -> ``("qlearning", None)``; ``"qlearning@200ep"`` -> ``("qlearning",
+    Horizon(episodes=200))``; ``"thompson@300steps"`` -> ``("thompson", Horizon(steps=300))``.
+    Raises ``EnvError`` for any other suffix.
+    """
+    name, _, budget = row.partition("@")
+    if not budget:
+        return name, None
+    for unit, suffix in (("episodes", "ep"), ("steps", "steps")):
+        number = budget[: -len(suffix)]
+        if budget.endswith(suffix) and number.isdigit() and int(number) >= 1:
+            return name, Horizon(**{unit: int(number)})
+    raise EnvError(f"baseline {row!r}: the part after @ must be a budget such as 200ep or 300steps")
 
 
 ENV_SPECS: dict[str, EnvSpec] = {}
@@ -163,25 +192,37 @@ def train_tasks(env: str, num_tasks: int, seed: int, min_actions: int | None = N
     return spec.make_train_tasks(rng, num_tasks, lo, hi)
 
 
-def eval_suite(env: str, name: str, seed: int, num_tasks: int = EVAL_TASKS, train_seed: int | None = None) -> TaskSet:
+def eval_suite(env: str, name: str, seed: int, num_tasks: int = EVAL_TASKS, train_seed: int | None = None,
+               split: str = "eval") -> TaskSet:
     """The eval suite ``name`` of ``env`` (names as in ``ENV_SPECS[env].eval_suites``).
 
-    The bandits' ``train`` suite is the first tasks of the training set made with ``train_seed``
-    (default: ``seed``); pass the dataset's seed so that it really holds the training tasks.
+    ``split="eval"``: the reported suite. The bandits' ``train`` suite is the first tasks of the
+    training set made with ``train_seed`` (default: ``seed``); pass the dataset's seed so that it
+    really holds the training tasks. ``split="validation"``: the suite of the same name and
+    distribution drawn from a stream no eval suite or training set uses (a validation ``train``
+    suite holds new tasks of the training distribution). Raises ``EnvError`` for an unknown
+    suite or split, or ``num_tasks < 1``.
     """
     spec = env_spec(env)
     if name not in spec.eval_suites:
         raise EnvError(f"unknown {env} suite {name!r}; known: {', '.join(spec.eval_suites)}")
+    if split not in SPLITS:
+        raise EnvError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
     if num_tasks < 1:
         raise EnvError(f"num_tasks must be >= 1, got {num_tasks}")
     if name == "train" and spec.train_suite_is_training_tasks:
-        return train_tasks(env, num_tasks, seed if train_seed is None else train_seed)
-    return spec.make_eval_suite(name, stream(seed, env, "eval", name), num_tasks)
+        if split == "eval":
+            return train_tasks(env, num_tasks, seed if train_seed is None else train_seed)
+        return spec.make_train_tasks(stream(seed, env, split, name), num_tasks, spec.train_min_actions,
+                                     spec.train_max_actions)
+    return spec.make_eval_suite(name, stream(seed, env, split, name), num_tasks)
 
 
-def eval_suites(env: str, seed: int, names=None, num_tasks: int = EVAL_TASKS, train_seed: int | None = None) -> dict[str, TaskSet]:
+def eval_suites(env: str, seed: int, names=None, num_tasks: int = EVAL_TASKS, train_seed: int | None = None,
+                split: str = "eval") -> dict[str, TaskSet]:
+    """``{name: eval_suite(...)}`` for ``names`` (default: every suite of ``env``) of ``split``."""
     names = env_spec(env).eval_suites if names is None else names
-    return {n: eval_suite(env, n, seed, num_tasks, train_seed) for n in names}
+    return {n: eval_suite(env, n, seed, num_tasks, train_seed, split) for n in names}
 
 
 # The registry: one spec module per environment (each registers itself on import).
@@ -204,5 +245,5 @@ __all__ = [
     "BANDIT_ARMS", "CONTEXTUAL_ARMS", "DARKROOM_ACTION_SETS", "DARKROOM_GOAL_SETS", "DARKROOM_SPLIT_SEED",
     "DARKROOM_TRAIN_ACTIONS", "DARKROOM_TRAIN_GOALS", "ENV_SPECS", "EVAL_TASKS", "EnvSpec", "Horizon", "METRICS",
     "SKEW_PROBABILITY", "bandit_tasks", "contextual_tasks", "darkroom_action_set", "darkroom_split", "darkroom_tasks",
-    "env_spec", "eval_suite", "eval_suites", "register", "stream", "train_tasks",
+    "env_spec", "eval_suite", "eval_suites", "parse_baseline", "register", "stream", "train_tasks",
 ]

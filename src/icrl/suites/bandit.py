@@ -48,7 +48,7 @@ SPEC = register(EnvSpec(
     eval_suites=("train", "inverse", "all_new") + tuple(f"num_{k}" for k in BANDIT_ARMS),
     teacher="thompson",
     baselines=("random", "ucb", "thompson"),
-    reference_policy="thompson",
+    paper_reference="thompson",
     reference="Thompson sampling",
     metric="regret",
     default_horizon=Horizon(steps=300),

@@ -25,6 +25,9 @@ class Policy:
     reports_probs: ClassVar[bool] = False  # implements act_with_probs
     # The observations it can learn from: "none" (bandits), "vector" (contextual), "discrete" (cells).
     obs_kinds: ClassVar[tuple[str, ...]] = ("none", "vector", "discrete")
+    # The option that sharpens the policy's action distribution by a factor (>1: greedier), the
+    # way a model sampled below its training temperature is sharpened; None: it has none.
+    sharpen_option: ClassVar[str | None] = None
 
     def reset(self, env: BatchedEnv, rng: np.random.Generator, horizon=None) -> None:
         """Start on ``env``'s tasks. ``rng``: a generator (or per-task ``TaskStreams``);
