@@ -184,9 +184,17 @@ def summary(run_dir: Path) -> str:
     except (OSError, ValueError):
         return "no eval.json"
     policy = results.get("protocol", {}).get("policy")
-    scores = [row[policy]["normalized"] for row in results["suites"].values()
-              if policy in row and row[policy].get("normalized") is not None]
-    return f"mean normalised {sum(scores) / len(scores):.3f} over {len(scores)} suites" if scores else "done"
+
+    def mean(row_name):
+        scores = [row[row_name]["normalized"] for row in results["suites"].values()
+                  if row_name in row and row[row_name].get("normalized") is not None]
+        return (sum(scores) / len(scores), len(scores)) if scores else None
+
+    paper, tuned = mean(policy), mean(f"{policy}@tuned")
+    if paper is None:
+        return "done"
+    return (f"mean normalised {paper[0]:.3f} over {paper[1]} suites (paper's protocol)"
+            + (f", {tuned[0]:.3f} tuned on validation" if tuned else ""))
 
 
 def execute(preset: str, runs: list[SweepRun], *, command: str, gpus=None, say=print) -> list[SweepRun]:
