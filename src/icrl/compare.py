@@ -364,13 +364,14 @@ class Report:
             mean, iqm = self.est(norm[:, complete]), self.est(norm[:, complete], "iqm")
             overall = {"mean": mean, "iqm": iqm, "suites": int(complete.sum())}
             cells = [f"mean {fmt(mean)}, IQM {fmt(iqm)}", ""]
-            others = {"tuned": tuned and values(runs, suites, policy=tuned),
-                      "paper_reference": paper_ref and values(runs, suites, "normalized_paper")}
+            others = {}
+            if tuned:
+                others["tuned"] = values(runs, suites, policy=tuned)
+            if paper_ref:
+                others["paper_reference"] = values(runs, suites, "normalized_paper")
             for key, m in others.items():
-                if m is not None and m is not False and not isinstance(m, str):
-                    m = m[:, complete]
-                    overall[key] = {"mean": self.est(m), "iqm": self.est(m, "iqm")}
-                    cells.append(f"mean {fmt(overall[key]['mean'])}")
+                overall[key] = {"mean": self.est(m[:, complete]), "iqm": self.est(m[:, complete], "iqm")}
+                cells.append(f"mean {fmt(overall[key]['mean'])}")
             rows.append(f"| **all {int(complete.sum())} suites** | " + " | ".join(cells) + " | | | |"
                         + (" | {} | {} |".format(*self.paper_overall(env)) if paper_cols else ""))
             self.numbers[preset]["overall"] = overall
