@@ -137,17 +137,26 @@ def eval_(
     """Evaluate a trained model in context on every eval suite; write JSON, a table and plots."""
     from .evaluate import evaluate_run, results_table
     from .io import refuse_overwrite
+    from .lock import file_lock, run_dir_lock
+    from .models.files import evaluated_model
     from .pipeline import report, say
     from .runtime import is_main, resolve_device
 
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: not a run directory (give the folder that holds model.safetensors)")
-    refuse_overwrite(out or run_dir / "eval.json", force)
-    results = evaluate_run(run_dir, device=resolve_device(device), overrides=set_ or ())
-    if is_main():
-        paths = report(results, run_dir, out)
-        say(results_table(results))
-        say(f"wrote {', '.join(map(str, paths))}")
+    with run_dir_lock(run_dir) if out is None else file_lock(out):
+        found = evaluated_model(run_dir)
+        if out is None and found != run_dir / "model.safetensors":
+            # not eval.json: that would mark the run finished, and a resume or a sweep would stop
+            out = run_dir / f"eval-{found.stem}.json"
+        refuse_overwrite(out or run_dir / "eval.json", force)
+        if found.parent.name == "checkpoints":
+            say(f"{run_dir} has not finished training: evaluating its newest checkpoint {found}")
+        results = evaluate_run(run_dir, device=resolve_device(device), overrides=set_ or ())
+        if is_main():
+            paths = report(results, run_dir, out)
+            say(results_table(results))
+            say(f"wrote {', '.join(map(str, paths))}")
 
 
 @app.command()

@@ -45,7 +45,9 @@ class SweepRun:
 
     @property
     def finished(self) -> bool:
-        return (self.run_dir / "eval.json").exists()
+        from .runs import is_finished
+
+        return is_finished(self.run_dir)  # eval.json without its report: the resume writes it
 
 
 def split_values(text: str) -> list[str]:

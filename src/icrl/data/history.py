@@ -225,6 +225,8 @@ def dataset_attrs(path) -> dict:
 
 
 def _open(path: Path):
+    if path.is_dir():
+        raise DatasetError(f"{path}: a directory, not a dataset file")
     if not path.exists():
         raise DatasetError(f"{path}: no such dataset file")
     try:
@@ -255,6 +257,9 @@ def _parse_config(path, attrs: dict) -> dict:
         attrs["config"] = json.loads(attrs["config"])
     except (TypeError, ValueError) as err:
         raise DatasetError(f"{path}: corrupt config attribute, not JSON ({err})") from None
+    if not isinstance(attrs["config"], dict):
+        raise DatasetError(f"{path}: corrupt config attribute, a JSON {type(attrs['config']).__name__} "
+                           "instead of the data config the file was made from")
     return attrs
 
 

@@ -12,12 +12,12 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from .. import __version__
 from ..config import ConfigError, RunConfig, model_diff
 from ..data.history import DatasetError
-from ..io import atomic_path
+from ..io import write_bytes
 from .model import InContextModel
 
 MODEL_FORMAT = "icrl-model"
@@ -33,8 +33,8 @@ def build_model(cfg: RunConfig) -> InContextModel:
 def save_model(model: InContextModel, cfg: RunConfig, path) -> None:
     meta = {"format": MODEL_FORMAT, "icrl_version": __version__, "config": json.dumps(cfg.to_dict())}
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=meta)
+    # serialised here and written by us: safetensors' save_file leaves its own temp on a kill
+    write_bytes(path, save(state, metadata=meta))
 
 
 def read_model_config(path) -> RunConfig:
@@ -51,13 +51,20 @@ def read_model_config(path) -> RunConfig:
     return RunConfig.from_dict(json.loads(meta["config"]))
 
 
-def load_model(path, device="cpu", expect: RunConfig | None = None) -> tuple[InContextModel, RunConfig]:
-    """Load a model from a ``.safetensors`` file or a run directory (its ``model.safetensors``, or
-    the newest checkpoint). With ``expect``, a model of another architecture is refused."""
+def evaluated_model(path) -> Path:
+    """The model file ``load_model(path)`` reads: ``path`` itself, or of a run directory its
+    ``model.safetensors``, or while training is unfinished its newest checkpoint (may not exist)."""
     path = Path(path)
     if path.is_dir():
         final = path / "model.safetensors"
         path = final if final.exists() else (latest_checkpoint(path) or (None, final))[1]
+    return path
+
+
+def load_model(path, device="cpu", expect: RunConfig | None = None) -> tuple[InContextModel, RunConfig]:
+    """Load a model from a ``.safetensors`` file or a run directory (its ``model.safetensors``, or
+    the newest checkpoint). With ``expect``, a model of another architecture is refused."""
+    path = evaluated_model(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no model file")
     cfg = read_model_config(path)
