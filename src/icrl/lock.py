@@ -123,7 +123,10 @@ def _acquire(lock: Path, target: Path, what: str, wait: bool) -> int:
     that path: a holder unlinks it on release, and a waiter may have opened the old one)."""
     said = False
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:  # a folder we may not write in (or /proc, a read-only mount, ...)
+            raise PermissionError(err.errno, f"cannot write {target} here ({err.strerror})", str(lock.parent)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

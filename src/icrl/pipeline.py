@@ -16,6 +16,7 @@ from .config import (
     ConfigError,
     DataConfig,
     RunConfig,
+    check_overrides,
     describe_changes,
     load_config,
     training_changes,
@@ -123,7 +124,8 @@ def run(preset, run_dir=None, *, overrides=(), resume: bool = False, force: bool
     from .lock import run_dir_lock
 
     tic = time.perf_counter()
-    cfg = preset if isinstance(preset, RunConfig) else load_config(preset, list(overrides))
+    overrides = check_overrides(overrides)
+    cfg = load_config(preset, overrides)  # a RunConfig too: validated, with the overrides applied
     run_dir = Path(run_dir) if run_dir is not None else Path("runs") / cfg.name
     with run_dir_lock(run_dir):
         return _run(cfg, run_dir, tic, overrides=overrides, resume=resume, force=force, progress=progress)

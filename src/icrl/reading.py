@@ -20,17 +20,17 @@ class RunFileError(IcrlError, ValueError):
     """A file of a run (or sweep) directory that is damaged, foreign or incomplete."""
 
 
-def read_json(path, what: str = "JSON file"):
+def read_json(path, what: str = "a JSON file"):
     """The parsed JSON of ``path``; ``RunFileError`` naming it if it is unreadable or not JSON."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise RunFileError(f"{path}: not a {what} (not UTF-8 text)") from None
+        raise RunFileError(f"{path}: not {what} (not UTF-8 text)") from None
     try:
         return json.loads(text)
     except ValueError as err:
-        raise RunFileError(f"{path}: not a {what} (invalid JSON: {err})") from None
+        raise RunFileError(f"{path}: not {what} (invalid JSON: {err})") from None
 
 
 def read_object(path, what: str, required: dict | None = None) -> dict:
@@ -38,12 +38,12 @@ def read_object(path, what: str, required: dict | None = None) -> dict:
     with those types."""
     data = read_json(path, what)
     if not isinstance(data, dict):
-        raise RunFileError(f"{path}: not a {what} (a JSON {type(data).__name__}, expected an object)")
+        raise RunFileError(f"{path}: not {what} (a JSON {type(data).__name__}, expected an object)")
     for name, kind in (required or {}).items():
         if name not in data:
-            raise RunFileError(f"{path}: not a {what} (no {name!r} field)")
+            raise RunFileError(f"{path}: not {what} (no {name!r} field)")
         if not isinstance(data[name], kind) or isinstance(data[name], bool) and kind is not bool:
-            raise RunFileError(f"{path}: not a {what} ({name} is {data[name]!r}, expected {_names(kind)})")
+            raise RunFileError(f"{path}: not {what} ({name} is {data[name]!r}, expected {_names(kind)})")
     return data
 
 
@@ -55,29 +55,29 @@ def _names(kind) -> str:
 
 def read_run_config(path) -> dict:
     """A run's ``config.json``: a JSON object (its fields are checked where it is compared)."""
-    return read_object(path, "run config (config.json)", {"env": str, "data": dict, "model": dict, "train": dict})
+    return read_object(path, "a run config (config.json)", {"env": str, "data": dict, "model": dict, "train": dict})
 
 
 def read_dataset_record(path) -> dict:
     """A run's ``dataset.json``: which dataset it trained on (``path``, ``num_histories``)."""
-    return read_object(path, "dataset record (dataset.json)", {"path": str, "num_histories": int})
+    return read_object(path, "a dataset record (dataset.json)", {"path": str, "num_histories": int})
 
 
 def read_results(path) -> dict:
     """An ``eval.json``: ``env``, ``metric``, ``protocol.policy`` and ``suites`` of
     ``{suite: {policy: {"final": number, "normalized": number or null, ...}}}``, every number finite."""
     path = Path(path)
-    what = "icrl eval.json"
+    what = "an icrl eval.json"
     data = read_object(path, what, {"env": str, "metric": str, "suites": dict, "protocol": dict})
     if not isinstance(data["protocol"].get("policy"), str):
-        raise RunFileError(f"{path}: not an {what} (protocol.policy is {data['protocol'].get('policy')!r}, expected a string)")
+        raise RunFileError(f"{path}: not {what} (protocol.policy is {data['protocol'].get('policy')!r}, expected a string)")
     for suite, row in data["suites"].items():
         if not isinstance(row, dict):
-            raise RunFileError(f"{path}: not an {what} (suites.{suite} is {row!r}, expected an object of policies)")
+            raise RunFileError(f"{path}: not {what} (suites.{suite} is {row!r}, expected an object of policies)")
         for policy, entry in row.items():
             where = f"suites.{suite}.{policy}"
             if not isinstance(entry, dict) or "final" not in entry:
-                raise RunFileError(f"{path}: not an {what} ({where} has no 'final' score)")
+                raise RunFileError(f"{path}: not {what} ({where} has no 'final' score)")
             for key in ("final", "normalized"):
                 value = entry.get(key)
                 if value is None and key == "normalized":
@@ -93,7 +93,7 @@ def read_sweep_record(path) -> dict:
     path = Path(path)
     if not path.exists():
         return {}
-    data = read_object(path, "sweep record (sweep.json)")
+    data = read_object(path, "a sweep record (sweep.json)")
     for key, kind in (("preset", str), ("variant", str), ("seed", int)):
         value = data.get(key)
         if value is not None and (not isinstance(value, kind) or isinstance(value, bool)

@@ -48,7 +48,12 @@ def read_model_config(path) -> RunConfig:
         raise DatasetError(f"{path}: not a readable safetensors model file ({err})") from None
     if meta.get("format") != MODEL_FORMAT:
         raise DatasetError(f"{path}: not an icrl model (format {meta.get('format')!r}, expected {MODEL_FORMAT!r})")
-    return RunConfig.from_dict(json.loads(meta["config"]))
+    if "config" not in meta:
+        raise DatasetError(f"{path}: a damaged icrl model file (its metadata has no 'config')")
+    try:
+        return RunConfig.from_dict(json.loads(meta["config"])).validate()
+    except ValueError as err:  # not JSON, or a config that does not validate
+        raise DatasetError(f"{path}: a damaged icrl model file (the config in its metadata: {err})") from None
 
 
 def evaluated_model(path) -> Path:
@@ -74,14 +79,21 @@ def load_model(path, device="cpu", expect: RunConfig | None = None) -> tuple[InC
             f"({model_diff(asdict(cfg.model), asdict(expect.model))})"
         )
     model = build_model(cfg)
-    state = load_file(str(path))
-    expected = set(model.state_dict())
-    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    try:
+        state = load_file(str(path))
+    except Exception as err:  # safetensors raises several error types for damaged files
+        raise DatasetError(f"{path}: unreadable model weights ({err})") from None
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
         raise ConfigError(
             f"{path}: its weights do not fit the model its config describes (written by another icrl "
             f"version?); missing {missing[:4]}, unexpected {unexpected[:4]}"
         )
+    wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})" for k, v in expected.items()
+             if state[k].shape != v.shape]
+    if wrong:
+        raise DatasetError(f"{path}: a damaged model file, weights of the wrong shape: {', '.join(wrong[:3])}")
     model.load_state_dict(state)
     return model.to(device), cfg
 
