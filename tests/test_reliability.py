@@ -223,3 +223,18 @@ def test_time_is_not_wasted(tmp_path):
         with run_dir_lock(tmp_path / "r"):
             pass
     assert time.perf_counter() - tic < 2
+
+
+def test_disk_full_while_writing_a_dataset_ends_in_one_line_with_no_temp(tmp_path, monkeypatch):
+    from icrl.data.history import HistoryWriter
+
+    monkeypatch.chdir(tmp_path)
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(HistoryWriter, "append", full)
+    code, out = icrl("generate", "bandit-cpu", "--out", "d.h5", *sets())
+    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and "d.h5: could not be written" in errors[0], out
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -85,13 +85,22 @@ def atomic_path(path):
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
-        if err.errno in _NO_ROOM:
-            raise WriteFailed(f"{path}: could not be written ({os.strerror(err.errno)}); nothing of it was kept. "
-                              "Free some space (or raise the file-size limit) and run again") from None
+        full = no_room(path, err)
+        if full is not None:
+            raise full from None
         raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def no_room(path, err: OSError) -> WriteFailed | None:
+    """The one-line ``WriteFailed`` for ``path`` if ``err`` says the disk (or quota, or file-size
+    limit) is full, else None."""
+    if err.errno not in _NO_ROOM:
+        return None
+    return WriteFailed(f"{path}: could not be written ({os.strerror(err.errno)}); nothing of it was kept. "
+                       "Free some space (or raise the file-size limit) and run again")
 
 
 def _write_bytes(path, data: bytes) -> None:

@@ -40,13 +40,16 @@ def ensure_dataset(cfg: RunConfig, data=None, *, progress: bool = True) -> Path:
 
     path = Path(data) if data else cfg.dataset_path()
     if not path.exists():
+        made = True
         if is_main():
             with file_lock(path, wait=True, what="data.path"):  # runs sharing a dataset make it once
-                if not path.exists():
+                made = not path.exists()  # else another process made it while this one waited
+                if made:
                     say(f"generating {path}")
                     generate_dataset(cfg, path, progress=progress)
         barrier()  # the other processes of a torchrun job wait for it
-        return path
+        if made:
+            return path
     wanted = dataset_config(cfg)
     have = {k: v for k, v in dataset_attrs(path)["config"].items() if k != "path"}
     for f in dataclasses.fields(DataConfig):  # a field added since the file was made: it had the default
