@@ -501,3 +501,9 @@ def test_there_are_at_least_140_cases():
     total = (len(CLI_CASES) + len(CONFIG_CASES) + len(FILE_CASES) + 3 + len(AGENT_CASES) + 1 + len(GYM_CASES)
              + len(YAML_CASES) + 1 + len(AGENT_CASES_3) + 1 + len(API_CASES) + len(FILE_CASES_3) + 1)
     assert total >= 140, total
+
+
+def test_yaml_anchors_and_merge_keys_still_load():
+    from icrl.config import parse_yaml
+
+    assert parse_yaml("a: &x {b: 1}\nc:\n  <<: *x\n  b: 2\n", "t") == {"a": {"b": 1}, "c": {"b": 2}}

@@ -86,10 +86,9 @@ def _holder(fd: int) -> str:
 
 @contextmanager
 def _hold(lock: Path, target: Path, what: str, *, wait: bool):
-    from .runtime import is_main
-
     key = str(lock.resolve())
-    if fcntl is None or not is_main() or key in _held:
+    main = int(os.environ.get("RANK", 0)) == 0  # runtime.is_main(), without importing torch
+    if fcntl is None or not main or key in _held:
         _held[key] = _held.get(key, 0) + 1
         try:
             yield
