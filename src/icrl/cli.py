@@ -49,6 +49,9 @@ def guarded(fn):
     return wrapper
 
 
+MAX_REPS = 100_000  # bootstrap resamples of icrl compare: far past where the intervals stop moving
+
+
 def _config(preset: str, overrides, extra: dict):
     items = list(overrides or [])
     items += [f"{k}={v}" for k, v in extra.items() if v is not None]
@@ -91,6 +94,8 @@ def baselines(
     env_spec(env)
     if num_tasks < 1:
         raise ConfigError(f"--num-tasks={num_tasks} is invalid: allowed >= 1")
+    if seed < 0:
+        raise ConfigError(f"--seed={seed} is invalid: allowed >= 0")
     if out is not None:
         refuse_overwrite(out, force)
     names = [s.strip() for s in suites.split(",")] if suites else None
@@ -137,17 +142,26 @@ def eval_(
     """Evaluate a trained model in context on every eval suite; write JSON, a table and plots."""
     from .evaluate import evaluate_run, results_table
     from .io import refuse_overwrite
+    from .lock import file_lock, run_dir_lock
+    from .models.files import evaluated_model
     from .pipeline import report, say
     from .runtime import is_main, resolve_device
 
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: not a run directory (give the folder that holds model.safetensors)")
-    refuse_overwrite(out or run_dir / "eval.json", force)
-    results = evaluate_run(run_dir, device=resolve_device(device), overrides=set_ or ())
-    if is_main():
-        paths = report(results, run_dir, out)
-        say(results_table(results))
-        say(f"wrote {', '.join(map(str, paths))}")
+    with run_dir_lock(run_dir) if out is None else file_lock(out):
+        found = evaluated_model(run_dir)
+        if out is None and found != run_dir / "model.safetensors":
+            # not eval.json: that would mark the run finished, and a resume or a sweep would stop
+            out = run_dir / f"eval-{found.stem}.json"
+        refuse_overwrite(out or run_dir / "eval.json", force)
+        if found.parent.name == "checkpoints":
+            say(f"{run_dir} has not finished training: evaluating its newest checkpoint {found}")
+        results = evaluate_run(run_dir, device=resolve_device(device), overrides=set_ or ())
+        if is_main():
+            paths = report(results, run_dir, out)
+            say(results_table(results))
+            say(f"wrote {', '.join(map(str, paths))}")
 
 
 @app.command()
@@ -243,7 +257,8 @@ def sweep(
 @guarded
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Run directories or sweep folders (every run with eval.json under them).")],
-    out: Annotated[Path, typer.Option(help="Markdown report; the numbers go to the same name with .json.")] = Path("comparison.md"),
+    out: Annotated[Path, typer.Option(help="Markdown report; the numbers go to the same name with .json "
+                                           "(--out NAME.json: the numbers there, the report in NAME.md).")] = Path("comparison.md"),
     paper: Annotated[bool, typer.Option("--paper", help="Put the paper's published numbers beside ours.")] = False,
     figures: Annotated[Path | None, typer.Option(help="Folder for the figures (default: <out stem>-figures).")] = None,
     title: Annotated[str | None, typer.Option(help="Title of the report.")] = None,
@@ -260,10 +275,14 @@ def compare(
     from .compare import compare as run_compare
     from .io import refuse_overwrite
 
-    if reps < 100:
-        raise ConfigError(f"--reps={reps} is invalid: allowed >= 100")
+    if not 100 <= reps <= MAX_REPS:
+        raise ConfigError(f"--reps={reps} is invalid: allowed 100 to {MAX_REPS}")
+    if out.suffix.lower() == ".json":  # the numbers go there; the report beside it, as .md
+        out = out.with_suffix(".md")
     refuse_overwrite(out, force)
     refuse_overwrite(out.with_suffix(".json"), force)
+    if figures is not None and figures.exists() and not figures.is_dir():
+        raise NotADirectoryError(20, "is a file, not a folder for the figures (--figures)", str(figures))
     md, js = run_compare(runs, out, with_paper=paper, figures=figures, title=title, reps=reps, notes=note or (),
                          command=shlex.join(["icrl", *sys.argv[1:]]))
     typer.echo(md.read_text())

@@ -31,6 +31,7 @@ from . import paper
 from .errors import IcrlError
 from .io import atomic_path, write_json, write_text
 from .protocol import TUNED
+from .reading import read_results, read_sweep_record
 from .suites import env_spec
 
 REPS = 2000  # bootstrap resamples
@@ -89,15 +90,14 @@ def find_runs(paths) -> list[Run]:
         raise CompareError(f"no finished run (eval.json) under {', '.join(map(str, paths))}")
     runs = []
     for path in dict.fromkeys(found):
-        try:
-            results = json.loads((path / "eval.json").read_text())
-            results["suites"], results["protocol"]["policy"]  # noqa: B018 - the fields we read
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise CompareError(f"{path / 'eval.json'}: not an icrl eval.json ({err})") from None
-        record = _read_json(path / "sweep.json")
+        results = read_results(path / "eval.json")  # one line naming the file and what is wrong
+        record = read_sweep_record(path / "sweep.json")
         config = _read_json(path / "config.json")
-        preset = record.get("preset") or config.get("name") or path.parent.name
-        seed = record.get("seed", config.get("train", {}).get("seed", 0))
+        config = config if isinstance(config, dict) else {}
+        train = config.get("train") if isinstance(config.get("train"), dict) else {}
+        name = config.get("name") if isinstance(config.get("name"), str) else None
+        preset = record.get("preset") or name or path.parent.name
+        seed = record.get("seed", train.get("seed", 0) if isinstance(train.get("seed", 0), int) else 0)
         runs.append(Run(path, Path(preset).stem, record.get("variant") or path.parent.name, int(seed), results, record))
     return runs
 

@@ -45,7 +45,12 @@ class SweepRun:
 
     @property
     def finished(self) -> bool:
-        return (self.run_dir / "eval.json").exists()
+        from .runs import is_finished
+
+        return is_finished(self.run_dir)  # eval.json without its report: the resume writes it
+
+
+MAX_SEEDS = 1000  # training seeds per variant: each is a whole training run
 
 
 def split_values(text: str) -> list[str]:
@@ -69,6 +74,8 @@ def vary_variants(items) -> list[Variant]:
             raise ConfigError(f"--vary {item!r} must look like section.field=value1,value2")
         key, values = item.split("=", 1)
         key = key.strip()
+        if key in SEED_FIELDS:
+            raise ConfigError(f"--vary {item}: the sweep sets {', '.join(SEED_FIELDS)} itself (use --seeds and --first-seed)")
         if not split_values(values):
             raise ConfigError(f"--vary {item!r} lists no values")
         variants += [Variant(f"{key}={v}", (f"{key}={v}",)) for v in split_values(values)]
@@ -115,8 +122,8 @@ def plan(preset: str, *, seeds: int, first_seed: int = 0, sets=(), variants=None
     Raises ``ConfigError`` naming the variant whose settings are invalid, or when two variants
     resolve to the same config (they would be the same run twice).
     """
-    if seeds < 1:
-        raise ConfigError(f"--seeds={seeds} is invalid: allowed >= 1")
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise ConfigError(f"--seeds={seeds} is invalid: allowed 1 to {MAX_SEEDS}")
     if first_seed < 0:
         raise ConfigError(f"--first-seed={first_seed} is invalid: allowed >= 0")
     for item in sets or ():

@@ -172,14 +172,20 @@ class HistoryWriter:
         for key, parts in self._params.items():
             group.create_dataset(key, data=np.concatenate(parts), **checked)
         f.attrs["num_histories"] = len(self._offsets) - 1
+        f.flush()  # a full disk fails here, with the file still open (abort can then close it cleanly)
         f.close()
         os.chmod(self.tmp, file_mode())
         os.replace(self.tmp, self.path)
         return self.path
 
     def abort(self) -> None:
+        """Close and remove the temporary file. Its writes go to /dev/null first: after a write
+        failed for want of room, HDF5's flush of its caches would fail again and crash the process."""
         try:
+            _discard_writes(self.file, self.tmp)
             self.file.close()
+        except (OSError, RuntimeError):
+            pass  # nothing of the file is kept anyway
         finally:
             self.tmp.unlink(missing_ok=True)
 
@@ -187,10 +193,40 @@ class HistoryWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        from ..io import no_room
+
+        try:
+            if exc_type is None:
+                self.close()
+                return
+        except OSError as err:
+            exc = err
+        self.abort()
+        full = no_room(self.path, exc) if isinstance(exc, OSError) else None
+        if full is not None:
+            raise full from None
         if exc_type is None:
-            self.close()
-        else:
-            self.abort()
+            raise exc
+
+
+def _discard_writes(file, tmp: Path) -> None:
+    """Point HDF5's descriptor of the temporary file ``tmp`` at /dev/null (the file is dropped)."""
+    fds = []
+    try:
+        fds.append(int(file.id.get_vfd_handle()))
+    except Exception:  # a half-closed file: find its descriptor by name (Linux)
+        try:
+            target = str(tmp.resolve())
+            fds = [int(fd) for fd in os.listdir("/proc/self/fd")
+                   if os.path.realpath(f"/proc/self/fd/{fd}") == target]
+        except OSError:
+            return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in fds:
+            os.dup2(null, fd)
+    finally:
+        os.close(null)
 
 
 def _filters(dtype) -> dict:
@@ -225,6 +261,8 @@ def dataset_attrs(path) -> dict:
 
 
 def _open(path: Path):
+    if path.is_dir():
+        raise DatasetError(f"{path}: a directory, not a dataset file")
     if not path.exists():
         raise DatasetError(f"{path}: no such dataset file")
     try:
@@ -255,6 +293,9 @@ def _parse_config(path, attrs: dict) -> dict:
         attrs["config"] = json.loads(attrs["config"])
     except (TypeError, ValueError) as err:
         raise DatasetError(f"{path}: corrupt config attribute, not JSON ({err})") from None
+    if not isinstance(attrs["config"], dict):
+        raise DatasetError(f"{path}: corrupt config attribute, a JSON {type(attrs['config']).__name__} "
+                           "instead of the data config the file was made from")
     return attrs
 
 

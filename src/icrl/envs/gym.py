@@ -112,6 +112,9 @@ class _SingleTaskEnv(gymnasium.Env):
 
 
 def _seeded_rng(seed: int | None) -> np.random.Generator:
+    """numpy's generator of ``seed`` (None: fresh entropy); ``EnvError`` naming a bad seed."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise EnvError(f"seed={seed!r} is invalid: allowed an integer >= 0 or None")
     return np.random.default_rng(seed)
 
 
@@ -143,7 +146,10 @@ class BernoulliBanditEnv(_SingleTaskEnv):
                 self.env_id, DEFAULT_NUM_ARMS if num_arms is None else num_arms
             )
             means = _seeded_rng(seed).random(num_arms)
-        means = np.asarray(means, dtype=np.float64)
+        try:
+            means = np.asarray(means, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise EnvError(f"{self.env_id}: means={means!r} is invalid: allowed a list of numbers in [0, 1]") from None
         if means.ndim != 1 or len(means) < 1:
             raise EnvError(
                 f"{self.env_id}: means must be a non-empty 1-D list, got shape {means.shape}"

@@ -210,6 +210,9 @@ def eval_suite(env: str, name: str, seed: int, num_tasks: int = EVAL_TASKS, trai
         raise EnvError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
     if num_tasks < 1:
         raise EnvError(f"num_tasks must be >= 1, got {num_tasks}")
+    for key, value in (("seed", seed), ("train_seed", train_seed)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0):
+            raise EnvError(f"{key}={value!r} is invalid: allowed an integer >= 0")
     if name == "train" and spec.train_suite_is_training_tasks:
         if split == "eval":
             return train_tasks(env, num_tasks, seed if train_seed is None else train_seed)
