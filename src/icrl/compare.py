@@ -31,7 +31,7 @@ from . import paper
 from .errors import IcrlError
 from .io import atomic_path, write_json, write_text
 from .protocol import TUNED
-from .reading import read_results, read_sweep_record
+from .reading import RunFileError, read_results, read_sweep_record
 from .suites import env_spec
 
 REPS = 2000  # bootstrap resamples
@@ -90,8 +90,11 @@ def find_runs(paths) -> list[Run]:
         raise CompareError(f"no finished run (eval.json) under {', '.join(map(str, paths))}")
     runs = []
     for path in dict.fromkeys(found):
-        results = read_results(path / "eval.json")  # one line naming the file and what is wrong
-        record = read_sweep_record(path / "sweep.json")
+        try:  # one line naming the file and what is wrong
+            results = read_results(path / "eval.json")
+            record = read_sweep_record(path / "sweep.json")
+        except RunFileError as err:
+            raise CompareError(str(err)) from None
         config = _read_json(path / "config.json")
         config = config if isinstance(config, dict) else {}
         train = config.get("train") if isinstance(config.get("train"), dict) else {}
