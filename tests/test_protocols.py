@@ -208,7 +208,10 @@ def test_tune_command_agent_and_stale_records(bandit_run, tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "tune.json").write_text("[1, 2]")
-    with pytest.raises(TuningError, match="not an icrl tuning record"):
+    with pytest.raises(icrl.IcrlError, match="not an icrl tuning record"):
+        read_tuning(broken, other)
+    (broken / "tune.json").write_text(json.dumps({**record, "protocol": {**record["protocol"], "tuned_on": "eval"}}))
+    with pytest.raises(icrl.IcrlError, match="not an icrl tuning record"):
         read_tuning(broken, other)
 
 

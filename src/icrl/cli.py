@@ -175,13 +175,15 @@ def tune(
 ):
     """Choose the test-time protocol (temperature, sample or argmax) on validation suites, never on
     eval suites; writes RUN_DIR/tune.json, which `icrl eval` reports as the row <kind>@tuned."""
+    from .lock import run_dir_lock
     from .pipeline import say
     from .runtime import resolve_device
     from .tune import TUNE_FILE, tune_run, tuning_table
 
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: not a run directory (give the folder that holds model.safetensors)")
-    record = tune_run(run_dir, device=resolve_device(device), overrides=set_ or (), force=force)
+    with run_dir_lock(run_dir):  # no other command writes the run meanwhile
+        record = tune_run(run_dir, device=resolve_device(device), overrides=set_ or (), force=force)
     say(tuning_table(record))
     say(f"chose {record['protocol']} on {len(record['suites'])} validation suites; wrote {run_dir / TUNE_FILE}")
 

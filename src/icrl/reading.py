@@ -1,7 +1,7 @@
 """Every JSON file icrl reads back, validated in one place.
 
-A run directory's ``config.json``, ``dataset.json`` and ``metrics.jsonl``, an ``eval.json`` and a
-sweep's ``sweep.json``: each reader checks what its callers rely on and raises ``RunFileError``,
+A run directory's ``config.json``, ``dataset.json``, ``metrics.jsonl`` and ``tune.json``, an
+``eval.json`` and a sweep's ``sweep.json``: each reader checks what its callers rely on and raises ``RunFileError``,
 one line naming the file and what is wrong (not JSON, not UTF-8, a list where an object belongs,
 a missing field, a NaN or a string where a number belongs). ``metrics.jsonl`` is the exception
 that repairs itself: a last line cut by a kill is dropped (``read_metrics``).
@@ -84,6 +84,22 @@ def read_results(path) -> dict:
                     continue
                 if not _finite(value):
                     raise RunFileError(f"{path}: {where}.{key} is {value!r}, expected a finite number")
+    return data
+
+
+def read_tuning_record(path) -> dict:
+    """A run's ``tune.json`` (``icrl tune``): a ``protocol`` with ``action_selection`` sample or
+    argmax, a finite ``temperature`` > 0 when sampling, ``tuned_on`` "validation", and the
+    ``trained_config`` it was tuned for."""
+    path = Path(path)
+    what = "an icrl tuning record (tune.json)"
+    data = read_object(path, what, {"protocol": dict, "trained_config": dict, "candidates": list})
+    p = data["protocol"]
+    selection, temperature = p.get("action_selection"), p.get("temperature")
+    if selection not in ("sample", "argmax") or p.get("tuned_on") != "validation":
+        raise RunFileError(f"{path}: not {what} (protocol is {p!r})")
+    if selection == "sample" and not (_finite(temperature) and temperature > 0):
+        raise RunFileError(f"{path}: protocol.temperature is {temperature!r}, expected a finite number > 0")
     return data
 
 
