@@ -75,6 +75,11 @@ class Run:
         """The name of the model's tuned row."""
         return f"{self.policy}@{TUNED}"
 
+    @property
+    def sharpened(self) -> str | None:
+        """The reference teacher's row sharpened like the tuned row, where the run has one."""
+        return self.results.get("protocols", {}).get(self.tuned, {}).get("sharpened_reference")
+
     def entry(self, suite: str, policy: str | None = None) -> dict | None:
         return self.results["suites"].get(suite, {}).get(policy or self.policy)
 
@@ -198,12 +203,13 @@ def suites_of(runs: list[Run]) -> list[str]:
     return [s for s in names if all(r.entry(s) is not None for r in runs)]
 
 
-def values(runs: list[Run], suites: list[str], key: str = "normalized", policy: str | None = None) -> np.ndarray:
-    """(runs x suites) array of ``key`` (``normalized``, ``final`` or ``actions_used``)."""
+def values(runs: list[Run], suites: list[str], key: str = "normalized", policy=None) -> np.ndarray:
+    """(runs x suites) array of ``key`` (``normalized``, ``final`` or ``actions_used``) of row
+    ``policy`` (default: each run's model row; a list: one row name per run)."""
     out = np.full((len(runs), len(suites)), np.nan)
     for i, r in enumerate(runs):
         for j, s in enumerate(suites):
-            e = r.entry(s, policy)
+            e = r.entry(s, policy[i] if isinstance(policy, list) else policy)
             if e is not None and e.get(key) is not None:
                 out[i, j] = e[key]
     return out
@@ -312,6 +318,9 @@ class Report:
             lines.append("Tuned protocol per seed: " + ", ".join(
                 f"seed {r.seed}: {t['action_selection']}" + (f" {t['temperature']:g}" if t.get("temperature") else "")
                 for r, t in zip(runs, tuned, strict=True)) + ".")
+            if all(r.sharpened for r in runs):
+                lines.append("`teacher sharpened alike`: each seed's reference teacher sharpened as its tuned row is "
+                             "(Thompson sampling: posterior counts x tau / temperature).")
         self.lines += [" ".join(lines), ""]
         self.suite_table(preset, env, metric, runs)
         if len(variants) > 1:
@@ -326,12 +335,14 @@ class Report:
         suites = suites_of(runs)
         teacher = runs[0].reference
         tuned = runs[0].tuned if all(r.entry(s, r.tuned) is not None for r in runs for s in suites) else None
+        sharp = [r.sharpened for r in runs] if tuned and all(r.sharpened for r in runs) else None
         paper_ref = runs[0].results.get("paper_reference")
         norm, final = values(runs, suites), values(runs, suites, "final")
         rows, per_suite = [], {}
         paper_cols = self.with_paper
         head = ("| suite | normalised (mean [95% CI]) | final " + metric
                 + (" | tuned protocol: normalised" if tuned else "")
+                + (" | teacher sharpened alike" if sharp else "")
                 + (f" | normalised vs `{paper_ref}`" if paper_ref else "")
                 + f" | {teacher} | random | arms used |"
                 + (" paper: Headless-AD | paper: normalised |" if paper_cols else ""))
@@ -350,6 +361,9 @@ class Report:
             if tuned:
                 per_suite[s]["tuned_normalized"] = self.est(values(runs, [s], policy=tuned))
                 row += f" {fmt(per_suite[s]['tuned_normalized'])} |"
+            if sharp:
+                per_suite[s]["sharpened_teacher_normalized"] = self.est(values(runs, [s], policy=sharp))
+                row += f" {fmt(per_suite[s]['sharpened_teacher_normalized'])} |"
             if paper_ref:
                 per_suite[s]["normalized_paper"] = self.est(values(runs, [s], "normalized_paper"))
                 row += f" {fmt(per_suite[s]['normalized_paper'])} |"
@@ -370,6 +384,8 @@ class Report:
             others = {}
             if tuned:
                 others["tuned"] = values(runs, suites, policy=tuned)
+            if sharp:
+                others["sharpened_teacher"] = values(runs, suites, policy=sharp)
             if paper_ref:
                 others["paper_reference"] = values(runs, suites, "normalized_paper")
             for key, m in others.items():
