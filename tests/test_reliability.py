@@ -238,3 +238,16 @@ def test_disk_full_while_writing_a_dataset_ends_in_one_line_with_no_temp(tmp_pat
     errors = [line for line in out.splitlines() if line.startswith("error:")]
     assert code == 2 and len(errors) == 1 and "d.h5: could not be written" in errors[0], out
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_dataset_that_would_not_fit_on_the_disk_is_refused_before_hdf5_writes_it(tmp_path, monkeypatch):
+    """HDF5 cannot recover from a write that failed for want of room (the process crashes on exit):
+    the room is checked before each batch of histories is handed to it."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=1000))
+    code, out = icrl("generate", "bandit-cpu", "--out", "d.h5", *sets())
+    assert code == 2 and "d.h5: could not be written (No space left on device)" in out, out
+    assert list(tmp_path.iterdir()) == []

@@ -103,6 +103,29 @@ def no_room(path, err: OSError) -> WriteFailed | None:
                        "Free some space (or raise the file-size limit) and run again")
 
 
+ROOM_MARGIN = 8 << 20  # what a writer may hold in caches beyond the bytes it is asked to write
+
+
+def check_room(path, tmp, nbytes: int) -> None:
+    """Before writing about ``nbytes`` more (uncompressed: an upper bound) to ``tmp``, the temporary
+    file of ``path``: ``WriteFailed`` naming ``path`` if the disk's free space or the file-size
+    limit (``ulimit -f``) leaves no room for them."""
+    import shutil
+
+    try:
+        import resource
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        unlimited = (-1, resource.RLIM_INFINITY)
+    except (ImportError, AttributeError):  # Windows
+        limit, unlimited = -1, (-1,)
+    tmp = Path(tmp)
+    size = tmp.stat().st_size if tmp.exists() else 0
+    if limit not in unlimited and size + nbytes > limit:
+        raise no_room(path, OSError(errno.EFBIG, os.strerror(errno.EFBIG)))
+    if shutil.disk_usage(tmp.parent).free < nbytes + ROOM_MARGIN:
+        raise no_room(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+
+
 def _write_bytes(path, data: bytes) -> None:
     with open(path, "wb") as f:
         f.write(data)

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..envs.base import TaskSet
 from ..errors import IcrlError
-from ..io import file_mode, remove_stale_temps, temp_path
+from ..io import check_room, file_mode, remove_stale_temps, temp_path
 
 FORMAT = "icrl-history"
 SCHEMA_VERSION = 2
@@ -149,6 +149,10 @@ class HistoryWriter:
         if policy is not None:
             arrays["policy"] = _pad_to(np.asarray(policy).reshape(-1, policy.shape[-1]), self.max_actions, 0).reshape(
                 *policy.shape[:2], self.max_actions)
+        steps = int(valid.sum())
+        # before HDF5 writes: a write it fails for want of room breaks its state (and crashes the process)
+        check_room(self.path, self.tmp, steps * sum(self._steps[k].dtype.itemsize * int(np.prod(self._steps[k].shape[1:]))
+                                                     for k in arrays))
         for name, data in arrays.items():
             flat = np.asarray(data)[valid]
             ds = self._steps[name]
