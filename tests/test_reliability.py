@@ -144,7 +144,8 @@ def test_eval_of_an_unfinished_run_names_its_checkpoint_and_leaves_it_unfinished
         (tmp_path / "r" / name).unlink()
     code, out = icrl("eval", "r")
     assert code == 0 and "step-0000010.safetensors" in out and "not finished training" in out, out
-    assert (tmp_path / "r" / "eval-step-0000010.json").exists() and not (tmp_path / "r" / "eval.json").exists()
+    assert not (tmp_path / "r" / "eval.json").exists()
+    assert json.loads((tmp_path / "r" / "eval-step-0000010.json").read_text())["recipe"]["evaluated_checkpoint"] == "step-0000010.safetensors"
     code, out = icrl("run", "bandit-cpu", "--run-dir", "r", "--resume", *sets())
     assert code == 0 and (tmp_path / "r" / "report.md").exists(), out
 

@@ -158,6 +158,8 @@ def eval_(
         if found.parent.name == "checkpoints":
             say(f"{run_dir} has not finished training: evaluating its newest checkpoint {found}")
         results = evaluate_run(run_dir, device=resolve_device(device), overrides=set_ or ())
+        if found.parent.name == "checkpoints":  # the recipe's train_steps is the run's plan, not this model's
+            results["recipe"]["evaluated_checkpoint"] = found.name
         if is_main():
             paths = report(results, run_dir, out)
             say(results_table(results))
@@ -296,7 +298,10 @@ def version_callback(value: bool):
 def root(
     version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version.")] = False,
 ):
-    pass
+    import warnings
+
+    # a warning is one line too ("warning: ..."), not Python's file:line and source dump
+    warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
 
 
 def main():

@@ -101,7 +101,7 @@ def _hold(lock: Path, target: Path, what: str, *, wait: bool):
     previous = _holder(fd)
     if previous and previous.split()[0] != str(os.getpid()):
         warnings.warn(f"{target}: took over the lock of process {previous.split()[0]}, which ended without "
-                      "releasing it (killed?)", stacklevel=4)
+                      "releasing it (killed?)", stacklevel=2)
     os.ftruncate(fd, 0)
     os.lseek(fd, 0, os.SEEK_SET)
     os.write(fd, f"{os.getpid()} {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())

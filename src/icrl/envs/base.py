@@ -28,6 +28,12 @@ class EnvError(IcrlError, ValueError):
     """A bad action, shape or task description given to an environment."""
 
 
+def check_seed(seed, name: str = "seed") -> None:
+    """``EnvError`` naming ``seed`` unless it is None or an integer >= 0 (what numpy's generators take)."""
+    if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise EnvError(f"{name}={seed!r} is invalid: allowed an integer >= 0")
+
+
 class TaskStreams:
     """One independent random stream per task, drawn from like a ``numpy.random.Generator``.
 

@@ -39,7 +39,7 @@ import numpy as np
 from gymnasium import spaces
 
 from .bandit import BernoulliBandit
-from .base import BatchedEnv, EnvError, TaskSet
+from .base import BatchedEnv, EnvError, TaskSet, check_seed
 from .contextual import CONTEXT_DIM, ContextualBandit
 from .darkroom import GRID, MAX_STEPS, NUM_COMPOUND_ACTIONS, DarkRoom
 from .keydoor import MAX_STEPS as KEYDOOR_MAX_STEPS
@@ -113,8 +113,7 @@ class _SingleTaskEnv(gymnasium.Env):
 
 def _seeded_rng(seed: int | None) -> np.random.Generator:
     """numpy's generator of ``seed`` (None: fresh entropy); ``EnvError`` naming a bad seed."""
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise EnvError(f"seed={seed!r} is invalid: allowed an integer >= 0 or None")
+    check_seed(seed)
     return np.random.default_rng(seed)
 
 

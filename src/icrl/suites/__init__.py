@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..envs.base import BatchedEnv, EnvError, TaskSet
+from ..envs.base import BatchedEnv, EnvError, TaskSet, check_seed
 
 EVAL_TASKS = 100  # tasks per eval suite in the paper
 METRICS = ("regret", "success", "return")  # regret: lower is better; success, return: higher is better
@@ -174,9 +174,8 @@ def eval_suite(env: str, name: str, seed: int, num_tasks: int = EVAL_TASKS, trai
         raise EnvError(f"unknown {env} suite {name!r}; known: {', '.join(spec.eval_suites)}")
     if num_tasks < 1:
         raise EnvError(f"num_tasks must be >= 1, got {num_tasks}")
-    for key, value in (("seed", seed), ("train_seed", train_seed)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0):
-            raise EnvError(f"{key}={value!r} is invalid: allowed an integer >= 0")
+    check_seed(seed)
+    check_seed(train_seed, "train_seed")
     if name == "train" and spec.train_suite_is_training_tasks:
         return train_tasks(env, num_tasks, seed if train_seed is None else train_seed)
     return spec.make_eval_suite(name, stream(seed, env, "eval", name), num_tasks)
