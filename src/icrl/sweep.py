@@ -186,11 +186,15 @@ def run_command(preset: str, run: SweepRun) -> list[str]:
 
 def summary(run_dir: Path) -> str:
     """One line of a finished run: the mean normalised score of its model over its suites."""
+    from .reading import read_results
+
     try:
-        results = json.loads((run_dir / "eval.json").read_text())
-    except (OSError, ValueError):
+        results = read_results(run_dir / "eval.json")
+    except OSError:
         return "no eval.json"
-    policy = results.get("protocol", {}).get("policy")
+    except ValueError as err:  # damaged: said, not raised (the sweep goes on)
+        return str(err)
+    policy = results["protocol"]["policy"]
     scores = [row[policy]["normalized"] for row in results["suites"].values()
               if policy in row and row[policy].get("normalized") is not None]
     return f"mean normalised {sum(scores) / len(scores):.3f} over {len(scores)} suites" if scores else "done"
@@ -256,7 +260,14 @@ def execute(preset: str, runs: list[SweepRun], *, command: str, gpus=None, say=p
 
 
 def _read(path: Path) -> dict:
+    """A run's own ``sweep.json`` record to update; {} if missing or damaged (it is rewritten whole)."""
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+    if not isinstance(record, dict):
+        return {}
+    for key in ("attempts", "wall_s", "wall_s_before"):  # the numbers it adds to
+        if key in record and (isinstance(record[key], bool) or not isinstance(record[key], (int, float))):
+            del record[key]
+    return record
