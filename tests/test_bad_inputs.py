@@ -446,6 +446,8 @@ FILE_CASES_3 = {  # id: (setup, command, named in the one error line; None: the 
     "C20 run dir a file": (_write("afile", "hi"), ["run", "bandit-cpu", "--run-dir", "afile", *SETS], "afile: is a file"),
     "C21 run dir below a file": (_write("afile", "hi"), ["run", "bandit-cpu", "--run-dir", "afile/sub", *SETS], "afile: is a file"),
     "C22 run dir a symlink loop": (lambda d: (d / "loop").symlink_to("loop"), ["run", "bandit-cpu", "--run-dir", "loop", *SETS], "loop: a symlink"),
+    "checkpoints a file": (_write("r/checkpoints", "x"), ["run", "bandit-cpu", "--run-dir", "r", *SETS], "r/checkpoints: is a file"),
+    "metrics.jsonl a folder": (lambda d: (d / "r/metrics.jsonl").mkdir(parents=True), ["run", "bandit-cpu", "--run-dir", "r", *SETS], "r/metrics.jsonl: is a directory"),
     "C46 resume with another data config": (_unfinish, ["run", "bandit-cpu", *REF, "--set", "data.num_tasks=15", "--resume"], "data.num_tasks"),
     "C48 data/ a file": (lambda d: __import__("shutil").rmtree(d / "data") or (d / "data").write_text("x"), ["run", "bandit-cpu", "--run-dir", "r", *SETS], "data: is a file"),
     "C52 trainer state without optimizer": (_no_optimizer, ["run", "bandit-cpu", *REF, "--resume"], "skipped"),
