@@ -276,6 +276,13 @@ def test_agent_refuses_values_that_would_break_it_later(what, obs_kind, value, n
     agent.reset([np.array([1, 2]), np.array([3, 4])])  # distinct arrays are a valid action set
 
 
+@pytest.mark.parametrize(("options", "named"), [({"seed": -1}, "seed=-1"), ({"temperature": float("nan")}, "temperature"),
+                                              ({"temperature": float("inf")}, "temperature")])
+def test_agent_options_are_checked(options, named):
+    with pytest.raises(ValueError, match=named):
+        Agent(_agent().policy.model, **options)
+
+
 def test_a_tiny_sampling_temperature_is_argmax_not_nan():  # B10
     from icrl.agent import InContextPolicy
 
@@ -328,6 +335,8 @@ GYM_CASES = [
     ("icrl/BernoulliBandit-v0", {"num_arms": 3}, 1.0, "integers"),
     ("icrl/ContextualBandit-v0", {"arm_features": [[np.nan, 0.0]]}, None, "arm_features"),
     ("icrl/DarkRoom-v0", {}, -1, "action -1"),
+    ("icrl/ContextualBandit-v0", {"arm_features": "abc"}, None, "arm_features='abc'"),
+    ("icrl/BernoulliBandit-v0", {"num_arms": 10**9}, None, "num_arms"),  # refused before it takes 8 GB
 ]
 
 
@@ -501,7 +510,7 @@ def test_compare_out_json_writes_json_there_and_the_report_beside_it(tmp_path, m
 
 def test_there_are_at_least_140_cases():
     total = (len(CLI_CASES) + len(CONFIG_CASES) + len(FILE_CASES) + 3 + len(AGENT_CASES) + 1 + len(GYM_CASES)
-             + len(YAML_CASES) + 1 + len(AGENT_CASES_3) + 1 + len(API_CASES) + len(FILE_CASES_3) + 1)
+             + len(YAML_CASES) + 1 + len(AGENT_CASES_3) + 3 + 1 + len(API_CASES) + len(FILE_CASES_3) + 1)
     assert total >= 140, total
 
 

@@ -28,6 +28,11 @@ class EnvError(IcrlError, ValueError):
     """A bad action, shape or task description given to an environment."""
 
 
+# The most actions a task may have outside a model's own limit (Agent action sets, Gymnasium
+# bandits): far past any in-context learner's, so that a typo (1e9) fails at once, not in memory.
+MAX_ACTIONS = 65536
+
+
 def check_seed(seed, name: str = "seed") -> None:
     """``EnvError`` naming ``seed`` unless it is None or an integer >= 0 (what numpy's generators take)."""
     if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0):
