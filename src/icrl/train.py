@@ -342,7 +342,7 @@ class Trainer:
     def run(self) -> Path:
         cfg, t = self.cfg, self.cfg.train
         tokens_per_batch = t.batch_size * self.model.window_length(cfg.model.seq_len, self.width, False)
-        logger = MetricsLogger(self.run_dir, cfg) if self.is_main else None
+        logger = MetricsLogger(self.run_dir, cfg, start_step=self.step) if self.is_main else None
         bar = tqdm(total=t.num_steps, initial=self.step, desc=f"training {cfg.model.kind} on {cfg.env}", disable=not self.progress)
         window, tic = [], time.perf_counter()
         try:
@@ -391,13 +391,14 @@ class TrainingDiverged(IcrlError, ValueError):
 class MetricsLogger:
     """Appends metrics to ``metrics.jsonl`` and, where available, TensorBoard and wandb."""
 
-    def __init__(self, run_dir: Path, cfg: RunConfig):
+    def __init__(self, run_dir: Path, cfg: RunConfig, start_step: int = 0):
         self.path = run_dir / "metrics.jsonl"
         self.tb = None
         try:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(str(run_dir / "tb"))
+            # a resumed run: TensorBoard drops the killed attempt's events after the checkpoint too
+            self.tb = SummaryWriter(str(run_dir / "tb"), purge_step=start_step or None)
         except Exception:  # tensorboard is optional at run time
             self.tb = None
         self.wandb = None
