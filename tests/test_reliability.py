@@ -252,3 +252,19 @@ def test_a_dataset_that_would_not_fit_on_the_disk_is_refused_before_hdf5_writes_
     code, out = icrl("generate", "bandit-cpu", "--out", "d.h5", *sets())
     assert code == 2 and "d.h5: could not be written (No space left on device)" in out, out
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_commands_lock_file_is_removed_by_the_next_write_in_its_folder(tmp_path):
+    from icrl.io import write_text
+
+    holder = hold("file_lock", tmp_path / "big.h5")
+    held = tmp_path / ".other.h5.lock"
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    live = hold("file_lock", tmp_path / "other.h5")
+    try:
+        write_text(tmp_path / "small.json", "{}")
+        assert not (tmp_path / ".big.h5.lock").exists() and held.exists()  # the dead one's only
+    finally:
+        live.kill()
+        live.wait()

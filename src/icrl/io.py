@@ -35,22 +35,26 @@ def temp_path(path) -> Path:
 
 def remove_stale_temps(path) -> list[Path]:
     """Delete the temporary files in ``path``'s folder (of any target) left by writers that no
-    longer run (killed mid-write); those of a running process are kept. Returns what was removed."""
-    removed = []
+    longer run (killed mid-write), and their lock files; those of a running process are kept.
+    Returns what was removed."""
+    from .lock import remove_stale_locks
+
+    removed = remove_stale_locks(Path(path).parent)
     try:
         names = os.listdir(Path(path).parent)
     except OSError:
         return removed
     for name in names:
         match = _TEMP.match(name)
-        if match and not _alive(int(match.group(1))):
+        if match and not pid_alive(int(match.group(1))):
             tmp = Path(path).parent / name
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (on this machine), ours or someone else's."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -79,6 +79,36 @@ def _remove_empty(folders: list[Path]) -> None:
             return
 
 
+def remove_stale_locks(folder) -> list[Path]:
+    """Delete the lock files in ``folder`` left by killed processes (no live holder; the next
+    command on their path would take them over anyway). Returns what was removed."""
+    removed = []
+    if fcntl is None:
+        return removed
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(".") and n.endswith(".lock")]
+    except OSError:
+        return removed
+    for name in names:
+        lock = Path(folder) / name
+        if str(lock.resolve()) in _held:
+            continue
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _holder(fd) and os.stat(lock).st_ino == os.fstat(fd).st_ino:  # held by no one: stale
+                lock.unlink()
+                removed.append(lock)
+        except OSError:  # held by a live process, or gone meanwhile
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
 def _holder(fd: int) -> str:
     os.lseek(fd, 0, os.SEEK_SET)
     return os.read(fd, 200).decode(errors="replace").strip()
@@ -120,7 +150,9 @@ def _hold(lock: Path, target: Path, what: str, *, wait: bool):
 def _acquire(lock: Path, target: Path, what: str, wait: bool) -> int:
     """An open descriptor of ``lock`` that this process has locked (and that is still the file at
     that path: a holder unlinks it on release, and a waiter may have opened the old one)."""
-    said = False
+    from .io import pid_alive
+
+    said, tries = False, 0
     while True:
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
@@ -132,6 +164,10 @@ def _acquire(lock: Path, target: Path, what: str, wait: bool) -> int:
             holder = _holder(fd) or "?"
             os.close(fd)
             pid, _, since = holder.partition(" ")
+            tries += 1
+            if (not pid.isdigit() or not pid_alive(int(pid))) and tries < 50:
+                time.sleep(0.02)  # being created, or a stale file being cleaned up: a moment
+                continue
             busy = f"{target} is in use by another icrl process (PID {pid}{', since ' + since if since else ''})"
             if not wait:
                 raise LockedError(f"{busy}; wait for it to finish, or choose another {what}") from None
