@@ -268,3 +268,12 @@ def test_a_killed_commands_lock_file_is_removed_by_the_next_write_in_its_folder(
     finally:
         live.kill()
         live.wait()
+
+
+def test_lock_files_of_other_programs_are_left_alone(tmp_path):
+    from icrl.io import write_text
+
+    foreign = tmp_path / ".someone-else.lock"
+    foreign.write_text("not ours")
+    write_text(tmp_path / "small.json", "{}")
+    assert foreign.read_text() == "not ours"

@@ -14,6 +14,7 @@ and only the main process of a ``torchrun`` job takes them. Where the OS has no 
 from __future__ import annotations
 
 import os
+import re
 import time
 import warnings
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 RUN_LOCK = ".icrl.lock"
+OWNER = re.compile(r"^(\d+) \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")  # what a lock file holds
 _held: dict[str, int] = {}  # lock files this process holds -> nesting depth
 
 
@@ -82,6 +84,8 @@ def _remove_empty(folders: list[Path]) -> None:
 def remove_stale_locks(folder) -> list[Path]:
     """Delete the lock files in ``folder`` left by killed processes (no live holder; the next
     command on their path would take them over anyway). Returns what was removed."""
+    from .io import pid_alive
+
     removed = []
     if fcntl is None:
         return removed
@@ -99,7 +103,8 @@ def remove_stale_locks(folder) -> list[Path]:
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if _holder(fd) and os.stat(lock).st_ino == os.fstat(fd).st_ino:  # held by no one: stale
+            owner = OWNER.match(_holder(fd))  # ours only: "PID date time", of a process that has ended
+            if owner and not pid_alive(int(owner.group(1))) and os.stat(lock).st_ino == os.fstat(fd).st_ino:
                 lock.unlink()
                 removed.append(lock)
         except OSError:  # held by a live process, or gone meanwhile
