@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .config import ConfigError, list_presets, load_config
+from .config import MAX_SEED, SIZE_LIMITS, ConfigError, list_presets, load_config
 from .errors import IcrlError
 from .suites import ENV_SPECS
 
@@ -92,10 +92,11 @@ def baselines(
     from .suites import env_spec
 
     env_spec(env)
-    if num_tasks < 1:
-        raise ConfigError(f"--num-tasks={num_tasks} is invalid: allowed >= 1")
-    if seed < 0:
-        raise ConfigError(f"--seed={seed} is invalid: allowed >= 0")
+    most = SIZE_LIMITS["eval.num_tasks"]
+    if not 1 <= num_tasks <= most:
+        raise ConfigError(f"--num-tasks={num_tasks} is invalid: allowed 1 to {most}")
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"--seed={seed} is invalid: allowed 0 to {MAX_SEED}")
     if out is not None:
         refuse_overwrite(out, force)
     names = [s.strip() for s in suites.split(",")] if suites else None

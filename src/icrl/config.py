@@ -506,6 +506,7 @@ def _validate(cfg: RunConfig) -> None:
     _at_least("train.checkpoint_every", t.checkpoint_every, 1)
     for suite in t.eval_suites:
         _choice("train.eval_suites", suite, spec.eval_suites)
+    _check(len(set(t.eval_suites)) == len(t.eval_suites), "train.eval_suites", t.eval_suites, "each suite once")
     _check((e.steps is None) != (e.episodes is None), "eval.steps", e.steps, "exactly one of eval.steps and eval.episodes set")
     _check_horizon(cfg)
     if e.steps is not None:
@@ -520,6 +521,7 @@ def _validate(cfg: RunConfig) -> None:
     _check(e.suites is None or len(e.suites) > 0, "eval.suites", e.suites, "null (every suite) or a non-empty list")
     for suite in e.suites or ():
         _choice("eval.suites", suite, spec.eval_suites)
+    _check(len(set(e.suites or ())) == len(e.suites or ()), "eval.suites", e.suites, "each suite once")
 
 
 # -- comparing configs (resume, finished runs, model files) -------------------------------------
