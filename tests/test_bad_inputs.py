@@ -82,6 +82,7 @@ CLI_CASES = [
     (["compare", "runs", "--reps", "100000000"], "--reps=100000000"),  # P16
     (["run", "bandit-cpu", "--set", "eval.suites=train,train"], "each suite once"),
     (["baselines", "bandit", "--num-tasks", "1000000000"], "--num-tasks=1000000000"),
+    (["baselines", "bandit", "--out", "b.md"], "--out b.md"),  # JSON under a Markdown name
 ]
 
 

@@ -52,6 +52,12 @@ def guarded(fn):
 MAX_REPS = 100_000  # bootstrap resamples of icrl compare: far past where the intervals stop moving
 
 
+def json_out(out: Path | None, option: str = "--out") -> None:
+    """``out`` is a results JSON file: a .json name (or none), never the name of what goes beside it."""
+    if out is not None and out.suffix and out.suffix.lower() != ".json":
+        raise ConfigError(f"{option} {out} is invalid: allowed a .json file (the report and curves go beside it)")
+
+
 def _config(preset: str, overrides, extra: dict):
     items = list(overrides or [])
     items += [f"{k}={v}" for k, v in extra.items() if v is not None]
@@ -97,6 +103,7 @@ def baselines(
         raise ConfigError(f"--num-tasks={num_tasks} is invalid: allowed 1 to {most}")
     if not 0 <= seed <= MAX_SEED:
         raise ConfigError(f"--seed={seed} is invalid: allowed 0 to {MAX_SEED}")
+    json_out(out)
     if out is not None:
         refuse_overwrite(out, force)
     names = [s.strip() for s in suites.split(",")] if suites else None
@@ -150,6 +157,7 @@ def eval_(
 
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: not a run directory (give the folder that holds model.safetensors)")
+    json_out(out)
     with run_dir_lock(run_dir) if out is None else file_lock(out):
         found = evaluated_model(run_dir)
         if out is None and found != run_dir / "model.safetensors":
