@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import ConfigError, load_config
+from .config import MAX_SEED, ConfigError, load_config
 from .io import write_json
 
 SEED_FIELDS = ("data.seed", "train.seed", "eval.seed")
@@ -124,8 +124,9 @@ def plan(preset: str, *, seeds: int, first_seed: int = 0, sets=(), variants=None
     """
     if not 1 <= seeds <= MAX_SEEDS:
         raise ConfigError(f"--seeds={seeds} is invalid: allowed 1 to {MAX_SEEDS}")
-    if first_seed < 0:
-        raise ConfigError(f"--first-seed={first_seed} is invalid: allowed >= 0")
+    if not 0 <= first_seed <= MAX_SEED - seeds + 1:
+        raise ConfigError(f"--first-seed={first_seed} is invalid: allowed 0 to {MAX_SEED - seeds + 1} "
+                          f"(seeds run to first + {seeds - 1}, at most {MAX_SEED})")
     for item in sets or ():
         if item.split("=", 1)[0].strip() in SEED_FIELDS:
             raise ConfigError(f"--set {item}: the sweep sets {', '.join(SEED_FIELDS)} itself (use --first-seed)")
