@@ -313,12 +313,28 @@ def _api(case):
         "API19": lambda: icrl.load_histories("."),
         "G29": lambda: gymnasium.make("icrl/BernoulliBandit-v0", means="abc"),
         "G35": lambda: gymnasium.make("icrl/KeyDoor-v0", seed=-1),
+        "teacher": lambda: icrl.make_teacher("nope"),
+        "teacher options": lambda: icrl.make_teacher("ucb", zzz=1),
+        "dataset path": lambda: icrl.load_histories(123),
+        "preset": lambda: icrl.load_config(5),
+        "suite size": lambda: icrl.eval_suite("bandit", "train", 0, num_tasks=10**12),
+        "rollout steps": lambda: icrl.rollout(icrl.make_teacher("ucb"), icrl.make_env(_tasks()), steps=2.5, seed=0),
+        "rollout seed": lambda: icrl.rollout(icrl.make_teacher("ucb"), icrl.make_env(_tasks()), steps=3, seed=-1),
+        "env seed": lambda: icrl.make_env(_tasks(), seed=-1),
     }[case]
+
+
+def _tasks():
+    from icrl.suites import eval_suite
+
+    return eval_suite("bandit", "train", 0, num_tasks=2)
 
 
 API_CASES = [("API02", "overrides='train.lr=0.1'"), ("API03", "model.num_heads=3"), ("API05", "model.num_heads=2"),
              ("API10", "seed=-1"), ("API17", "make_env('bandit')"), ("API19", "directory"), ("G29", "means='abc'"),
-             ("G35", "seed=-1")]
+             ("G35", "seed=-1"), ("teacher", "unknown teacher 'nope'"), ("teacher options", "zzz"),
+             ("dataset path", "dataset path 123"), ("preset", "preset 5"), ("suite size", "num_tasks"),
+             ("rollout steps", "steps must be >= 1, got 2.5"), ("rollout seed", "seed=-1"), ("env seed", "seed=-1")]
 
 
 @pytest.mark.parametrize(("case", "named"), API_CASES)

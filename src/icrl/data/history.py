@@ -258,10 +258,16 @@ def _pad_to(array: np.ndarray, width: int, value) -> np.ndarray:
 def dataset_attrs(path) -> dict:
     """A dataset's attributes (env, teacher, seed, the data ``config`` it was made from, ...)
     without reading its arrays; refuses foreign files and unreadable attributes like ``load_histories``."""
-    path = Path(path)
+    path = _as_path(path)
     with _open(path) as f:
         attrs = _checked_attrs(path, f)
     return _parse_config(path, attrs)
+
+
+def _as_path(path) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise DatasetError(f"dataset path {path!r} is invalid: allowed a file name (str or Path)")
+    return Path(path)
 
 
 def _open(path: Path):
@@ -305,7 +311,7 @@ def _parse_config(path, attrs: dict) -> dict:
 
 def load_histories(path) -> HistoryDataset:
     """Read a dataset written by ``HistoryWriter``; refuses foreign, corrupt or inconsistent files."""
-    path = Path(path)
+    path = _as_path(path)
     with _open(path) as f:
         attrs = _checked_attrs(path, f)
         missing = [k for k in STEP_FIELDS + HISTORY_FIELDS if k not in f]

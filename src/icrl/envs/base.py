@@ -33,10 +33,22 @@ class EnvError(IcrlError, ValueError):
 MAX_ACTIONS = 65536
 
 
-def check_seed(seed, name: str = "seed") -> None:
-    """``EnvError`` naming ``seed`` unless it is None or an integer >= 0 (what numpy's generators take)."""
-    if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise EnvError(f"{name}={seed!r} is invalid: allowed an integer >= 0")
+def check_seed(seed, name: str = "seed", *, sequence: bool = False) -> None:
+    """``EnvError`` naming ``seed`` unless it is None or an integer >= 0 (what numpy's generators
+    take), or with ``sequence`` also a list of such integers (a ``SeedSequence`` entropy)."""
+    def ok(value):
+        return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, np.integer)) and value >= 0
+
+    if seed is None or ok(seed) or (sequence and isinstance(seed, (list, tuple)) and seed and all(map(ok, seed))):
+        return
+    raise EnvError(f"{name}={seed!r} is invalid: allowed an integer >= 0{' (or a list of them)' if sequence else ''}")
+
+
+def check_count(value, name: str, most: int) -> int:
+    """``value`` as an int if it is an integer in [1, ``most``]; ``EnvError`` naming it otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not 1 <= value <= most:
+        raise EnvError(f"{name} must be >= 1, got {value!r} (an integer, at most {most})")
+    return int(value)
 
 
 class TaskStreams:

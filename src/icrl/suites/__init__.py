@@ -22,9 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..envs.base import BatchedEnv, EnvError, TaskSet, check_seed
+from ..envs.base import BatchedEnv, EnvError, TaskSet, check_count, check_seed
 
 EVAL_TASKS = 100  # tasks per eval suite in the paper
+MAX_EVAL_TASKS = 10**6  # far past any evaluation; a typo (1e12) fails at once, not in memory
 METRICS = ("regret", "success", "return")  # regret: lower is better; success, return: higher is better
 
 
@@ -172,8 +173,7 @@ def eval_suite(env: str, name: str, seed: int, num_tasks: int = EVAL_TASKS, trai
     spec = env_spec(env)
     if name not in spec.eval_suites:
         raise EnvError(f"unknown {env} suite {name!r}; known: {', '.join(spec.eval_suites)}")
-    if num_tasks < 1:
-        raise EnvError(f"num_tasks must be >= 1, got {num_tasks}")
+    num_tasks = check_count(num_tasks, "num_tasks", MAX_EVAL_TASKS)
     check_seed(seed)
     check_seed(train_seed, "train_seed")
     if name == "train" and spec.train_suite_is_training_tasks:
