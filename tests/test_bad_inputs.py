@@ -84,6 +84,7 @@ CLI_CASES = [
     (["run", "bandit-cpu", "--set", "eval.suites=train,train"], "each suite once"),
     (["baselines", "bandit", "--num-tasks", "1000000000"], "--num-tasks=1000000000"),
     (["baselines", "bandit", "--out", "b.md"], "--out b.md"),  # JSON under a Markdown name
+    (["baselines", "bandit", "--num-tasks", "2", "--suites", "train", "--out", "/proc/b.json"], "/proc/b.json: could not be written"),
 ]
 
 

@@ -23,7 +23,8 @@ _NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 
 
 class WriteFailed(IcrlError, OSError):
-    """A file could not be written for want of room (disk full, quota, file-size limit)."""
+    """A file could not be written: no room (disk full, quota, file-size limit) or a folder that
+    takes no files (``/proc``, a read-only mount)."""
 
 
 def temp_path(path) -> Path:
@@ -92,6 +93,8 @@ def atomic_path(path):
         full = no_room(path, err)
         if full is not None:
             raise full from None
+        if err.filename in (str(tmp), tmp):  # the temporary name means nothing to the user
+            raise WriteFailed(f"{path}: could not be written ({err.strerror or err})") from None
         raise
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -167,7 +170,10 @@ def ensure_folder(path, what: str = "folder") -> list[Path]:
             raise NotADirectoryError(20, f"is a file, not a folder ({what} {path} must be a folder)", str(folder))
         missing.append(folder)
     for folder in reversed(missing):
-        folder.mkdir(exist_ok=True)
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as err:  # /proc, a read-only mount, no permission
+            raise WriteFailed(f"{folder}: cannot make this folder ({err.strerror or err}; {what})") from None
     return missing[::-1]
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import MAX_SEED, ConfigError, load_config
-from .io import write_json
+from .io import ensure_folder, write_json
 
 SEED_FIELDS = ("data.seed", "train.seed", "eval.seed")
 
@@ -220,7 +220,7 @@ def execute(preset: str, runs: list[SweepRun], *, command: str, gpus=None, say=p
             if slot in running or not queue:
                 continue
             run = queue.pop(0)
-            run.run_dir.mkdir(parents=True, exist_ok=True)
+            ensure_folder(run.run_dir, "a sweep run's folder")
             cmd = run_command(preset, run)
             record = {"preset": preset, "variant": run.variant.name, "variant_overrides": list(run.variant.overrides),
                       "is_base": run.is_base, "seed": run.seed, "overrides": run.overrides, "sweep_command": command,

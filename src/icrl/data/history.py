@@ -34,7 +34,7 @@ import numpy as np
 
 from ..envs.base import TaskSet
 from ..errors import IcrlError
-from ..io import check_room, file_mode, remove_stale_temps, temp_path
+from ..io import check_room, ensure_folder, file_mode, remove_stale_temps, temp_path
 
 FORMAT = "icrl-history"
 SCHEMA_VERSION = 2
@@ -105,7 +105,7 @@ class HistoryWriter:
             raise IsADirectoryError(21, "is a directory, not a dataset file", str(self.path))
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path} already exists; pass --force (overwrite=True) to replace it")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_folder(self.path.parent, f"the folder of {self.path}")
         remove_stale_temps(self.path)
         self.tmp = temp_path(self.path)
         self.file = h5py.File(self.tmp, "w")
