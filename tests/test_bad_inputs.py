@@ -79,7 +79,12 @@ CLI_CASES = [
     (["run", "bandit-cpu", "--set", "data.path=/proc/x.h5"], "/proc"),  # C61
     (["sweep", "bandit-cpu", "--seeds", "1", "--vary", "data.seed=1,2", "--dry-run"], "data.seed"),  # S12
     (["sweep", "bandit-cpu", "--seeds", "100000000", "--dry-run"], "--seeds=100000000"),  # S23
+    (["sweep", "bandit-cpu", "--seeds", "2", "--first-seed", "4294967295", "--dry-run"], "--first-seed=4294967295"),
     (["compare", "runs", "--reps", "100000000"], "--reps=100000000"),  # P16
+    (["run", "bandit-cpu", "--set", "eval.suites=train,train"], "each suite once"),
+    (["baselines", "bandit", "--num-tasks", "1000000000"], "--num-tasks=1000000000"),
+    (["baselines", "bandit", "--out", "b.md"], "--out b.md"),  # JSON under a Markdown name
+    (["baselines", "bandit", "--num-tasks", "2", "--suites", "train", "--out", "/proc/b.json"], "/proc/b.json: could not be written"),
 ]
 
 
@@ -276,6 +281,13 @@ def test_agent_refuses_values_that_would_break_it_later(what, obs_kind, value, n
     agent.reset([np.array([1, 2]), np.array([3, 4])])  # distinct arrays are a valid action set
 
 
+@pytest.mark.parametrize(("options", "named"), [({"seed": -1}, "seed=-1"), ({"temperature": float("nan")}, "temperature"),
+                                              ({"temperature": float("inf")}, "temperature")])
+def test_agent_options_are_checked(options, named):
+    with pytest.raises(ValueError, match=named):
+        Agent(_agent().policy.model, **options)
+
+
 def test_a_tiny_sampling_temperature_is_argmax_not_nan():  # B10
     from icrl.agent import InContextPolicy
 
@@ -302,12 +314,28 @@ def _api(case):
         "API19": lambda: icrl.load_histories("."),
         "G29": lambda: gymnasium.make("icrl/BernoulliBandit-v0", means="abc"),
         "G35": lambda: gymnasium.make("icrl/KeyDoor-v0", seed=-1),
+        "teacher": lambda: icrl.make_teacher("nope"),
+        "teacher options": lambda: icrl.make_teacher("ucb", zzz=1),
+        "dataset path": lambda: icrl.load_histories(123),
+        "preset": lambda: icrl.load_config(5),
+        "suite size": lambda: icrl.eval_suite("bandit", "train", 0, num_tasks=10**12),
+        "rollout steps": lambda: icrl.rollout(icrl.make_teacher("ucb"), icrl.make_env(_tasks()), steps=2.5, seed=0),
+        "rollout seed": lambda: icrl.rollout(icrl.make_teacher("ucb"), icrl.make_env(_tasks()), steps=3, seed=-1),
+        "env seed": lambda: icrl.make_env(_tasks(), seed=-1),
     }[case]
+
+
+def _tasks():
+    from icrl.suites import eval_suite
+
+    return eval_suite("bandit", "train", 0, num_tasks=2)
 
 
 API_CASES = [("API02", "overrides='train.lr=0.1'"), ("API03", "model.num_heads=3"), ("API05", "model.num_heads=2"),
              ("API10", "seed=-1"), ("API17", "make_env('bandit')"), ("API19", "directory"), ("G29", "means='abc'"),
-             ("G35", "seed=-1")]
+             ("G35", "seed=-1"), ("teacher", "unknown teacher 'nope'"), ("teacher options", "zzz"),
+             ("dataset path", "dataset path 123"), ("preset", "preset 5"), ("suite size", "num_tasks"),
+             ("rollout steps", "steps must be >= 1, got 2.5"), ("rollout seed", "seed=-1"), ("env seed", "seed=-1")]
 
 
 @pytest.mark.parametrize(("case", "named"), API_CASES)
@@ -328,6 +356,8 @@ GYM_CASES = [
     ("icrl/BernoulliBandit-v0", {"num_arms": 3}, 1.0, "integers"),
     ("icrl/ContextualBandit-v0", {"arm_features": [[np.nan, 0.0]]}, None, "arm_features"),
     ("icrl/DarkRoom-v0", {}, -1, "action -1"),
+    ("icrl/ContextualBandit-v0", {"arm_features": "abc"}, None, "arm_features='abc'"),
+    ("icrl/BernoulliBandit-v0", {"num_arms": 10**9}, None, "num_arms"),  # refused before it takes 8 GB
 ]
 
 
@@ -446,6 +476,8 @@ FILE_CASES_3 = {  # id: (setup, command, named in the one error line; None: the 
     "C20 run dir a file": (_write("afile", "hi"), ["run", "bandit-cpu", "--run-dir", "afile", *SETS], "afile: is a file"),
     "C21 run dir below a file": (_write("afile", "hi"), ["run", "bandit-cpu", "--run-dir", "afile/sub", *SETS], "afile: is a file"),
     "C22 run dir a symlink loop": (lambda d: (d / "loop").symlink_to("loop"), ["run", "bandit-cpu", "--run-dir", "loop", *SETS], "loop: a symlink"),
+    "checkpoints a file": (_write("r/checkpoints", "x"), ["run", "bandit-cpu", "--run-dir", "r", *SETS], "r/checkpoints: is a file"),
+    "metrics.jsonl a folder": (lambda d: (d / "r/metrics.jsonl").mkdir(parents=True), ["run", "bandit-cpu", "--run-dir", "r", *SETS], "r/metrics.jsonl: is a directory"),
     "C46 resume with another data config": (_unfinish, ["run", "bandit-cpu", *REF, "--set", "data.num_tasks=15", "--resume"], "data.num_tasks"),
     "C48 data/ a file": (lambda d: __import__("shutil").rmtree(d / "data") or (d / "data").write_text("x"), ["run", "bandit-cpu", "--run-dir", "r", *SETS], "data: is a file"),
     "C52 trainer state without optimizer": (_no_optimizer, ["run", "bandit-cpu", *REF, "--resume"], "skipped"),
@@ -499,7 +531,7 @@ def test_compare_out_json_writes_json_there_and_the_report_beside_it(tmp_path, m
 
 def test_there_are_at_least_140_cases():
     total = (len(CLI_CASES) + len(CONFIG_CASES) + len(FILE_CASES) + 3 + len(AGENT_CASES) + 1 + len(GYM_CASES)
-             + len(YAML_CASES) + 1 + len(AGENT_CASES_3) + 1 + len(API_CASES) + len(FILE_CASES_3) + 1)
+             + len(YAML_CASES) + 1 + len(AGENT_CASES_3) + 3 + 1 + len(API_CASES) + len(FILE_CASES_3) + 1)
     assert total >= 140, total
 
 

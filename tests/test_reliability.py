@@ -144,7 +144,8 @@ def test_eval_of_an_unfinished_run_names_its_checkpoint_and_leaves_it_unfinished
         (tmp_path / "r" / name).unlink()
     code, out = icrl("eval", "r")
     assert code == 0 and "step-0000010.safetensors" in out and "not finished training" in out, out
-    assert (tmp_path / "r" / "eval-step-0000010.json").exists() and not (tmp_path / "r" / "eval.json").exists()
+    assert not (tmp_path / "r" / "eval.json").exists()
+    assert json.loads((tmp_path / "r" / "eval-step-0000010.json").read_text())["recipe"]["evaluated_checkpoint"] == "step-0000010.safetensors"
     code, out = icrl("run", "bandit-cpu", "--run-dir", "r", "--resume", *sets())
     assert code == 0 and (tmp_path / "r" / "report.md").exists(), out
 
@@ -238,3 +239,41 @@ def test_disk_full_while_writing_a_dataset_ends_in_one_line_with_no_temp(tmp_pat
     errors = [line for line in out.splitlines() if line.startswith("error:")]
     assert code == 2 and len(errors) == 1 and "d.h5: could not be written" in errors[0], out
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_dataset_that_would_not_fit_on_the_disk_is_refused_before_hdf5_writes_it(tmp_path, monkeypatch):
+    """HDF5 cannot recover from a write that failed for want of room (the process crashes on exit):
+    the room is checked before each batch of histories is handed to it."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=1000))
+    code, out = icrl("generate", "bandit-cpu", "--out", "d.h5", *sets())
+    assert code == 2 and "d.h5: could not be written (No space left on device)" in out, out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_commands_lock_file_is_removed_by_the_next_write_in_its_folder(tmp_path):
+    from icrl.io import write_text
+
+    holder = hold("file_lock", tmp_path / "big.h5")
+    held = tmp_path / ".other.h5.lock"
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    live = hold("file_lock", tmp_path / "other.h5")
+    try:
+        write_text(tmp_path / "small.json", "{}")
+        assert not (tmp_path / ".big.h5.lock").exists() and held.exists()  # the dead one's only
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_lock_files_of_other_programs_are_left_alone(tmp_path):
+    from icrl.io import write_text
+
+    foreign = tmp_path / ".someone-else.lock"
+    foreign.write_text("not ours")
+    write_text(tmp_path / "small.json", "{}")
+    assert foreign.read_text() == "not ours"

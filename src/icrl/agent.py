@@ -29,7 +29,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from .envs.base import TaskStreams
+from .envs.base import MAX_ACTIONS, TaskStreams, check_seed
 from .models.model import ActionSetTooLarge, InContextModel, sample_action_embeddings
 from .teachers.base import Policy
 
@@ -44,8 +44,8 @@ class InContextPolicy(Policy):
         if window == "sliding" and use_cache:
             raise ValueError("window='sliding' moves every position at every step, so it has no cached form; "
                              "pass use_cache=False")
-        if temperature is not None and temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if temperature is not None and not (isinstance(temperature, (int, float)) and 0 < temperature < math.inf):
+            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
         self.model = model.eval()
         self.name = model.cfg.kind
         self.selection = selection
@@ -193,7 +193,6 @@ class InContextPolicy(Policy):
         return np.minimum(actions, self.num_actions - 1)
 
 
-MAX_ACTIONS = 65536  # an Agent's action set, where the model kind sets no smaller limit
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -227,6 +226,7 @@ class Agent:
     """
 
     def __init__(self, model: InContextModel, *, seed: int | None = None, device=None, **policy_options):
+        check_seed(seed)
         self.policy = InContextPolicy(model, device=device, **policy_options)
         self.rng = np.random.default_rng(seed)
         self.action_set = None

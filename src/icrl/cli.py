@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .config import ConfigError, list_presets, load_config
+from .config import MAX_SEED, SIZE_LIMITS, ConfigError, list_presets, load_config
 from .errors import IcrlError
 from .suites import ENV_SPECS
 
@@ -52,6 +52,12 @@ def guarded(fn):
 MAX_REPS = 100_000  # bootstrap resamples of icrl compare: far past where the intervals stop moving
 
 
+def json_out(out: Path | None, option: str = "--out") -> None:
+    """``out`` is a results JSON file: a .json name (or none), never the name of what goes beside it."""
+    if out is not None and out.suffix and out.suffix.lower() != ".json":
+        raise ConfigError(f"{option} {out} is invalid: allowed a .json file (the report and curves go beside it)")
+
+
 def _config(preset: str, overrides, extra: dict):
     items = list(overrides or [])
     items += [f"{k}={v}" for k, v in extra.items() if v is not None]
@@ -92,10 +98,12 @@ def baselines(
     from .suites import env_spec
 
     env_spec(env)
-    if num_tasks < 1:
-        raise ConfigError(f"--num-tasks={num_tasks} is invalid: allowed >= 1")
-    if seed < 0:
-        raise ConfigError(f"--seed={seed} is invalid: allowed >= 0")
+    most = SIZE_LIMITS["eval.num_tasks"]
+    if not 1 <= num_tasks <= most:
+        raise ConfigError(f"--num-tasks={num_tasks} is invalid: allowed 1 to {most}")
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"--seed={seed} is invalid: allowed 0 to {MAX_SEED}")
+    json_out(out)
     if out is not None:
         refuse_overwrite(out, force)
     names = [s.strip() for s in suites.split(",")] if suites else None
@@ -149,6 +157,7 @@ def eval_(
 
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: not a run directory (give the folder that holds model.safetensors)")
+    json_out(out)
     with run_dir_lock(run_dir) if out is None else file_lock(out):
         found = evaluated_model(run_dir)
         if out is None and found != run_dir / "model.safetensors":
@@ -158,6 +167,8 @@ def eval_(
         if found.parent.name == "checkpoints":
             say(f"{run_dir} has not finished training: evaluating its newest checkpoint {found}")
         results = evaluate_run(run_dir, device=resolve_device(device), overrides=set_ or ())
+        if found.parent.name == "checkpoints":  # the recipe's train_steps is the run's plan, not this model's
+            results["recipe"]["evaluated_checkpoint"] = found.name
         if is_main():
             paths = report(results, run_dir, out)
             say(results_table(results))
@@ -320,7 +331,10 @@ def version_callback(value: bool):
 def root(
     version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version.")] = False,
 ):
-    pass
+    import warnings
+
+    # a warning is one line too ("warning: ..."), not Python's file:line and source dump
+    warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
 
 
 def main():

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import paper
 from .errors import IcrlError
-from .io import atomic_path, write_json, write_text
+from .io import atomic_path, ensure_folder, write_json, write_text
 from .protocol import TUNED
 from .reading import RunFileError, read_results, read_sweep_record
 from .suites import env_spec
@@ -547,7 +547,7 @@ class Report:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        self.figures.mkdir(parents=True, exist_ok=True)
+        ensure_folder(self.figures, "--figures")
         made = []
         names = [v for v in variants if not (v.startswith("ad_") and v[3:].isdigit())]
         # per-suite bars with intervals (the paper's Figures 4, 6, 7)

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import re
 import typing
 from dataclasses import asdict, dataclass, field
@@ -20,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from .errors import IcrlError
-from .suites import ENV_SPECS
+from .suites import ENV_SPECS, MAX_EVAL_TASKS
 
 PRESET_DIR = Path(__file__).parent / "configs"
 
@@ -263,9 +264,11 @@ def parse_yaml(text: str, where: str):
         raise ConfigError(f"{where}{at}: not valid YAML ({problem})") from None
 
 
-def _read_preset(name_or_path: str, seen=(), base: Path | None = None) -> dict:
+def _read_preset(name_or_path, seen=(), base: Path | None = None) -> dict:
+    if isinstance(name_or_path, os.PathLike):
+        name_or_path = os.fspath(name_or_path)
     if not isinstance(name_or_path, str):
-        raise ConfigError(f"extends={name_or_path!r} is invalid: allowed one preset name or .yaml path")
+        raise ConfigError(f"preset {name_or_path!r} is invalid: allowed a preset name, a .yaml path or a RunConfig")
     path = Path(name_or_path)
     if base is not None and not path.is_absolute() and (base / path).exists():
         path = base / path  # a parent file next to the YAML that extends it
@@ -374,12 +377,12 @@ NAME = re.compile(r"^[^/\\\x00-\x1f.][^/\\\x00-\x1f]*$")  # a file name: no sepa
 MAX_SEED = 2**32 - 1
 # Upper bounds of the sizes, far above any real run: a typo (1e21) fails here, not deep in torch.
 SIZE_LIMITS = {
-    "data.num_tasks": 10**8, "data.steps": 10**7, "data.episodes": 10**6, "data.batch_tasks": 10**8,
+    "data.num_tasks": 10**7, "data.steps": 10**7, "data.episodes": 10**6, "data.batch_tasks": 10**7,
     "model.seq_len": 10**6, "model.num_layers": 1024, "model.num_heads": 1024, "model.d_model": 65536,
     "model.action_dim": 65536, "model.max_actions": 65536, "train.num_steps": 10**10, "train.batch_size": 2**24,
     "train.log_every": 10**10, "train.eval_every": 10**10, "train.checkpoint_every": 10**10,
-    "eval.steps": 10**7, "eval.episodes": 10**6, "eval.num_tasks": 10**8, "eval.batch_size": 10**8,
-    "eval.tune_num_tasks": 10**8,
+    "eval.steps": 10**7, "eval.episodes": 10**6, "eval.num_tasks": MAX_EVAL_TASKS, "eval.batch_size": MAX_EVAL_TASKS,
+    "eval.tune_num_tasks": MAX_EVAL_TASKS,
 }
 
 
@@ -516,6 +519,7 @@ def _validate(cfg: RunConfig) -> None:
     _at_least("train.checkpoint_every", t.checkpoint_every, 1)
     for suite in t.eval_suites:
         _choice("train.eval_suites", suite, spec.eval_suites)
+    _check(len(set(t.eval_suites)) == len(t.eval_suites), "train.eval_suites", t.eval_suites, "each suite once")
     _check((e.steps is None) != (e.episodes is None), "eval.steps", e.steps, "exactly one of eval.steps and eval.episodes set")
     _check_horizon(cfg)
     if e.steps is not None:
@@ -539,6 +543,7 @@ def _validate(cfg: RunConfig) -> None:
     _check(e.suites is None or len(e.suites) > 0, "eval.suites", e.suites, "null (every suite) or a non-empty list")
     for suite in e.suites or ():
         _choice("eval.suites", suite, spec.eval_suites)
+    _check(len(set(e.suites or ())) == len(e.suites or ()), "eval.suites", e.suites, "each suite once")
 
 
 # -- comparing configs (resume, finished runs, model files) -------------------------------------

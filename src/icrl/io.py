@@ -23,7 +23,8 @@ _NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 
 
 class WriteFailed(IcrlError, OSError):
-    """A file could not be written for want of room (disk full, quota, file-size limit)."""
+    """A file could not be written: no room (disk full, quota, file-size limit) or a folder that
+    takes no files (``/proc``, a read-only mount)."""
 
 
 def temp_path(path) -> Path:
@@ -35,22 +36,26 @@ def temp_path(path) -> Path:
 
 def remove_stale_temps(path) -> list[Path]:
     """Delete the temporary files in ``path``'s folder (of any target) left by writers that no
-    longer run (killed mid-write); those of a running process are kept. Returns what was removed."""
-    removed = []
+    longer run (killed mid-write), and their lock files; those of a running process are kept.
+    Returns what was removed."""
+    from .lock import remove_stale_locks
+
+    removed = remove_stale_locks(Path(path).parent)
     try:
         names = os.listdir(Path(path).parent)
     except OSError:
         return removed
     for name in names:
         match = _TEMP.match(name)
-        if match and not _alive(int(match.group(1))):
+        if match and not pid_alive(int(match.group(1))):
             tmp = Path(path).parent / name
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (on this machine), ours or someone else's."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -88,6 +93,8 @@ def atomic_path(path):
         full = no_room(path, err)
         if full is not None:
             raise full from None
+        if err.filename in (str(tmp), tmp):  # the temporary name means nothing to the user
+            raise WriteFailed(f"{path}: could not be written ({err.strerror or err})") from None
         raise
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -101,6 +108,29 @@ def no_room(path, err: OSError) -> WriteFailed | None:
         return None
     return WriteFailed(f"{path}: could not be written ({os.strerror(err.errno)}); nothing of it was kept. "
                        "Free some space (or raise the file-size limit) and run again")
+
+
+ROOM_MARGIN = 8 << 20  # what a writer may hold in caches beyond the bytes it is asked to write
+
+
+def check_room(path, tmp, nbytes: int) -> None:
+    """Before writing about ``nbytes`` more (uncompressed: an upper bound) to ``tmp``, the temporary
+    file of ``path``: ``WriteFailed`` naming ``path`` if the disk's free space or the file-size
+    limit (``ulimit -f``) leaves no room for them."""
+    import shutil
+
+    try:
+        import resource
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        unlimited = (-1, resource.RLIM_INFINITY)
+    except (ImportError, AttributeError):  # Windows
+        limit, unlimited = -1, (-1,)
+    tmp = Path(tmp)
+    size = tmp.stat().st_size if tmp.exists() else 0
+    if limit not in unlimited and size + nbytes > limit:
+        raise no_room(path, OSError(errno.EFBIG, os.strerror(errno.EFBIG)))
+    if shutil.disk_usage(tmp.parent).free < nbytes + ROOM_MARGIN:
+        raise no_room(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
 
 
 def _write_bytes(path, data: bytes) -> None:
@@ -140,7 +170,10 @@ def ensure_folder(path, what: str = "folder") -> list[Path]:
             raise NotADirectoryError(20, f"is a file, not a folder ({what} {path} must be a folder)", str(folder))
         missing.append(folder)
     for folder in reversed(missing):
-        folder.mkdir(exist_ok=True)
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as err:  # /proc, a read-only mount, no permission
+            raise WriteFailed(f"{folder}: cannot make this folder ({err.strerror or err}; {what})") from None
     return missing[::-1]
 
 

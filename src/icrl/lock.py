@@ -14,6 +14,7 @@ and only the main process of a ``torchrun`` job takes them. Where the OS has no 
 from __future__ import annotations
 
 import os
+import re
 import time
 import warnings
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 RUN_LOCK = ".icrl.lock"
+OWNER = re.compile(r"^(\d+) \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")  # what a lock file holds
 _held: dict[str, int] = {}  # lock files this process holds -> nesting depth
 
 
@@ -79,6 +81,39 @@ def _remove_empty(folders: list[Path]) -> None:
             return
 
 
+def remove_stale_locks(folder) -> list[Path]:
+    """Delete the lock files in ``folder`` left by killed processes (no live holder; the next
+    command on their path would take them over anyway). Returns what was removed."""
+    from .io import pid_alive
+
+    removed = []
+    if fcntl is None:
+        return removed
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(".") and n.endswith(".lock")]
+    except OSError:
+        return removed
+    for name in names:
+        lock = Path(folder) / name
+        if str(lock.resolve()) in _held:
+            continue
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            owner = OWNER.match(_holder(fd))  # ours only: "PID date time", of a process that has ended
+            if owner and not pid_alive(int(owner.group(1))) and os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                lock.unlink()
+                removed.append(lock)
+        except OSError:  # held by a live process, or gone meanwhile
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
 def _holder(fd: int) -> str:
     os.lseek(fd, 0, os.SEEK_SET)
     return os.read(fd, 200).decode(errors="replace").strip()
@@ -101,7 +136,7 @@ def _hold(lock: Path, target: Path, what: str, *, wait: bool):
     previous = _holder(fd)
     if previous and previous.split()[0] != str(os.getpid()):
         warnings.warn(f"{target}: took over the lock of process {previous.split()[0]}, which ended without "
-                      "releasing it (killed?)", stacklevel=4)
+                      "releasing it (killed?)", stacklevel=2)
     os.ftruncate(fd, 0)
     os.lseek(fd, 0, os.SEEK_SET)
     os.write(fd, f"{os.getpid()} {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
@@ -120,7 +155,9 @@ def _hold(lock: Path, target: Path, what: str, *, wait: bool):
 def _acquire(lock: Path, target: Path, what: str, wait: bool) -> int:
     """An open descriptor of ``lock`` that this process has locked (and that is still the file at
     that path: a holder unlinks it on release, and a waiter may have opened the old one)."""
-    said = False
+    from .io import pid_alive
+
+    said, tries = False, 0
     while True:
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
@@ -132,6 +169,10 @@ def _acquire(lock: Path, target: Path, what: str, wait: bool) -> int:
             holder = _holder(fd) or "?"
             os.close(fd)
             pid, _, since = holder.partition(" ")
+            tries += 1
+            if (not pid.isdigit() or not pid_alive(int(pid))) and tries < 50:
+                time.sleep(0.02)  # being created, or a stale file being cleaned up: a moment
+                continue
             busy = f"{target} is in use by another icrl process (PID {pid}{', since ' + since if since else ''})"
             if not wait:
                 raise LockedError(f"{busy}; wait for it to finish, or choose another {what}") from None

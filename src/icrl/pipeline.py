@@ -119,12 +119,15 @@ def report(results: dict, run_dir, out=None, *, title: str | None = None) -> tup
 def run(preset, run_dir=None, *, overrides=(), resume: bool = False, force: bool = False, progress: bool = True) -> dict:
     """Generate (or reuse) the dataset, train, evaluate and report: ``icrl run`` from Python.
 
-    ``preset``: a preset name, a YAML path or a ``RunConfig``; ``overrides``: ``section.field=value``
-    strings. Writes ``RUN_DIR`` (default ``runs/<name>``) and returns the results (``eval.json``).
-    A finished run is refused (``FileExistsError``) unless ``force``; with ``resume`` or ``force``
-    a trained run is only evaluated again, with this command's ``eval`` section. With
-    ``eval.tune`` the protocol is first tuned on validation suites (``icrl.tune``; kept in
-    ``RUN_DIR/tune.json``, reused when it exists) and reported as the row ``<kind>@tuned``.
+    ``preset``: a preset name, a YAML path or a ``RunConfig`` (validated like a preset);
+    ``overrides``: a list of ``section.field=value`` strings, applied to any of them. Writes
+    ``RUN_DIR`` (default ``runs/<name>``; its lock is held meanwhile) and returns the results
+    (``eval.json``). A finished run (``eval.json``, ``report.md`` and ``curves.png``; with
+    ``eval.json`` alone the report is written) is refused (``FileExistsError``) unless ``force``;
+    with ``resume`` or ``force`` a trained run is only evaluated again, with this command's
+    ``eval`` section. With ``eval.tune`` the protocol is first tuned on validation suites
+    (``icrl.tune``; kept in ``RUN_DIR/tune.json``, reused when it exists) and reported as the row
+    ``<kind>@tuned``.
     """
     from .lock import run_dir_lock
 

@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import ConfigError, load_config
-from .io import write_json
+from .config import MAX_SEED, ConfigError, load_config
+from .io import ensure_folder, write_json
 
 SEED_FIELDS = ("data.seed", "train.seed", "eval.seed")
 
@@ -124,8 +124,9 @@ def plan(preset: str, *, seeds: int, first_seed: int = 0, sets=(), variants=None
     """
     if not 1 <= seeds <= MAX_SEEDS:
         raise ConfigError(f"--seeds={seeds} is invalid: allowed 1 to {MAX_SEEDS}")
-    if first_seed < 0:
-        raise ConfigError(f"--first-seed={first_seed} is invalid: allowed >= 0")
+    if not 0 <= first_seed <= MAX_SEED - seeds + 1:
+        raise ConfigError(f"--first-seed={first_seed} is invalid: allowed 0 to {MAX_SEED - seeds + 1} "
+                          f"(seeds run to first + {seeds - 1}, at most {MAX_SEED})")
     for item in sets or ():
         if item.split("=", 1)[0].strip() in SEED_FIELDS:
             raise ConfigError(f"--set {item}: the sweep sets {', '.join(SEED_FIELDS)} itself (use --first-seed)")
@@ -186,11 +187,15 @@ def run_command(preset: str, run: SweepRun) -> list[str]:
 
 def summary(run_dir: Path) -> str:
     """One line of a finished run: the mean normalised score of its model over its suites."""
+    from .reading import read_results
+
     try:
-        results = json.loads((run_dir / "eval.json").read_text())
-    except (OSError, ValueError):
+        results = read_results(run_dir / "eval.json")
+    except OSError:
         return "no eval.json"
-    policy = results.get("protocol", {}).get("policy")
+    except ValueError as err:  # damaged: said, not raised (the sweep goes on)
+        return str(err)
+    policy = results["protocol"]["policy"]
 
     def mean(row_name):
         scores = [row[row_name]["normalized"] for row in results["suites"].values()
@@ -223,7 +228,7 @@ def execute(preset: str, runs: list[SweepRun], *, command: str, gpus=None, say=p
             if slot in running or not queue:
                 continue
             run = queue.pop(0)
-            run.run_dir.mkdir(parents=True, exist_ok=True)
+            ensure_folder(run.run_dir, "a sweep run's folder")
             cmd = run_command(preset, run)
             record = {"preset": preset, "variant": run.variant.name, "variant_overrides": list(run.variant.overrides),
                       "is_base": run.is_base, "seed": run.seed, "overrides": run.overrides, "sweep_command": command,
@@ -264,7 +269,14 @@ def execute(preset: str, runs: list[SweepRun], *, command: str, gpus=None, say=p
 
 
 def _read(path: Path) -> dict:
+    """A run's own ``sweep.json`` record to update; {} if missing or damaged (it is rewritten whole)."""
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+    if not isinstance(record, dict):
+        return {}
+    for key in ("attempts", "wall_s", "wall_s_before"):  # the numbers it adds to
+        if key in record and (isinstance(record[key], bool) or not isinstance(record[key], (int, float))):
+            del record[key]
+    return record

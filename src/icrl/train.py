@@ -31,7 +31,7 @@ from .config import (
 from .data import TensorWindowSampler, load_histories
 from .data.history import DatasetError
 from .errors import IcrlError
-from .io import write_bytes, write_json, write_text
+from .io import ensure_folder, write_bytes, write_json, write_text
 from .models.files import build_model, checkpoints, latest_checkpoint, read_model_config, save_model
 from .models.kinds import model_kind
 from .models.model import sample_action_embeddings
@@ -51,6 +51,11 @@ def check_resumable(cfg: RunConfig, run_dir, resume: bool) -> dict | None:
     """Before any work: with ``resume``, ``run_dir`` has a checkpoint and its ``config.json`` (returned,
     None if missing) differs from ``cfg`` in no training setting; without, it holds no training run."""
     run_dir = Path(run_dir)
+    if (run_dir / "checkpoints").exists() and not (run_dir / "checkpoints").is_dir():
+        raise NotADirectoryError(20, "is a file, not the run's checkpoints folder", str(run_dir / "checkpoints"))
+    for name in ("config.json", "dataset.json", "metrics.jsonl", "model.safetensors"):
+        if (run_dir / name).is_dir():
+            raise IsADirectoryError(21, "is a directory, not the run's file of that name", str(run_dir / name))
     found = latest_checkpoint(run_dir)
     if not resume:
         if found is not None or (run_dir / "model.safetensors").exists():
@@ -198,7 +203,7 @@ class Trainer:
         if not self.is_main:
             return
         ckpt = self.run_dir / "checkpoints"
-        ckpt.mkdir(parents=True, exist_ok=True)
+        ensure_folder(ckpt, "the checkpoints folder")
         save_model(self.model, self.cfg, ckpt / f"step-{self.step:07d}.safetensors")
         state = {
             "step": self.step,
@@ -337,7 +342,7 @@ class Trainer:
     def run(self) -> Path:
         cfg, t = self.cfg, self.cfg.train
         tokens_per_batch = t.batch_size * self.model.window_length(cfg.model.seq_len, self.width, False)
-        logger = MetricsLogger(self.run_dir, cfg) if self.is_main else None
+        logger = MetricsLogger(self.run_dir, cfg, start_step=self.step) if self.is_main else None
         bar = tqdm(total=t.num_steps, initial=self.step, desc=f"training {cfg.model.kind} on {cfg.env}", disable=not self.progress)
         window, tic = [], time.perf_counter()
         try:
@@ -386,13 +391,14 @@ class TrainingDiverged(IcrlError, ValueError):
 class MetricsLogger:
     """Appends metrics to ``metrics.jsonl`` and, where available, TensorBoard and wandb."""
 
-    def __init__(self, run_dir: Path, cfg: RunConfig):
+    def __init__(self, run_dir: Path, cfg: RunConfig, start_step: int = 0):
         self.path = run_dir / "metrics.jsonl"
         self.tb = None
         try:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(str(run_dir / "tb"))
+            # a resumed run: TensorBoard drops the killed attempt's events after the checkpoint too
+            self.tb = SummaryWriter(str(run_dir / "tb"), purge_step=start_step or None)
         except Exception:  # tensorboard is optional at run time
             self.tb = None
         self.wandb = None

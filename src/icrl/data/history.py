@@ -34,7 +34,7 @@ import numpy as np
 
 from ..envs.base import TaskSet
 from ..errors import IcrlError
-from ..io import file_mode, remove_stale_temps, temp_path
+from ..io import check_room, ensure_folder, file_mode, remove_stale_temps, temp_path
 
 FORMAT = "icrl-history"
 SCHEMA_VERSION = 2
@@ -105,7 +105,7 @@ class HistoryWriter:
             raise IsADirectoryError(21, "is a directory, not a dataset file", str(self.path))
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path} already exists; pass --force (overwrite=True) to replace it")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_folder(self.path.parent, f"the folder of {self.path}")
         remove_stale_temps(self.path)
         self.tmp = temp_path(self.path)
         self.file = h5py.File(self.tmp, "w")
@@ -149,6 +149,10 @@ class HistoryWriter:
         if policy is not None:
             arrays["policy"] = _pad_to(np.asarray(policy).reshape(-1, policy.shape[-1]), self.max_actions, 0).reshape(
                 *policy.shape[:2], self.max_actions)
+        steps = int(valid.sum())
+        # before HDF5 writes: a write it fails for want of room breaks its state (and crashes the process)
+        check_room(self.path, self.tmp, steps * sum(self._steps[k].dtype.itemsize * int(np.prod(self._steps[k].shape[1:]))
+                                                     for k in arrays))
         for name, data in arrays.items():
             flat = np.asarray(data)[valid]
             ds = self._steps[name]
@@ -254,10 +258,16 @@ def _pad_to(array: np.ndarray, width: int, value) -> np.ndarray:
 def dataset_attrs(path) -> dict:
     """A dataset's attributes (env, teacher, seed, the data ``config`` it was made from, ...)
     without reading its arrays; refuses foreign files and unreadable attributes like ``load_histories``."""
-    path = Path(path)
+    path = _as_path(path)
     with _open(path) as f:
         attrs = _checked_attrs(path, f)
     return _parse_config(path, attrs)
+
+
+def _as_path(path) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise DatasetError(f"dataset path {path!r} is invalid: allowed a file name (str or Path)")
+    return Path(path)
 
 
 def _open(path: Path):
@@ -301,7 +311,7 @@ def _parse_config(path, attrs: dict) -> dict:
 
 def load_histories(path) -> HistoryDataset:
     """Read a dataset written by ``HistoryWriter``; refuses foreign, corrupt or inconsistent files."""
-    path = Path(path)
+    path = _as_path(path)
     with _open(path) as f:
         attrs = _checked_attrs(path, f)
         missing = [k for k in STEP_FIELDS + HISTORY_FIELDS if k not in f]
