@@ -116,6 +116,7 @@ class EvalConfig:
 class RunConfig:
     env: str = "bandit"
     name: str = "run"
+    family: str | None = None  # "package.module:attribute" of a GymFamily that env comes from (imported on load)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -126,6 +127,10 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "config") -> RunConfig:
+        if isinstance(raw, dict) and raw.get("family"):  # e.g. a saved run's config in a new process
+            from .family import load_family
+
+            load_family(raw["family"])
         return _build(cls, raw, source)
 
     def validate(self) -> RunConfig:
@@ -226,21 +231,33 @@ def _coerce(key: str, hint, value):
 
 # -- presets and overrides ----------------------------------------------------------------------
 def list_presets() -> list[str]:
-    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+    """The YAML presets of ``icrl/configs`` and those of registered task families (``suites.PRESETS``)."""
+    from .suites import PRESETS
+
+    return sorted({p.stem for p in PRESET_DIR.glob("*.yaml")} | set(PRESETS))
 
 
 def _read_preset(name_or_path: str, seen=()) -> dict:
+    from .suites import PRESETS
+
     path = Path(name_or_path)
     if not (path.suffix in (".yaml", ".yml") and path.exists()):
         path = PRESET_DIR / f"{name_or_path}.yaml"
-    if not path.exists():
+    if not path.exists() and name_or_path in PRESETS:
+        raw = _merge(PRESETS[name_or_path], {})
+    elif not path.exists():
         raise ConfigError(f"unknown preset {name_or_path!r}; presets: {', '.join(list_presets())} (or a path to a .yaml file)")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    else:
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a preset must be a mapping of sections")
+    if raw.get("family"):  # a task family defined in Python, "package.module:attribute": registered first
+        from .family import load_family
+
+        load_family(raw["family"])
     parent = raw.pop("extends", None)
     if parent is None:
         return raw

@@ -145,6 +145,9 @@ def parse_baseline(row: str) -> tuple[str, Horizon | None]:
 
 
 ENV_SPECS: dict[str, EnvSpec] = {}
+# Presets made in code, beside the YAML files of icrl/configs: {name: the raw mapping a YAML preset
+# holds, ``extends`` included}. Registered task families (icrl.family.register) add theirs here.
+PRESETS: dict[str, dict] = {}
 
 
 def register(spec: EnvSpec) -> EnvSpec:
@@ -243,7 +246,7 @@ from .darkroom import (  # noqa: E402
 
 __all__ = [
     "BANDIT_ARMS", "CONTEXTUAL_ARMS", "DARKROOM_ACTION_SETS", "DARKROOM_GOAL_SETS", "DARKROOM_SPLIT_SEED",
-    "DARKROOM_TRAIN_ACTIONS", "DARKROOM_TRAIN_GOALS", "ENV_SPECS", "EVAL_TASKS", "EnvSpec", "Horizon", "METRICS",
+    "DARKROOM_TRAIN_ACTIONS", "DARKROOM_TRAIN_GOALS", "ENV_SPECS", "EVAL_TASKS", "EnvSpec", "Horizon", "METRICS", "PRESETS",
     "SKEW_PROBABILITY", "bandit_tasks", "contextual_tasks", "darkroom_action_set", "darkroom_split", "darkroom_tasks",
     "env_spec", "eval_suite", "eval_suites", "parse_baseline", "register", "stream", "train_tasks",
 ]

@@ -1,0 +1,314 @@
+"""Bring your own task family: icrl.GymFamily, icrl.register, the vector-env recorder, presets."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+import icrl
+from icrl.config import list_presets, load_config
+from icrl.data import load_histories
+from icrl.data.generate import generate_dataset
+from icrl.envs.gymfamily import TASK_PARAM, compound_digits
+from icrl.family import FamilyError, unregister
+from icrl.suites import ENV_SPECS, PRESETS, env_spec, eval_suite, train_tasks
+
+LENGTH = 8
+MOVES = (-2, -1, 0, 1, 2)
+
+
+class Corridor(gym.Env):
+    """Cells 0..7, start at 0, reward 1 (and the end) on reaching the task's goal; actions move -2..+2."""
+
+    def __init__(self, goal: int, vector: bool = False):
+        self.goal, self.vector = goal, vector
+        self.action_space = spaces.Discrete(len(MOVES))
+        self.observation_space = spaces.Box(0, 1, (LENGTH,), np.float32) if vector else spaces.Discrete(LENGTH)
+
+    def _obs(self):
+        return np.eye(LENGTH, dtype=np.float32)[self.pos] if self.vector else self.pos
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.pos = 0
+        return self._obs(), {}
+
+    def step(self, action):
+        self.pos = int(np.clip(self.pos + MOVES[int(action)], 0, LENGTH - 1))
+        hit = self.pos == self.goal
+        return self._obs(), float(hit), hit, False, {}
+
+
+def sample_goals(rng, n, split):
+    goals = (1, 3, 5, 7) if split == "train" else (2, 4, 6)
+    return [{"goal": int(g)} for g in rng.choice(goals, size=n)]
+
+
+def corridor(name="corridor", **kwargs) -> icrl.GymFamily:
+    vector = kwargs.pop("vector", False)
+    options = {"episodes": 30, "max_episode_steps": 10, **kwargs}
+    return icrl.GymFamily(name, lambda task, seed: Corridor(task["goal"], vector), sample_goals, **options)
+
+
+@pytest.fixture
+def registered():
+    """``registered(family)``: register a family for one test, forgotten afterwards."""
+    names = []
+
+    def add(family):
+        icrl.register(family)
+        names.append(family.name)
+        return family
+
+    yield add
+    for name in names:
+        unregister(name)
+
+
+TINY = ["data.num_tasks=16", "data.batch_tasks=8", "eval.num_tasks=4", "eval.tune=false", "model.d_model=32",
+        "model.num_heads=2", "model.seq_len=40", "train.batch_size=8", "train.checkpoint_every=1000"]
+
+
+def test_register_builds_spec_suites_baselines_and_presets(registered):
+    family = registered(corridor())
+    spec = env_spec("corridor")
+    assert spec.eval_suites == tuple(f"{a}_{t}" for a in ("train", "perm_train", "test", "all")
+                                     for t in ("train", "test"))
+    assert spec.baselines == ("random", "qlearning") and spec.paper_reference == "qlearning"
+    assert spec.universe == 5 and spec.default_horizon.episodes == 30
+    train, test = family.split["train_actions"], family.split["test_actions"]
+    assert len(test) == 2 and len(train) == 3 and not set(train) & set(test)
+    assert {"corridor", "corridor-cpu"} <= set(list_presets())
+    cfg = load_config("corridor-cpu")
+    assert cfg.env == "corridor" and cfg.data.teacher == "qlearning" and cfg.data.episodes == 30
+    assert cfg.model.d_model == load_config("darkroom-cpu").model.d_model  # the darkroom-cpu recipe
+    assert load_config("corridor").model.d_model == load_config("darkroom").model.d_model
+    # eval suites: their action sets and pools
+    for name in spec.eval_suites:
+        tasks = eval_suite("corridor", name, seed=0, num_tasks=6)
+        action_set, split = name.rsplit("_", 1)
+        goals = {json.loads(t)["goal"] for t in tasks.params[TASK_PARAM]}
+        assert goals <= ({1, 3, 5, 7} if split == "train" else {2, 4, 6})
+        want = {"train": train, "perm_train": train, "test": test, "all": np.arange(5)}[action_set]
+        for row in tasks.action_sets:
+            assert sorted(row) == sorted(want)
+    # registering the same family again is a no-op; another one under the name is refused
+    icrl.register(family)
+    with pytest.raises(FamilyError, match="already registered"):
+        icrl.register(corridor())
+
+
+def test_action_split_and_pools_are_seeded(registered):
+    a, b = corridor("corr-a"), corridor("corr-a")
+    registered(a)
+    b.check()
+    assert all(np.array_equal(a.split[k], b.split[k]) for k in a.split)
+    assert np.array_equal(a.pool("test"), b.pool("test"))
+    c = corridor("corr-a", split_seed=3).check()
+    assert not np.array_equal(a.pool("train"), c.pool("train"))
+
+
+def _replay(family, tasks, traj):
+    """Play each task's recorded actions in a fresh env: the histories must match it step for step."""
+    for b, text in enumerate(tasks.params[TASK_PARAM]):
+        env = family.make_env(json.loads(text), 0)
+        obs, _ = env.reset()
+        t_in_episode = 0
+        for t in np.flatnonzero(traj.valid[b]):
+            assert traj.observations[b, t] == obs, (b, t)
+            global_id = tasks.action_sets[b, traj.actions[b, t]]
+            reward, end = 0.0, False
+            for move in compound_digits(global_id, family.env_actions, family.compound):
+                obs, r, terminated, truncated, _ = env.step(int(move))
+                reward += r
+                if terminated or truncated:
+                    end = True
+                    break
+            t_in_episode += 1
+            end = end or t_in_episode == family.max_episode_steps
+            assert traj.rewards[b, t] == reward and traj.dones[b, t] == end, (b, t)
+            if end:  # the next recorded observation is the first of a new episode
+                obs, _ = env.reset()
+                t_in_episode = 0
+
+
+@pytest.mark.parametrize("compound", [1, 2])
+def test_episode_boundaries_and_first_obs_after_reset(registered, compound):
+    family = registered(corridor(f"corr-c{compound}", compound=compound, max_episode_steps=6))
+    tasks = eval_suite(family.name, "all_train", seed=0, num_tasks=6)
+    traj = icrl.rollout(icrl.make_teacher("random"), icrl.make_env(tasks), episodes=12, seed=1)
+    assert (traj.dones & traj.valid).sum(axis=1).tolist() == [12] * 6
+    _replay(family, tasks, traj)
+    ends = np.flatnonzero((traj.dones & traj.valid)[0])[:-1]
+    assert (traj.observations[0, ends + 1] == 0).all()  # the start cell follows every episode end
+    assert (traj.observations[0, ends] != 0).any() or (traj.rewards[0, ends] == 0).all()
+
+
+def test_histories_store_task_dicts_and_action_sets(registered, tmp_path):
+    registered(corridor())
+    cfg = load_config("corridor-cpu", TINY + ["data.episodes=5"])
+    path = generate_dataset(cfg, tmp_path / "h.h5", progress=False)
+    data = load_histories(path)
+    tasks = train_tasks("corridor", 16, seed=0)
+    assert data.task_params[TASK_PARAM].tolist() == tasks.params[TASK_PARAM].tolist()
+    assert all(json.loads(t)["goal"] in (1, 3, 5, 7) for t in data.task_params[TASK_PARAM])
+    assert np.array_equal(data.action_sets[:, :3], tasks.action_sets) and (data.num_actions == 3).all()
+    assert data.tasks().params[TASK_PARAM].tolist() == tasks.params[TASK_PARAM].tolist()
+    # the same config and seed give the same bytes
+    again = generate_dataset(cfg, tmp_path / "h2.h5", progress=False)
+    assert (tmp_path / "h.h5").read_bytes() == again.read_bytes()
+
+
+def test_damaged_task_json_is_refused(registered, tmp_path):
+    import h5py
+
+    registered(corridor())
+    path = generate_dataset(load_config("corridor-cpu", TINY + ["data.episodes=3"]), tmp_path / "h.h5", progress=False)
+    with h5py.File(path, "a") as f:
+        f["task"][TASK_PARAM][0] = "{not json"
+    with pytest.raises(icrl.IcrlError, match="not a JSON task dict"):
+        load_histories(path)
+
+
+class BoxActions(Corridor):
+    def __init__(self, goal):
+        super().__init__(goal)
+        self.action_space = spaces.Box(-1, 1, (1,))
+
+
+def _one_line(err) -> str:
+    message = str(err.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: icrl.GymFamily("bad", lambda t, s: BoxActions(1), sample_goals), "action space must be Discrete"),
+    (lambda: icrl.GymFamily("bad", lambda t, s: Corridor(1), lambda rng, n, split: None, max_episode_steps=5),
+     "returned nothing"),
+    (lambda: icrl.GymFamily("bad", lambda t, s: Corridor(1), lambda rng, n, split: [], max_episode_steps=5),
+     "returned 0 tasks"),
+    (lambda: icrl.GymFamily("bad", lambda t, s: Corridor(1), lambda rng, n, split: [{"goal": np.int64(1)}] * n,
+                            max_episode_steps=5), "not JSON"),
+    (lambda: icrl.GymFamily("bad", lambda t, s: Corridor(1), lambda rng, n, split: [{"goal": {1, 2}}] * n,
+                            max_episode_steps=5), "not JSON"),
+    (lambda: corridor("bad", compound=4), "more than the model can take"),
+    (lambda: corridor("bad", oracle=lambda env, obs: 7), "outside the action space"),
+    (lambda: corridor("bad", oracle=lambda env, obs: [1, -1]), "outside the action space"),
+    (lambda: icrl.GymFamily("bad", lambda t, s: Corridor(1), sample_goals), "give max_episode_steps"),
+    (lambda: corridor("bad", action_split=0.9), "action_split"),
+    (lambda: corridor("bad", teacher="nonesuch"), "unknown teacher"),
+])
+def test_bad_families_fail_in_one_line_before_any_work(make, match):
+    before, presets = dict(ENV_SPECS), dict(PRESETS)
+    with pytest.raises(FamilyError, match=match) as err:
+        icrl.register(make())
+    _one_line(err)
+    assert ENV_SPECS == before and PRESETS == presets
+
+
+def test_vector_observations_use_a_linear_encoder(registered, tmp_path):
+    family = registered(corridor("corr-vec", vector=True, teacher="random"))
+    assert family.obs_kind == "vector" and family.obs_dim == LENGTH
+    assert env_spec("corr-vec").baselines == ("random",)
+    with pytest.raises(FamilyError, match="cannot learn from vector"):
+        icrl.register(corridor("corr-vec2", vector=True))
+    tasks = eval_suite("corr-vec", "train_test", seed=0, num_tasks=3)
+    traj = icrl.rollout(icrl.make_teacher("random"), icrl.make_env(tasks), episodes=4, seed=0)
+    assert traj.observations.shape[2:] == (LENGTH,) and traj.observations.dtype == np.float32
+    assert (traj.observations[traj.valid].sum(axis=1) == 1).all()  # one-hot cells, flattened
+    results = icrl.run("corr-vec-cpu", tmp_path / "run", overrides=[*TINY, "train.num_steps=20",
+                                                                   f"data.path={tmp_path / 'd.h5'}"], progress=False)
+    from icrl.models.model import nn
+
+    agent = icrl.Agent.load(tmp_path / "run")
+    assert isinstance(agent.policy.model.obs_embed, nn.Linear)
+    assert set(results["suites"]) == set(env_spec("corr-vec").eval_suites)
+
+
+def test_register_and_run_end_to_end(registered, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    registered(corridor())
+    results = icrl.run("corridor-cpu", "runs/corridor", overrides=["train.num_steps=500", *TINY], progress=False)
+    assert set(results["suites"]) == set(env_spec("corridor").eval_suites)
+    row = results["suites"]["train_train"]
+    assert {"headless_ad", "random", "qlearning"} <= set(row)
+    assert (tmp_path / "runs/corridor/report.md").exists()
+    data = load_histories(next((tmp_path / "data").glob("corridor-cpu-*.h5")))
+    assert data.env == "corridor" and TASK_PARAM in data.task_params
+
+
+FAMILY_MODULE = '''
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+import icrl
+
+
+class Ring(gym.Env):
+    """7 cells in a ring; action k moves k cells on; the goal pays 1 and ends the episode."""
+
+    def __init__(self, goal):
+        self.goal = goal
+        self.action_space = spaces.Discrete(7)
+        self.observation_space = spaces.Discrete(7)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.cell = 0
+        return self.cell, {}
+
+    def step(self, action):
+        self.cell = (self.cell + int(action)) % 7
+        return self.cell, float(self.cell == self.goal), self.cell == self.goal, False, {}
+
+
+def sample(rng, n, split):
+    return [{"goal": int(g)} for g in rng.choice([1, 2, 3, 4] if split == "train" else [5, 6], size=n)]
+
+
+ring = icrl.GymFamily("ring-user", lambda task, seed: Ring(task["goal"]), sample, episodes=20, max_episode_steps=8)
+'''
+
+
+def test_yaml_family_from_a_user_module_runs_through_the_cli(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from icrl.cli import app
+
+    (tmp_path / "user_families.py").write_text(FAMILY_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my.yaml").write_text(textwrap.dedent("""\
+        family: "user_families:ring"
+        extends: ring-user-cpu
+        train: {num_steps: 20}
+        """))
+    try:
+        args = ["run", "my.yaml", "--run-dir", "runs/my"]
+        for item in TINY:
+            args += ["--set", item]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "runs/my/eval.json").exists()
+        saved = json.loads((tmp_path / "runs/my/config.json").read_text())
+        assert saved["family"] == "user_families:ring" and saved["env"] == "ring-user"
+        # a new process finds the family again through the saved config
+        unregister("ring-user")
+        sys.modules.pop("user_families")
+        agent = icrl.Agent.load(tmp_path / "runs/my")
+        assert "ring-user" in ENV_SPECS and agent.policy.model.obs_kind == "discrete"
+        bad = tmp_path / "bad.yaml"
+        bad.write_text('family: "user_families:nothing"\nextends: darkroom-cpu\n')
+        result = CliRunner().invoke(app, ["config", str(bad)])
+        assert result.exit_code == 2 and "has no attribute 'nothing'" in result.output
+    finally:
+        if "ring-user" in ENV_SPECS:
+            unregister("ring-user")
