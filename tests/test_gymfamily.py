@@ -312,3 +312,47 @@ def test_yaml_family_from_a_user_module_runs_through_the_cli(tmp_path, monkeypat
     finally:
         if "ring-user" in ENV_SPECS:
             unregister("ring-user")
+
+
+def corridor_oracle(env, obs):
+    """The moves that reach the goal in the fewest steps from cell ``obs`` (moves of up to 2 cells)."""
+    goal = env.unwrapped.goal
+    cost = [0 if (new := int(np.clip(obs + m, 0, LENGTH - 1))) == goal else 1 + abs(goal - new) // 2 + abs(goal - new) % 2
+            for m in MOVES]
+    return [a for a, c in enumerate(cost) if c == min(cost)]
+
+
+def test_noisy_oracle_teacher_and_optimal_labels(registered, tmp_path):
+    family = registered(corridor("corr-oracle", oracle=corridor_oracle, teacher="noisy_oracle"))
+    assert env_spec("corr-oracle").baselines == ("random", "noisy_oracle", "qlearning")
+    tasks = eval_suite(family.name, "all_train", seed=0, num_tasks=8)
+    env = icrl.make_env(tasks)
+    traj = icrl.rollout(icrl.make_teacher("noisy_oracle", decay_fraction=0.5), env, episodes=10, seed=0,
+                        record_optimal=True)
+    returns = traj.episode_returns()
+    assert (returns[:, -3:] == 1).all()  # no noise left: every late episode reaches the goal
+    goals = np.array([json.loads(t)["goal"] for t in tasks.params[TASK_PARAM]])
+    ends = traj.dones & traj.valid
+    last_start = np.array([np.flatnonzero(ends[b])[-2] + 1 for b in range(8)])
+    last_length = ends.shape[1] - last_start - (~traj.valid).sum(axis=1)
+    assert (last_length == (goals + 1) // 2).all()  # the shortest path: moves of 2 (and one of 1)
+    labels = traj.probs.astype(np.float64)[traj.valid]
+    np.testing.assert_allclose(labels.sum(axis=1), 1.0, atol=2e-3)
+    with pytest.raises(FamilyError, match="needs an oracle"):
+        icrl.register(corridor("corr-no-oracle", teacher="noisy_oracle"))
+
+
+def test_any_policy_class_as_teacher(registered):
+    from icrl.teachers import TEACHERS, RandomPolicy
+
+    class AlwaysFirst(RandomPolicy):
+        name = "always_first"
+
+        def act(self, obs):
+            return np.zeros(self.num_envs, dtype=np.int64)
+
+    registered(corridor("corr-policy", teacher=AlwaysFirst))
+    assert TEACHERS["always_first"] is AlwaysFirst and load_config("corr-policy-cpu").data.teacher == "always_first"
+    unregister("corr-policy")
+    assert "always_first" not in TEACHERS
+    icrl.register(corridor("corr-policy", teacher=AlwaysFirst))  # the fixture forgets this one

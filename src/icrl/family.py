@@ -172,7 +172,9 @@ class GymFamily:
             if known is not None and known is not teacher:
                 raise FamilyError(f"{where}: teacher class {teacher.__name__} is named {teacher.name!r}, "
                                   f"which another teacher already has")
-            TEACHERS[teacher.name] = teacher
+            if known is None:
+                TEACHERS[teacher.name] = teacher
+                self._added_teacher = teacher.name  # unregister takes it away again
             teacher = teacher.name
         if teacher not in TEACHERS:
             raise FamilyError(f"{where}: unknown teacher {teacher!r}; known: {', '.join(sorted(TEACHERS))} "
@@ -323,6 +325,11 @@ def unregister(name: str) -> None:
     for preset in family.presets():
         PRESETS.pop(preset, None)
     del ENV_SPECS[name]
+    added = family.__dict__.pop("_added_teacher", None)
+    if added is not None:
+        from .teachers import TEACHERS
+
+        TEACHERS.pop(added, None)
     for key in [k for k, v in _MADE.items() if v is family]:
         del _MADE[key]
 
