@@ -356,3 +356,34 @@ def test_any_policy_class_as_teacher(registered):
     unregister("corr-policy")
     assert "always_first" not in TEACHERS
     icrl.register(corridor("corr-policy", teacher=AlwaysFirst))  # the fixture forgets this one
+
+
+# -- FrozenLake on random maps ------------------------------------------------------------------
+def test_frozenlake_is_registered_with_disjoint_maps_and_two_move_actions():
+    from icrl.suites.frozenlake import FROZENLAKE, is_test_map
+
+    assert {"frozenlake", "frozenlake-cpu"} <= set(list_presets())
+    cfg = load_config("frozenlake-cpu")
+    assert cfg.env == "frozenlake" and cfg.data.teacher == "explore_replay"
+    assert FROZENLAKE.num_actions == 16 and len(FROZENLAKE.split["test_actions"]) == 6
+    train = {json.dumps(json.loads(t)["map"]) for t in FROZENLAKE.pool("train")}
+    test = {json.dumps(json.loads(t)["map"]) for t in FROZENLAKE.pool("test")}
+    assert not train & test and all(is_test_map(json.loads(m)) for m in test)
+    assert env_spec("frozenlake").baselines == ("random", "explore_replay", "qlearning")
+
+
+def test_frozenlake_oracle_finds_shortest_two_move_paths():
+    from icrl.suites.frozenlake import shortest_moves
+
+    tasks = eval_suite("frozenlake", "all_test", seed=0, num_tasks=12)
+    env = icrl.make_env(tasks)
+    traj = icrl.rollout(icrl.make_teacher("noisy_oracle", num_episodes=1, decay_fraction=0.01), env, episodes=3,
+                        seed=0)
+    assert (traj.episode_returns()[:, 1:] == 1).all()  # no noise after the first episode: the goal every time
+    # 6 moves from the start corner to the goal corner of a 4x4 map, at least: 3 compound steps
+    ends = [np.flatnonzero(row) for row in traj.dones & traj.valid]
+    assert all(e[2] - e[1] >= 3 for e in ends)
+    gym_env = gym.make("FrozenLake-v1", desc=["SFFF", "FHFH", "FFFH", "HFFG"], is_slippery=False)
+    gym_env.reset(seed=0)
+    assert shortest_moves(gym_env, 0) == [1, 2]  # down or right
+    assert shortest_moves(gym_env, 14) == [2]

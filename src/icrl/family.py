@@ -44,6 +44,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from gymnasium import spaces
@@ -303,9 +304,8 @@ def register(family: GymFamily) -> GymFamily:
     family.check()
     presets = family.presets()
     taken = sorted(set(presets) & set(PRESETS))
-    from .config import PRESET_DIR
-
-    taken += sorted(p for p in presets if (PRESET_DIR / f"{p}.yaml").exists())
+    preset_dir = Path(__file__).parent / "configs"  # icrl.config.PRESET_DIR (config imports the suites, and so this)
+    taken += sorted(p for p in presets if (preset_dir / f"{p}.yaml").exists())
     if taken:
         raise FamilyError(f"family {family.name!r}: preset name(s) {', '.join(taken)} already exist")
     register_spec(family.spec())

@@ -24,6 +24,7 @@ Observations: a ``Discrete(n, start)`` space gives cells ``0..n-1`` (``obs - sta
 
 from __future__ import annotations
 
+import copy
 import json
 import zlib
 from typing import ClassVar
@@ -140,20 +141,40 @@ class GymFamilyEnv(BatchedEnv):
         return self._pending
 
     def optimal_actions(self):
-        """``(B, A)`` bool: the local actions whose first move is one the family's ``oracle``
-        names optimal in each task's current state (exact with ``compound=1``; with longer compound
-        actions, the actions that start on an optimal move). Raises ``EnvError`` without an oracle."""
+        """``(B, A)`` bool: the local actions whose every move is one the family's ``oracle`` names
+        optimal in the state it is played in (moves after the episode ends are free). With compound
+        actions the oracle is asked along the way on copies of the env (``copy.deepcopy``). Where no
+        available action is optimal throughout, those that start on an optimal move; where none
+        does either, every available action. Raises ``EnvError`` without an oracle."""
         fam = self.family
         if fam.oracle is None:
             raise EnvError(f"{self.name} has no oracle: give GymFamily(oracle=...) for optimal actions")
-        best = np.zeros((self.num_envs, fam.env_actions), dtype=bool)
+        mask = np.zeros((self.num_envs, self.max_actions), dtype=bool)
         for b, env in enumerate(self.envs):
-            best[b, fam.oracle_moves(env, self._raw[b])] = True
-        first = compound_digits(self.action_sets, fam.env_actions, fam.compound)[..., 0]  # (B, A)
-        mask = best[np.arange(self.num_envs)[:, None], np.where(self.action_mask, first, 0)] & self.action_mask
-        none = ~mask.any(axis=1)  # no available action starts on an optimal move: all are as good
-        mask[none] = self.action_mask[none]
+            ids = np.asarray(_optimal_sequences(fam, env, self._raw[b], fam.compound), dtype=np.int64)
+            first = np.unique(ids // fam.env_actions ** (fam.compound - 1))
+            for chosen in (np.isin(self.action_sets[b], ids),
+                           np.isin(self.action_sets[b] // fam.env_actions ** (fam.compound - 1), first),
+                           np.ones(self.max_actions, dtype=bool)):
+                mask[b] = chosen & self.action_mask[b]
+                if mask[b].any():
+                    break
         return mask
+
+
+def _optimal_sequences(family, env, obs, depth: int) -> list[int]:
+    """Global compound ids (``depth`` moves) whose moves are all optimal by the oracle, from ``obs``."""
+    moves = family.oracle_moves(env, obs)
+    if depth == 1:
+        return [int(m) for m in moves]
+    rest = family.env_actions ** (depth - 1)
+    out = []
+    for m in moves:
+        twin = copy.deepcopy(env)
+        obs2, _, terminated, truncated, _ = twin.step(family.action_start + int(m))
+        tails = range(rest) if terminated or truncated else _optimal_sequences(family, twin, obs2, depth - 1)
+        out += [int(m) * rest + t for t in tails]
+    return out
 
 
 def _maker(family, text: str):

@@ -230,6 +230,7 @@ def eval_suites(env: str, seed: int, names=None, num_tasks: int = EVAL_TASKS, tr
 
 # The registry: one spec module per environment (each registers itself on import).
 from . import bandit, contextual, darkroom, keydoor  # noqa: E402, F401, I001
+from . import frozenlake  # noqa: E402, F401  (a GymFamily: after the specs it builds on)
 
 from .bandit import BANDIT_ARMS, SKEW_PROBABILITY, bandit_tasks  # noqa: E402
 from .contextual import CONTEXTUAL_ARMS, contextual_tasks  # noqa: E402
