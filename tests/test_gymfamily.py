@@ -387,3 +387,30 @@ def test_frozenlake_oracle_finds_shortest_two_move_paths():
     gym_env.reset(seed=0)
     assert shortest_moves(gym_env, 0) == [1, 2]  # down or right
     assert shortest_moves(gym_env, 14) == [2]
+
+
+# -- the documentation's example ------------------------------------------------------------------
+def test_docs_example_runs_as_written(tmp_path, monkeypatch, capsys):
+    import re
+    from pathlib import Path
+
+    import icrl.pipeline
+
+    text = (Path(__file__).parents[1] / "docs" / "bring-your-own-env.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    assert 30 <= len(code.strip().splitlines()) <= 60
+    real_run = icrl.pipeline.run
+
+    def tiny_run(preset, run_dir=None, *, overrides=(), **kwargs):  # the example's call, made smaller
+        return real_run(preset, run_dir, overrides=[*overrides, *TINY, "train.num_steps=20"], progress=False)
+
+    monkeypatch.setattr(icrl.pipeline, "run", tiny_run)
+    monkeypatch.chdir(tmp_path)
+    try:
+        exec(compile(code, "bring-your-own-env.md", "exec"), {"__name__": "docs_example"})
+    finally:
+        if "ring" in ENV_SPECS:
+            unregister("ring")
+    out = capsys.readouterr().out
+    assert "| test_test |" in out and "qlearning" in out
+    assert json.loads((tmp_path / "runs/ring/eval.json").read_text())["suites"].keys() >= {"all_test", "test_train"}
