@@ -414,3 +414,91 @@ def test_docs_example_runs_as_written(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "| test_test |" in out and "qlearning" in out
     assert json.loads((tmp_path / "runs/ring/eval.json").read_text())["suites"].keys() >= {"all_test", "test_train"}
+
+
+# -- Minari in and out -------------------------------------------------------------------------------
+def _same_histories(a, b):
+    for name in ("observations", "actions", "rewards", "dones", "offsets", "num_actions", "action_sets"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+        assert getattr(a, name).dtype == getattr(b, name).dtype, name
+    assert a.task_params.keys() == b.task_params.keys()
+    for key in a.task_params:
+        assert np.array_equal(a.task_params[key], b.task_params[key]), key
+    assert a.attrs == b.attrs
+
+
+@pytest.fixture
+def minari_home(tmp_path, monkeypatch):
+    pytest.importorskip("minari")
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    return tmp_path
+
+
+@pytest.mark.parametrize("env", ["corridor", "darkroom", "bandit", "corr-vec"])
+def test_minari_round_trip_gives_identical_histories(registered, minari_home, small_dataset_path, env):
+    from icrl.data.minari_io import export_minari, import_minari
+
+    if env in ("darkroom", "bandit"):
+        path = small_dataset_path(env)
+    else:
+        registered(corridor(env, vector=env == "corr-vec", teacher="random"))
+        path = generate_dataset(load_config(f"{env}-cpu", TINY + ["data.episodes=4"]), minari_home / "h.h5",
+                                progress=False)
+    export_minari(path, f"icrl/{env}-v0")
+    import minari
+
+    dataset = minari.load_dataset(f"icrl/{env}-v0")
+    original = load_histories(path)
+    assert dataset.total_episodes == int(original.dones.sum() + (~original.dones[original.offsets[1:] - 1]).sum())
+    first = dataset.storage.get_episode_metadata([0])
+    first = next(iter(first))
+    assert first["history"] == 0 and first["episode"] == 0 and len(first["action_set"]) == original.num_actions[0]
+    back = import_minari(f"icrl/{env}-v0", minari_home / "back.h5")
+    _same_histories(original, load_histories(back))
+    with pytest.raises(FileExistsError):
+        export_minari(path, f"icrl/{env}-v0")
+
+
+def test_import_plain_minari_dataset_grouped_by_a_key(minari_home):
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
+    from icrl.data.minari_io import import_minari
+
+    buffers = []
+    for i in range(6):  # 3 learners, 2 episodes each, interleaved
+        T = 3 + i
+        buffers.append(EpisodeBuffer(id=i, observations=np.arange(T + 1) % 5, actions=np.full(T, i % 3),
+                                     rewards=np.linspace(0, 1, T), terminations=np.eye(T, dtype=bool)[-1],
+                                     truncations=np.zeros(T, bool)))
+    dataset = minari.create_dataset_from_buffers("plain/walk-v0", buffers, action_space=spaces.Discrete(3),
+                                                 observation_space=spaces.Discrete(5), algorithm_name="someone")
+    dataset.storage.update_episode_metadata([{"learner": f"L{i % 3}"} for i in range(6)])
+    with pytest.raises(icrl.IcrlError, match="history-key"):
+        import_minari("plain/walk-v0", minari_home / "h.h5")
+    with pytest.raises(icrl.IcrlError, match="no key 'nope'"):
+        import_minari("plain/walk-v0", minari_home / "h.h5", history_key="nope")
+    data = load_histories(import_minari("plain/walk-v0", minari_home / "h.h5", history_key="learner", env="walk"))
+    assert data.num_histories == 3 and data.lengths.tolist() == [3 + 6, 4 + 7, 5 + 8]
+    assert data.env == "walk" and data.attrs["teacher"] == "someone" and (data.num_actions == 3).all()
+    assert data.dones.sum() == 6 and (data.actions[: 9] == 0).all()
+    assert data.observations[:4].tolist() == [0, 1, 2, 0]  # episode 0's 3 steps, then episode 3 starts
+
+
+def test_minari_commands(minari_home, small_dataset_path):
+    from typer.testing import CliRunner
+
+    from icrl.cli import app
+
+    path = small_dataset_path("darkroom")
+    runner = CliRunner()
+    result = runner.invoke(app, ["export-minari", str(path), "icrl/dr-v0"])
+    assert result.exit_code == 0 and "icrl/dr-v0" in result.output, result.output
+    result = runner.invoke(app, ["export-minari", str(path), "icrl/dr-v0"])
+    assert result.exit_code == 2 and "--force" in result.output
+    out = minari_home / "back.h5"
+    result = runner.invoke(app, ["import-minari", "icrl/dr-v0", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    _same_histories(load_histories(path), load_histories(out))
+    result = runner.invoke(app, ["import-minari", "icrl/nothing-v0", "--out", str(out)])
+    assert result.exit_code == 2 and "no local Minari dataset" in result.output
