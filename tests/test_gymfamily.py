@@ -502,3 +502,37 @@ def test_minari_commands(minari_home, small_dataset_path):
     _same_histories(load_histories(path), load_histories(out))
     result = runner.invoke(app, ["import-minari", "icrl/nothing-v0", "--out", str(out)])
     assert result.exit_code == 2 and "no local Minari dataset" in result.output
+
+
+# -- MiniGrid random-goal rooms ---------------------------------------------------------------------
+def test_minigrid_family_is_lazy_and_plans_on_the_full_grid():
+    pytest.importorskip("minigrid")
+    from icrl.suites import LAZY_FAMILIES
+
+    assert {"minigrid", "minigrid-cpu"} <= set(list_presets()) and "minigrid-cpu" in LAZY_FAMILIES
+    cfg = load_config("minigrid-cpu")  # registers the family on first use
+    assert cfg.env == "minigrid" and cfg.family == "icrl.suites.minigrid_rooms:MINIGRID"
+    assert cfg.data.teacher == "noisy_oracle"
+    spec = env_spec("minigrid")
+    assert spec.env_class.obs_kind == "vector" and spec.env_class.obs_dim == 7 * 7 * 3 and spec.universe == 9
+    from icrl.suites.minigrid_rooms import TEST_GOALS, copy_room, make_room
+
+    tasks = eval_suite("minigrid", "test_test", seed=0, num_tasks=8)
+    assert {tuple(json.loads(t)["goal"]) for t in tasks.params[TASK_PARAM]} <= set(TEST_GOALS)
+    traj = icrl.rollout(icrl.make_teacher("noisy_oracle", num_episodes=1, decay_fraction=0.01), icrl.make_env(tasks),
+                        episodes=3, seed=0)
+    assert (traj.episode_returns()[:, 1:] > 0).all()  # the planner reaches the goal with unseen actions
+    env = make_room({"goal": [4, 4]}, 0)
+    obs, _ = env.reset(seed=0)
+    twin = copy_room(env)
+    twin.step(2)
+    assert tuple(env.unwrapped.agent_pos) == (1, 1) and tuple(twin.unwrapped.agent_pos) == (2, 1)
+
+
+def test_minigrid_cpu_runs_end_to_end_tiny(tmp_path):
+    pytest.importorskip("minigrid")
+    results = icrl.run("minigrid-cpu", tmp_path / "run", overrides=[*TINY, "train.num_steps=20", "data.episodes=4",
+                                                                   "eval.episodes=4", f"data.path={tmp_path / 'd.h5'}"],
+                       progress=False)
+    assert set(results["suites"]["all_test"]) >= {"headless_ad", "random", "noisy_oracle"}
+    assert load_histories(tmp_path / "d.h5").observations.shape[1] == 147

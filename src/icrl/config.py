@@ -232,19 +232,19 @@ def _coerce(key: str, hint, value):
 # -- presets and overrides ----------------------------------------------------------------------
 def list_presets() -> list[str]:
     """The YAML presets of ``icrl/configs`` and those of registered task families (``suites.PRESETS``)."""
-    from .suites import PRESETS
+    from .suites import code_preset_names
 
-    return sorted({p.stem for p in PRESET_DIR.glob("*.yaml")} | set(PRESETS))
+    return sorted({p.stem for p in PRESET_DIR.glob("*.yaml")} | code_preset_names())
 
 
 def _read_preset(name_or_path: str, seen=()) -> dict:
-    from .suites import PRESETS
+    from .suites import code_preset
 
     path = Path(name_or_path)
     if not (path.suffix in (".yaml", ".yml") and path.exists()):
         path = PRESET_DIR / f"{name_or_path}.yaml"
-    if not path.exists() and name_or_path in PRESETS:
-        raw = _merge(PRESETS[name_or_path], {})
+    if not path.exists() and code_preset(name_or_path) is not None:
+        raw = _merge(code_preset(name_or_path), {})
     elif not path.exists():
         raise ConfigError(f"unknown preset {name_or_path!r}; presets: {', '.join(list_presets())} (or a path to a .yaml file)")
     else:

@@ -38,6 +38,7 @@ What the family becomes (an ``icrl.suites.EnvSpec`` under ``name``):
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 import math
@@ -71,7 +72,11 @@ class GymFamily:
     ``spec.max_episode_steps`` divided by ``compound``, rounded up); ``metric``: ``"return"`` or
     ``"success"`` (the same number, the last episode's return; only the label differs);
     ``max_actions``: the most compound actions the model may take (the presets' action embedding
-    size); ``teacher_kwargs``: options of the teacher in the presets.
+    size); ``teacher_kwargs``: options of the teacher in the presets; ``copy_env``: how the oracle's
+    look-ahead over compound actions copies an env (default ``copy.deepcopy``; a cheaper copy
+    that leaves the original untouched when stepped speeds up ``noisy_oracle`` and DPT labels);
+    ``reference``: the ``"package.module:attribute"`` the family is imported from, written into its
+    presets (``family:``) so that runs made from them find the family in a new process.
     """
 
     name: str
@@ -89,6 +94,8 @@ class GymFamily:
     split_seed: int = 0
     max_actions: int = DEFAULT_MAX_ACTIONS
     teacher_kwargs: dict = field(default_factory=dict)
+    copy_env: Callable = copy.deepcopy
+    reference: str | None = None
 
     # -- checks (register calls them before anything else) ------------------------------------
     def check(self) -> GymFamily:
@@ -272,11 +279,10 @@ class GymFamily:
         model = {"max_actions": self.num_actions, "action_dim": max(DEFAULT_MAX_ACTIONS, self.num_actions),
                  "seq_len": seq_len}
         evaluation = {"steps": None, "episodes": self.episodes}
-        return {
-            f"{self.name}-cpu": {"extends": "darkroom-cpu", "env": self.name, "data": data, "model": model,
-                                 "eval": evaluation},
-            self.name: {"extends": "darkroom", "env": self.name, "data": data, "model": model, "eval": evaluation},
-        }
+        common = {"env": self.name, "data": data, "model": model, "eval": evaluation}
+        if self.reference:
+            common["family"] = self.reference
+        return {f"{self.name}-cpu": {"extends": "darkroom-cpu", **common}, self.name: {"extends": "darkroom", **common}}
 
 
 def _stream(seed: int, *names: str):

@@ -24,7 +24,6 @@ Observations: a ``Discrete(n, start)`` space gives cells ``0..n-1`` (``obs - sta
 
 from __future__ import annotations
 
-import copy
 import json
 import zlib
 from typing import ClassVar
@@ -143,9 +142,10 @@ class GymFamilyEnv(BatchedEnv):
     def optimal_actions(self):
         """``(B, A)`` bool: the local actions whose every move is one the family's ``oracle`` names
         optimal in the state it is played in (moves after the episode ends are free). With compound
-        actions the oracle is asked along the way on copies of the env (``copy.deepcopy``). Where no
+        actions the oracle is asked along the way on copies of the env. Where no
         available action is optimal throughout, those that start on an optimal move; where none
-        does either, every available action. Raises ``EnvError`` without an oracle."""
+        does either, every available action. The copies are the family's ``copy_env`` (default
+        ``copy.deepcopy``). Raises ``EnvError`` without an oracle."""
         fam = self.family
         if fam.oracle is None:
             raise EnvError(f"{self.name} has no oracle: give GymFamily(oracle=...) for optimal actions")
@@ -170,7 +170,7 @@ def _optimal_sequences(family, env, obs, depth: int) -> list[int]:
     rest = family.env_actions ** (depth - 1)
     out = []
     for m in moves:
-        twin = copy.deepcopy(env)
+        twin = family.copy_env(env)
         obs2, _, terminated, truncated, _ = twin.step(family.action_start + int(m))
         tails = range(rest) if terminated or truncated else _optimal_sequences(family, twin, obs2, depth - 1)
         out += [int(m) * rest + t for t in tails]
