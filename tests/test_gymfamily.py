@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -392,7 +394,6 @@ def test_frozenlake_oracle_finds_shortest_two_move_paths():
 # -- the documentation's example ------------------------------------------------------------------
 def test_docs_example_runs_as_written(tmp_path, monkeypatch, capsys):
     import re
-    from pathlib import Path
 
     import icrl.pipeline
 
@@ -536,3 +537,28 @@ def test_minigrid_cpu_runs_end_to_end_tiny(tmp_path):
                        progress=False)
     assert set(results["suites"]["all_test"]) >= {"headless_ad", "random", "noisy_oracle"}
     assert load_histories(tmp_path / "d.h5").observations.shape[1] == 147
+
+
+def test_registered_family_from_a_module_is_found_again_in_a_new_process(tmp_path, monkeypatch):
+    import subprocess
+
+    (tmp_path / "user_families2.py").write_text(FAMILY_MODULE.replace('"ring-user"', '"ring-py"'))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import user_families2
+
+    icrl.register(user_families2.ring)
+    try:
+        assert load_config("ring-py-cpu").family == "user_families2:ring"
+        run_dir = tmp_path / "run"
+        icrl.run("ring-py-cpu", run_dir, overrides=[*TINY, "train.num_steps=10", f"data.path={tmp_path / 'd.h5'}"],
+                 progress=False)
+        code = f"import icrl; print(icrl.Agent.load({str(run_dir)!r}).policy.model.obs_dim)"
+        env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{Path(icrl.__file__).parents[1]}"}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0 and out.stdout.strip() == "7", out.stderr[-2000:]
+        out = subprocess.run([sys.executable, "-m", "icrl", "config", "ring-py-cpu"], env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 2 and "unknown preset" in out.stderr  # a preset name alone does not import it
+    finally:
+        unregister("ring-py")
+        sys.modules.pop("user_families2", None)

@@ -43,6 +43,7 @@ import importlib
 import inspect
 import math
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,7 +77,8 @@ class GymFamily:
     look-ahead over compound actions copies an env (default ``copy.deepcopy``; a cheaper copy
     that leaves the original untouched when stepped speeds up ``noisy_oracle`` and DPT labels);
     ``reference``: the ``"package.module:attribute"`` the family is imported from, written into its
-    presets (``family:``) so that runs made from them find the family in a new process.
+    presets (``family:``) so that runs made from them find the family in a new process (default:
+    found by ``register`` when an importable module holds the family).
     """
 
     name: str
@@ -308,6 +310,8 @@ def register(family: GymFamily) -> GymFamily:
             return family
         raise FamilyError(f"environment {family.name!r} is already registered (choose another family name)")
     family.check()
+    if family.reference is None:
+        family.reference = _find_reference(family)
     presets = family.presets()
     taken = sorted(set(presets) & set(PRESETS))
     preset_dir = Path(__file__).parent / "configs"  # icrl.config.PRESET_DIR (config imports the suites, and so this)
@@ -317,6 +321,19 @@ def register(family: GymFamily) -> GymFamily:
     register_spec(family.spec())
     PRESETS.update(presets)
     return family
+
+
+def _find_reference(family: GymFamily) -> str | None:
+    """``"module:attribute"`` of an importable module (not ``__main__``) holding ``family``, or None:
+    written into the presets, so that runs made from them (sweeps' processes, ``Agent.load`` in a new
+    process) import the family again."""
+    for name, module in list(sys.modules.items()):
+        if name == "__main__" or module is None:
+            continue
+        for attr, value in list(getattr(module, "__dict__", {}).items()):
+            if value is family:
+                return f"{name}:{attr}"
+    return None
 
 
 def unregister(name: str) -> None:
