@@ -206,6 +206,7 @@ def _one_line(err) -> str:
     (lambda: icrl.GymFamily("bad", lambda t, s: Corridor(1), sample_goals), "give max_episode_steps"),
     (lambda: corridor("bad", action_split=0.9), "action_split"),
     (lambda: corridor("bad", teacher="nonesuch"), "unknown teacher"),
+    (lambda: corridor("bad", baselines=("sarsa@10ep",)), "not a teacher"),
 ])
 def test_bad_families_fail_in_one_line_before_any_work(make, match):
     before, presets = dict(ENV_SPECS), dict(PRESETS)
@@ -237,8 +238,10 @@ def test_vector_observations_use_a_linear_encoder(registered, tmp_path):
 def test_register_and_run_end_to_end(registered, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     registered(corridor())
-    results = icrl.run("corridor-cpu", "runs/corridor", overrides=["train.num_steps=500", *TINY], progress=False)
+    results = icrl.run("corridor-cpu", "runs/corridor", overrides=["train.num_steps=500", *TINY, "eval.tune=true",
+                                                                   "eval.tune_num_tasks=4"], progress=False)
     assert set(results["suites"]) == set(env_spec("corridor").eval_suites)
+    assert (tmp_path / "runs/corridor/tune.json").exists() and "headless_ad@tuned" in results["suites"]["all_test"]
     row = results["suites"]["train_train"]
     assert {"headless_ad", "random", "qlearning"} <= set(row)
     assert (tmp_path / "runs/corridor/report.md").exists()
@@ -366,12 +369,12 @@ def test_frozenlake_is_registered_with_disjoint_maps_and_two_move_actions():
 
     assert {"frozenlake", "frozenlake-cpu"} <= set(list_presets())
     cfg = load_config("frozenlake-cpu")
-    assert cfg.env == "frozenlake" and cfg.data.teacher == "explore_replay"
+    assert cfg.env == "frozenlake" and cfg.data.teacher == "qlearning"
     assert FROZENLAKE.num_actions == 16 and len(FROZENLAKE.split["test_actions"]) == 6
     train = {json.dumps(json.loads(t)["map"]) for t in FROZENLAKE.pool("train")}
     test = {json.dumps(json.loads(t)["map"]) for t in FROZENLAKE.pool("test")}
     assert not train & test and all(is_test_map(json.loads(m)) for m in test)
-    assert env_spec("frozenlake").baselines == ("random", "explore_replay", "qlearning")
+    assert env_spec("frozenlake").baselines == ("random", "qlearning", "explore_replay")
 
 
 def test_frozenlake_oracle_finds_shortest_two_move_paths():

@@ -73,7 +73,8 @@ class GymFamily:
     ``spec.max_episode_steps`` divided by ``compound``, rounded up); ``metric``: ``"return"`` or
     ``"success"`` (the same number, the last episode's return; only the label differs);
     ``max_actions``: the most compound actions the model may take (the presets' action embedding
-    size); ``teacher_kwargs``: options of the teacher in the presets; ``copy_env``: how the oracle's
+    size); ``teacher_kwargs``: options of the teacher in the presets; ``baselines``: more baseline
+    rows beside random, the teacher and Q-learning (teacher names, or ``NAME@<N>ep``); ``copy_env``: how the oracle's
     look-ahead over compound actions copies an env (default ``copy.deepcopy``; a cheaper copy
     that leaves the original untouched when stepped speeds up ``noisy_oracle`` and DPT labels);
     ``reference``: the ``"package.module:attribute"`` the family is imported from, written into its
@@ -96,6 +97,7 @@ class GymFamily:
     split_seed: int = 0
     max_actions: int = DEFAULT_MAX_ACTIONS
     teacher_kwargs: dict = field(default_factory=dict)
+    baselines: tuple = ()
     copy_env: Callable = copy.deepcopy
     reference: str | None = None
 
@@ -152,6 +154,12 @@ class GymFamily:
         order = _stream(self.split_seed, self.name, "action-split").permutation(self.num_actions)
         self.split = {"test_actions": np.sort(order[:num_test]), "train_actions": np.sort(order[num_test:])}
         self.teacher_name = self._teacher_name(where)
+        from .suites import parse_baseline
+        from .teachers import TEACHERS
+
+        for row in self.baselines:
+            if parse_baseline(row)[0] not in TEACHERS:
+                raise FamilyError(f"{where}: baseline {row!r} is not a teacher; known: {', '.join(sorted(TEACHERS))}")
         if self.oracle is not None:
             obs, _ = env.reset(seed=0)
             self.oracle_moves(env, obs)
@@ -254,9 +262,8 @@ class GymFamily:
     def spec(self):
         from .suites import EnvSpec, Horizon
 
-        baselines = list(dict.fromkeys(["random", self.teacher_name]))
-        if self.obs_kind == "discrete" and "qlearning" not in baselines:
-            baselines.append("qlearning")
+        baselines = ["random", self.teacher_name] + (["qlearning"] if self.obs_kind == "discrete" else [])
+        baselines = list(dict.fromkeys([*baselines, *self.baselines]))
         train = len(self.split["train_actions"])
         return EnvSpec(
             name=self.name, env_class=self.env_class(),

@@ -8,9 +8,12 @@ Moves are deterministic (``is_slippery=False``); the observation is the cell (``
 an action is a sequence of 2 moves (left, down, right, up): 16 compound actions, 6 of them held out
 as unseen test actions. An episode lasts at most ``MAX_STEPS`` compound steps.
 
-Teacher: ``explore_replay``, as in ``darkroom-cpu`` (the start is fixed and moves deterministic,
-so it replays its first successful path); ``qlearning`` is scored beside it. The oracle
-(breadth-first search on the map) gives optimal moves for ``noisy_oracle`` and DPT labels.
+Teacher: tabular Q-learning, its epsilon falling over the 50 episodes of a history. Unlike the
+darkroom, explore-replay is the weaker teacher here: holes end most random episodes, so uniform
+exploration finds the goal in about a third of the tasks within 50 episodes (train actions), while
+Q-learning's random initial values send it to untried actions and it reaches 0.8-1.0 success by
+its last episode; explore-replay is scored beside it. The oracle (breadth-first search on the map)
+gives optimal moves for ``noisy_oracle`` and DPT labels.
 """
 
 from __future__ import annotations
@@ -90,5 +93,5 @@ def _distances(rows: tuple[str, ...]) -> tuple[int, ...]:
 
 FROZENLAKE = register(GymFamily(
     name="frozenlake", make_env=make_frozenlake, sample_tasks=sample_maps, compound=2, action_split=0.4,
-    teacher="explore_replay", oracle=shortest_moves, episodes=50, max_episode_steps=MAX_STEPS, metric="success",
+    teacher="qlearning", baselines=("explore_replay",), oracle=shortest_moves, episodes=50, max_episode_steps=MAX_STEPS, metric="success",
 ))
