@@ -207,6 +207,10 @@ def _one_line(err) -> str:
     (lambda: corridor("bad", action_split=0.9), "action_split"),
     (lambda: corridor("bad", teacher="nonesuch"), "unknown teacher"),
     (lambda: corridor("bad", baselines=("sarsa@10ep",)), "not a teacher"),
+    (lambda: corridor("bad", num_test_tasks=0), "num_test_tasks"),
+    (lambda: icrl.GymFamily("bad", lambda t, s: Corridor(1), lambda rng, n, split: ["goal"] * n, max_episode_steps=5),
+     "each task must be a dict"),
+    (lambda: icrl.GymFamily("bad", lambda t, s: "not an env", sample_goals, max_episode_steps=5), "not a gymnasium.Env"),
 ])
 def test_bad_families_fail_in_one_line_before_any_work(make, match):
     before, presets = dict(ENV_SPECS), dict(PRESETS)

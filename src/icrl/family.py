@@ -58,7 +58,7 @@ from .errors import IcrlError
 SPLITS = ("train", "test")
 ACTION_SETS = ("train", "perm_train", "test", "all")
 DEFAULT_MAX_ACTIONS = 128  # the presets' model.action_dim: the most orthonormal action embeddings
-STORAGE_MAX_ACTIONS = 2**15 - 1  # action ids are stored as int16
+STORAGE_MAX_ACTIONS = 2**15 - 1  # action ids and discrete observations are stored as int16
 
 
 class FamilyError(IcrlError, ValueError):
@@ -115,6 +115,10 @@ class GymFamily:
             raise FamilyError(f"{where}: compound must be an integer >= 1, got {self.compound!r}")
         if isinstance(self.episodes, bool) or not isinstance(self.episodes, int) or self.episodes < 1:
             raise FamilyError(f"{where}: episodes must be an integer >= 1, got {self.episodes!r}")
+        for attr in ("num_train_tasks", "num_test_tasks"):
+            value = getattr(self, attr)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise FamilyError(f"{where}: {attr} must be an integer >= 1, got {value!r}")
         if self.metric not in ("return", "success"):
             raise FamilyError(f"{where}: metric must be 'return' or 'success', got {self.metric!r}")
         probe_task = self._sample(np.random.default_rng(self.split_seed), 2, "train")[0]
@@ -132,6 +136,9 @@ class GymFamily:
         obs_space = env.observation_space
         if isinstance(obs_space, spaces.Discrete):
             self.obs_kind, self.obs_dim, self.obs_start = "discrete", int(obs_space.n), int(obs_space.start)
+            if self.obs_dim > STORAGE_MAX_ACTIONS:
+                raise FamilyError(f"{where}: {obs_space} has more observations than histories store as cells "
+                                  f"({STORAGE_MAX_ACTIONS}); give a Box observation (e.g. its features) instead")
         elif isinstance(obs_space, spaces.Box):
             self.obs_kind, self.obs_dim, self.obs_start = "vector", int(spaces.flatdim(obs_space)), 0
         else:
@@ -153,17 +160,17 @@ class GymFamily:
                               f"{num_test}; allowed a share leaving at least 1 unseen and 2 training actions")
         order = _stream(self.split_seed, self.name, "action-split").permutation(self.num_actions)
         self.split = {"test_actions": np.sort(order[:num_test]), "train_actions": np.sort(order[num_test:])}
-        self.teacher_name = self._teacher_name(where)
+        if self.oracle is not None:
+            obs, _ = env.reset(seed=0)
+            self.oracle_moves(env, obs)
+        env.close()
         from .suites import parse_baseline
         from .teachers import TEACHERS
 
         for row in self.baselines:
             if parse_baseline(row)[0] not in TEACHERS:
                 raise FamilyError(f"{where}: baseline {row!r} is not a teacher; known: {', '.join(sorted(TEACHERS))}")
-        if self.oracle is not None:
-            obs, _ = env.reset(seed=0)
-            self.oracle_moves(env, obs)
-        env.close()
+        self.teacher_name = self._teacher_name(where)  # last: it may add a Policy class to TEACHERS
         return self
 
     def _sample(self, rng, n: int, split: str) -> list[dict]:

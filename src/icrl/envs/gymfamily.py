@@ -113,7 +113,7 @@ class GymFamilyEnv(BatchedEnv):
     def _convert(self, raw) -> np.ndarray:
         if self.obs_kind == "discrete":
             return np.asarray(raw, dtype=np.int64).reshape(-1) - self.family.obs_start
-        return np.asarray(raw, dtype=np.float32).reshape(len(raw), -1)
+        return np.array(raw, dtype=np.float32).reshape(len(raw), -1)  # a copy: the vector env reuses its buffer
 
     def _reset_tasks(self, which):
         if not which.all():  # _next_obs is replaced: only reset() resets, and it resets every task
