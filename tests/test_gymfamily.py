@@ -349,6 +349,12 @@ def test_noisy_oracle_teacher_and_optimal_labels(registered, tmp_path):
     np.testing.assert_allclose(labels.sum(axis=1), 1.0, atol=2e-3)
     with pytest.raises(FamilyError, match="needs an oracle"):
         icrl.register(corridor("corr-no-oracle", teacher="noisy_oracle"))
+    # DPT labels from the oracle: Headless-DPT trains and evaluates on the family
+    results = icrl.run("corr-oracle-cpu", tmp_path / "dpt", progress=False, overrides=[
+        *TINY, "train.num_steps=10", "model.kind=headless_dpt", "data.targets=optimal", "data.episodes=20",
+        f"data.path={tmp_path / 'dpt.h5'}"])
+    assert "headless_dpt" in results["suites"]["test_test"]
+    assert load_histories(tmp_path / "dpt.h5").policy is not None
 
 
 def test_any_policy_class_as_teacher(registered):
