@@ -575,3 +575,22 @@ def test_registered_family_from_a_module_is_found_again_in_a_new_process(tmp_pat
     finally:
         unregister("ring-py")
         sys.modules.pop("user_families2", None)
+
+
+def test_sweep_of_a_yaml_family(tmp_path):
+    import subprocess
+
+    (tmp_path / "sweep_families.py").write_text(FAMILY_MODULE.replace('"ring-user"', '"ring-sweep"'))
+    (tmp_path / "my.yaml").write_text(textwrap.dedent("""\
+        family: "sweep_families:ring"
+        extends: ring-sweep-cpu
+        data: {num_tasks: 16, batch_tasks: 8}
+        model: {d_model: 32, num_heads: 2, seq_len: 40}
+        train: {num_steps: 10, batch_size: 8}
+        eval: {num_tasks: 4, tune: false}
+        """))
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{Path(icrl.__file__).parents[1]}", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-m", "icrl", "sweep", "my.yaml", "--seeds", "1"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert (tmp_path / "sweeps/my/base/seed0/eval.json").exists()
