@@ -90,6 +90,9 @@ class GymFamilyEnv(BatchedEnv):
     """
 
     family: ClassVar = None  # the icrl.family.GymFamily
+    # No select (rollout does not retire finished tasks): it would have to copy the user's envs,
+    # which not every env allows, and measured on frozenlake it saves nothing (the copies cost what
+    # the skipped steps would have: 3.4 s vs 3.2 s for a model's 100 x 50 episodes, 0.73 vs 0.64 s random).
 
     def __init__(self, tasks, seed=None):
         super().__init__(tasks, seed)
