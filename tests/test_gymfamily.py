@@ -594,3 +594,16 @@ def test_sweep_of_a_yaml_family(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert (tmp_path / "sweeps/my/base/seed0/eval.json").exists()
+
+
+def test_icrl_presets_lists_the_shipped_families():
+    from typer.testing import CliRunner
+
+    from icrl.cli import app
+
+    result = CliRunner().invoke(app, ["presets"])
+    assert result.exit_code == 0, result.output
+    names = {line.split()[0] for line in result.output.splitlines() if line.strip()}
+    assert {"frozenlake", "frozenlake-cpu"} <= names
+    if __import__("importlib").util.find_spec("minigrid") is not None:
+        assert {"minigrid", "minigrid-cpu"} <= names

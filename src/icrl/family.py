@@ -205,7 +205,9 @@ class GymFamily:
             raise FamilyError(f"{where}: unknown teacher {teacher!r}; known: {', '.join(sorted(TEACHERS))} "
                               "(or pass a Policy subclass)")
         if self.obs_kind not in TEACHERS[teacher].obs_kinds:
-            raise FamilyError(f"{where}: teacher {teacher} cannot learn from {self.obs_kind} observations")
+            fitting = sorted(n for n, cls in TEACHERS.items() if self.obs_kind in cls.obs_kinds)
+            raise FamilyError(f"{where}: teacher {teacher} cannot learn from {self.obs_kind} observations; "
+                              f"teachers that can: {', '.join(fitting)} (or pass a Policy subclass)")
         if getattr(TEACHERS[teacher], "needs_oracle", False) and self.oracle is None:
             raise FamilyError(f"{where}: teacher {teacher} needs an oracle (GymFamily(oracle=...))")
         return teacher
