@@ -607,3 +607,34 @@ def test_icrl_presets_lists_the_shipped_families():
     assert {"frozenlake", "frozenlake-cpu"} <= names
     if __import__("importlib").util.find_spec("minigrid") is not None:
         assert {"minigrid", "minigrid-cpu"} <= names
+
+
+class ShiftedCorridor(Corridor):
+    """The corridor with spaces that do not start at 0: actions 10..14, observations 100..107."""
+
+    def __init__(self, goal):
+        super().__init__(goal)
+        self.action_space = spaces.Discrete(len(MOVES), start=10)
+        self.observation_space = spaces.Discrete(LENGTH, start=100)
+
+    def _obs(self):
+        return 100 + self.pos
+
+    def step(self, action):
+        assert 10 <= int(action) < 15, action
+        return super().step(int(action) - 10)
+
+
+def test_spaces_that_do_not_start_at_zero(registered):
+    family = registered(icrl.GymFamily("corr-shift", lambda task, seed: ShiftedCorridor(task["goal"]), sample_goals,
+                                       episodes=5, max_episode_steps=6, compound=2,
+                                       oracle=lambda env, obs: [10 + a for a in corridor_oracle(env, obs - 100)]))
+    assert family.num_actions == 25 and family.obs_dim == LENGTH
+    tasks = eval_suite("corr-shift", "all_train", seed=0, num_tasks=4)
+    traj = icrl.rollout(icrl.make_teacher("noisy_oracle", num_episodes=1, decay_fraction=0.01), icrl.make_env(tasks),
+                        episodes=3, seed=0)
+    assert traj.observations.min() == 0 and traj.observations.max() < LENGTH  # cells counted from 0
+    assert (traj.episode_returns()[:, 1:] == 1).all()
+    with pytest.raises(FamilyError, match="outside the action space"):
+        icrl.register(icrl.GymFamily("corr-shift2", lambda task, seed: ShiftedCorridor(task["goal"]), sample_goals,
+                                     max_episode_steps=6, oracle=lambda env, obs: 2))
