@@ -638,3 +638,16 @@ def test_spaces_that_do_not_start_at_zero(registered):
     with pytest.raises(FamilyError, match="outside the action space"):
         icrl.register(icrl.GymFamily("corr-shift2", lambda task, seed: ShiftedCorridor(task["goal"]), sample_goals,
                                      max_episode_steps=6, oracle=lambda env, obs: 2))
+
+
+def test_tasks_whose_envs_have_different_spaces_are_refused(registered):
+    class Longer(Corridor):
+        def __init__(self, goal):
+            super().__init__(goal)
+            self.observation_space = spaces.Discrete(LENGTH + goal)
+
+    registered(icrl.GymFamily("corr-spaces", lambda task, seed: Longer(task["goal"]), sample_goals, max_episode_steps=5))
+    tasks = eval_suite("corr-spaces", "all_train", seed=0, num_tasks=8)
+    with pytest.raises(icrl.IcrlError, match="must share their spaces") as err:
+        icrl.make_env(tasks)
+    _one_line(err)

@@ -103,9 +103,12 @@ class GymFamilyEnv(BatchedEnv):
         if ((ids < 0) & self.action_mask).any() or ids.max() >= fam.num_actions:
             raise EnvError(f"{self.name}: action ids must lie in [0, {fam.num_actions - 1}]")
         self.task_jsons = [str(t) for t in tasks.params[TASK_PARAM]]
-        self.vector = gymnasium.vector.SyncVectorEnv(
-            [_maker(fam, text) for text in self.task_jsons], copy=False,
-            autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP)
+        try:
+            self.vector = gymnasium.vector.SyncVectorEnv(
+                [_maker(fam, text) for text in self.task_jsons], copy=False,
+                autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP)
+        except RuntimeError as err:  # the vector API needs one observation and action space for all
+            raise EnvError(f"{self.name}: the tasks' envs must share their spaces ({str(err).splitlines()[0]})") from None
         self._raw = None  # the vector env's last observations (what an oracle is shown)
 
     @property
