@@ -467,6 +467,9 @@ def test_minari_round_trip_gives_identical_histories(registered, minari_home, sm
     first = dataset.storage.get_episode_metadata([0])
     first = next(iter(first))
     assert first["history"] == 0 and first["episode"] == 0 and len(first["action_set"]) == original.num_actions[0]
+    assert isinstance(json.loads(first["task"]), dict)
+    if TASK_PARAM in original.task_params:
+        assert json.loads(first["task"]) == json.loads(original.task_params[TASK_PARAM][0])
     back = import_minari(f"icrl/{env}-v0", minari_home / "back.h5")
     _same_histories(original, load_histories(back))
     with pytest.raises(FileExistsError):

@@ -7,7 +7,8 @@ order, with episode metadata
 
 - ``history``: the history's index; ``episode``: the episode's index within its history;
 - ``action_set``: the history's global action ids (its local action ``a`` is ``action_set[a]``);
-- ``task.<name>``: each task parameter of the history (a family's ``task.task_json``: the task dict as JSON);
+- ``task``: the task as JSON (a family's task dict; else ``{parameter: value}``, e.g. ``{"goals": 40}``);
+- ``task.<name>``: each task parameter of the history as stored (what the import reads back);
 
 and the dataset metadata ``icrl_history``: JSON of the file's attributes (env, teacher, suite,
 seed, the config it was generated from, observation kind and size). Actions are the local indices
@@ -84,6 +85,7 @@ def export_minari(histories, dataset_id: str, *, force: bool = False) -> str:
         ends = np.flatnonzero(steps["dones"]) + 1
         bounds = [0, *ends.tolist()] + ([] if len(ends) and ends[-1] == len(steps["dones"]) else [len(steps["dones"])])
         task = {f"{TASK_PREFIX}{k}": (str(v[h]) if v.dtype.kind == "U" else v[h]) for k, v in data.task_params.items()}
+        task["task"] = _task_text(data.task_params, h)
         action_set = data.action_sets[h, : int(data.num_actions[h])].astype(np.int64)
         for e, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
             obs = steps["observations"][a:b].astype(obs_dtype)
@@ -103,6 +105,15 @@ def export_minari(histories, dataset_id: str, *, force: bool = False) -> str:
     attrs["config"] = json.dumps(attrs["config"], sort_keys=True)
     dataset.storage.update_metadata({META_KEY: json.dumps(attrs, sort_keys=True)})
     return dataset_id
+
+
+def _task_text(params: dict, h: int) -> str:
+    """History ``h``'s task as JSON: a family's task dict, else ``{parameter: value}``."""
+    from ..envs.gymfamily import TASK_PARAM
+
+    if TASK_PARAM in params:
+        return str(params[TASK_PARAM][h])
+    return json.dumps({k: np.asarray(v[h]).tolist() for k, v in sorted(params.items())}, sort_keys=True)
 
 
 def import_minari(dataset_id: str, out, *, history_key: str | None = None, env: str | None = None,
