@@ -208,7 +208,10 @@ def test_tune_command_agent_and_stale_records(bandit_run, tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "tune.json").write_text("[1, 2]")
-    with pytest.raises(TuningError, match="not an icrl tuning record"):
+    with pytest.raises(icrl.IcrlError, match="not an icrl tuning record"):
+        read_tuning(broken, other)
+    (broken / "tune.json").write_text(json.dumps({**record, "protocol": {**record["protocol"], "tuned_on": "eval"}}))
+    with pytest.raises(icrl.IcrlError, match="not an icrl tuning record"):
         read_tuning(broken, other)
 
 
@@ -216,3 +219,15 @@ def test_every_spec_names_a_paper_selection_and_reference():
     for name in ("bandit", "contextual", "darkroom", "keydoor"):
         spec = env_spec(name)
         assert spec.paper_selection in ("sample", "argmax") and spec.paper_reference in spec.baselines
+
+
+def test_a_trained_run_is_evaluated_with_the_commands_eval_section(tmp_path, monkeypatch):
+    """`icrl run --resume` on a trained run applies this command's eval section: here it tunes
+    (the preset's eval.tune) although the run was trained and evaluated without tuning."""
+    monkeypatch.chdir(tmp_path)
+    first = icrl.run("bandit-cpu", tmp_path / "run", overrides=[*BANDIT_TINY, "eval.tune=false"], progress=False)
+    assert list(first["protocols"]) == ["headless_ad"] and not (tmp_path / "run" / "tune.json").exists()
+    again = icrl.run("bandit-cpu", tmp_path / "run", overrides=BANDIT_TINY, resume=True, force=True, progress=False)
+    assert list(again["protocols"]) == ["headless_ad", "headless_ad@tuned"] and (tmp_path / "run" / "tune.json").exists()
+    for suite, row in first["suites"].items():  # the headline row is the same evaluation
+        assert row["headless_ad"]["final"] == again["suites"][suite]["headless_ad"]["final"]

@@ -526,7 +526,7 @@ def test_qlearning_learns_the_same_with_and_without_retiring():
     stats = {}
     for retire_below in (0.0, 0.9):
         policy = QLearning(num_episodes=60)
-        traj = rollout(policy, make_env(tasks), episodes=60, seed=retire_below > 0, retire_below=retire_below)
+        traj = rollout(policy, make_env(tasks), episodes=60, seed=int(retire_below > 0), retire_below=retire_below)
         returns = traj.episode_returns()
         assert returns.shape == (300, 60) and not np.isnan(returns).any()
         stats[retire_below] = (traj.lengths.mean(), returns[:, -10:].mean(), traj.rewards[traj.valid].mean())

@@ -22,13 +22,14 @@ from softmax(logits / x), x = 1 by default. The MSE ablation always takes the ne
 from __future__ import annotations
 
 import contextlib
+import math
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import torch
 
-from .envs.base import TaskStreams
+from .envs.base import MAX_ACTIONS, TaskStreams, check_seed
 from .models.model import ActionSetTooLarge, InContextModel, sample_action_embeddings
 from .teachers.base import Policy
 
@@ -43,8 +44,8 @@ class InContextPolicy(Policy):
         if window == "sliding" and use_cache:
             raise ValueError("window='sliding' moves every position at every step, so it has no cached form; "
                              "pass use_cache=False")
-        if temperature is not None and temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if temperature is not None and not (isinstance(temperature, (int, float)) and 0 < temperature < math.inf):
+            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
         self.model = model.eval()
         self.name = model.cfg.kind
         self.selection = selection
@@ -178,13 +179,41 @@ class InContextPolicy(Policy):
         m = self.model
         if self.selection == "argmax" or (m.headless and m.cfg.loss == "mse"):
             return logits.argmax(-1).cpu().numpy()
+        logits = logits.double()
         if self.temperature is not None:
-            logits = logits * (m.kind.default_temperature(m.cfg) / self.temperature)
-        probs = torch.softmax(logits.double(), dim=-1).cpu().numpy()
+            # in log space, from the best action down: no finite temperature gives inf - inf = NaN
+            # (a tiny one is then argmax, ties shared), however far 1 / temperature overflows
+            shifted = logits - logits.max(-1, keepdim=True).values
+            scale = math.exp(min(700.0, math.log(m.kind.default_temperature(m.cfg)) - math.log(self.temperature)))
+            logits = torch.where(shifted == 0, shifted, shifted * scale)
+        probs = torch.softmax(logits, dim=-1).cpu().numpy()
         cdf = np.cumsum(probs, axis=1)
         u = self.rng.random(self.num_envs)[:, None] * cdf[:, -1:]
         actions = (cdf < u).sum(axis=1)
         return np.minimum(actions, self.num_actions - 1)
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _finite32(value) -> bool:
+    """Whether ``value`` (a number or array) is finite once stored as float32, as the model reads it."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (OverflowError, TypeError, ValueError):  # an int beyond float64
+        return False
+    return bool(np.isfinite(array).all() and (np.abs(array) <= FLOAT32_MAX).all())
+
+
+def _identity(action):
+    """A hashable stand-in for an action, so that duplicates are found in linear time."""
+    try:
+        hash(action)
+        return action
+    except TypeError:
+        if isinstance(action, np.ndarray):
+            return ("ndarray", action.dtype.str, action.shape, action.tobytes())
+        return ("repr", type(action).__name__, repr(action))
 
 
 class Agent:
@@ -197,6 +226,7 @@ class Agent:
     """
 
     def __init__(self, model: InContextModel, *, seed: int | None = None, device=None, **policy_options):
+        check_seed(seed)
         self.policy = InContextPolicy(model, device=device, **policy_options)
         self.rng = np.random.default_rng(seed)
         self.action_set = None
@@ -233,23 +263,32 @@ class Agent:
         """Start a new task whose actions are ``action_set``: a count (int >= 1), or a sequence of
         distinct actions (list, tuple, range or 1-D array). Raises ``ValueError`` for anything else
         (a string, a float, duplicates, an empty set)."""
+        m = self.policy.model
+        limit, field = m.kind.action_limit(m.cfg)
+        most = limit if limit is not None else MAX_ACTIONS
         if isinstance(action_set, (int, np.integer)) and not isinstance(action_set, (bool, np.bool_)):
             if action_set < 1:
                 raise ValueError(f"action_set={action_set!r}: a count of actions must be >= 1")
-            actions = list(range(action_set))
+            count = int(action_set)
         elif isinstance(action_set, (list, tuple, range)) or (isinstance(action_set, np.ndarray) and action_set.ndim == 1):
-            actions = list(action_set)
+            count = len(action_set)
         else:
             raise ValueError(f"action_set={action_set!r} ({type(action_set).__name__}): allowed a count of actions "
                              "(int >= 1) or a sequence of distinct actions (list, tuple, range, 1-D array)")
+        if count > most:  # before anything that costs time in the set's size
+            raise ActionSetTooLarge(f"an action set of {count} actions is too large: this {m.cfg.kind} model takes "
+                                    f"at most {most}{f' ({field})' if limit is not None else ''}")
+        actions = list(range(count)) if isinstance(action_set, (int, np.integer)) else list(action_set)
         if not actions:
             raise ValueError("the action set is empty")
-        duplicates = [a for i, a in enumerate(actions) if a in actions[:i]]
-        if duplicates:
-            raise ValueError(f"the action set repeats {duplicates[0]!r}: its actions must be distinct")
+        seen = set()
+        for action in actions:
+            key = _identity(action)
+            if key in seen:
+                raise ValueError(f"the action set repeats {action!r}: its actions must be distinct")
+            seen.add(key)
         self.action_set = actions
         n = len(actions)
-        m = self.policy.model
         fake_env = SimpleNamespace(
             num_envs=1, num_actions=np.array([n]), max_actions=n, action_mask=np.ones((1, n), dtype=bool),
             obs_kind=m.obs_kind, obs_dim=m.obs_dim,
@@ -276,12 +315,16 @@ class Agent:
         if obs is None:
             raise ValueError("this model needs an observation")
         try:
-            array = np.asarray(obs, dtype=np.float64)
-        except (TypeError, ValueError):
+            raw = np.asarray(obs)
+            array = raw.astype(np.float64)
+        except (TypeError, ValueError, OverflowError):
             raise ValueError(f"obs={obs!r} is not numeric") from None
+        if raw.dtype.kind not in "iuf":  # strings, booleans and objects are not observations
+            raise ValueError(f"obs={obs!r} ({raw.dtype.name}): allowed numbers, not {type(obs).__name__} values")
         if m.obs_kind == "vector":
-            if array.shape != (m.obs_dim,) or not np.isfinite(array).all():
-                raise ValueError(f"obs={obs!r}: allowed a vector of {m.obs_dim} finite numbers")
+            if array.shape != (m.obs_dim,) or not _finite32(array):
+                raise ValueError(f"obs={obs!r}: allowed a vector of {m.obs_dim} numbers finite in float32 "
+                                 f"(|x| <= {FLOAT32_MAX:.3g})")
             return array.astype(np.float32)
         if array.shape != () or not float(array).is_integer() or not 0 <= array < m.obs_dim:
             raise ValueError(f"obs={obs!r}: allowed an integer cell in [0, {m.obs_dim - 1}]")
@@ -293,7 +336,9 @@ class Agent:
         if self._last is None:
             raise RuntimeError("call act() before observe()")
         if isinstance(reward, (bool, np.bool_)) or not isinstance(reward, (int, float, np.integer, np.floating)) \
-                or not np.isfinite(reward):
-            raise ValueError(f"reward={reward!r}: allowed a finite real number")
+                or not _finite32(reward):
+            raise ValueError(f"reward={reward!r}: allowed a real number finite in float32 (|r| <= {FLOAT32_MAX:.3g})")
+        if not (isinstance(done, (bool, np.bool_)) or (isinstance(done, (int, np.integer)) and done in (0, 1))):
+            raise ValueError(f"done={done!r}: allowed True or False")
         self.policy.observe(None, np.array([self._last]), np.array([reward], dtype=np.float32), np.array([done]), None, {})
         self._last = None

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .config import ConfigError, list_presets, load_config
+from .config import MAX_SEED, SIZE_LIMITS, ConfigError, list_presets, load_config
 from .errors import IcrlError
 from .suites import ENV_SPECS
 
@@ -47,6 +47,15 @@ def guarded(fn):
             fail(f"{err.filename or ''}: {err.strerror or err}".lstrip(": "))
 
     return wrapper
+
+
+MAX_REPS = 100_000  # bootstrap resamples of icrl compare: far past where the intervals stop moving
+
+
+def json_out(out: Path | None, option: str = "--out") -> None:
+    """``out`` is a results JSON file: a .json name (or none), never the name of what goes beside it."""
+    if out is not None and out.suffix and out.suffix.lower() != ".json":
+        raise ConfigError(f"{option} {out} is invalid: allowed a .json file (the report and curves go beside it)")
 
 
 def _config(preset: str, overrides, extra: dict):
@@ -89,8 +98,12 @@ def baselines(
     from .suites import env_spec
 
     env_spec(env)
-    if num_tasks < 1:
-        raise ConfigError(f"--num-tasks={num_tasks} is invalid: allowed >= 1")
+    most = SIZE_LIMITS["eval.num_tasks"]
+    if not 1 <= num_tasks <= most:
+        raise ConfigError(f"--num-tasks={num_tasks} is invalid: allowed 1 to {most}")
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"--seed={seed} is invalid: allowed 0 to {MAX_SEED}")
+    json_out(out)
     if out is not None:
         refuse_overwrite(out, force)
     names = [s.strip() for s in suites.split(",")] if suites else None
@@ -137,17 +150,29 @@ def eval_(
     """Evaluate a trained model in context on every eval suite; write JSON, a table and plots."""
     from .evaluate import evaluate_run, results_table
     from .io import refuse_overwrite
+    from .lock import file_lock, run_dir_lock
+    from .models.files import evaluated_model
     from .pipeline import report, say
     from .runtime import is_main, resolve_device
 
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: not a run directory (give the folder that holds model.safetensors)")
-    refuse_overwrite(out or run_dir / "eval.json", force)
-    results = evaluate_run(run_dir, device=resolve_device(device), overrides=set_ or ())
-    if is_main():
-        paths = report(results, run_dir, out)
-        say(results_table(results))
-        say(f"wrote {', '.join(map(str, paths))}")
+    json_out(out)
+    with run_dir_lock(run_dir) if out is None else file_lock(out):
+        found = evaluated_model(run_dir)
+        if out is None and found != run_dir / "model.safetensors":
+            # not eval.json: that would mark the run finished, and a resume or a sweep would stop
+            out = run_dir / f"eval-{found.stem}.json"
+        refuse_overwrite(out or run_dir / "eval.json", force)
+        if found.parent.name == "checkpoints":
+            say(f"{run_dir} has not finished training: evaluating its newest checkpoint {found}")
+        results = evaluate_run(run_dir, device=resolve_device(device), overrides=set_ or ())
+        if found.parent.name == "checkpoints":  # the recipe's train_steps is the run's plan, not this model's
+            results["recipe"]["evaluated_checkpoint"] = found.name
+        if is_main():
+            paths = report(results, run_dir, out)
+            say(results_table(results))
+            say(f"wrote {', '.join(map(str, paths))}")
 
 
 @app.command()
@@ -161,13 +186,15 @@ def tune(
 ):
     """Choose the test-time protocol (temperature, sample or argmax) on validation suites, never on
     eval suites; writes RUN_DIR/tune.json, which `icrl eval` reports as the row <kind>@tuned."""
+    from .lock import run_dir_lock
     from .pipeline import say
     from .runtime import resolve_device
     from .tune import TUNE_FILE, tune_run, tuning_table
 
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: not a run directory (give the folder that holds model.safetensors)")
-    record = tune_run(run_dir, device=resolve_device(device), overrides=set_ or (), force=force)
+    with run_dir_lock(run_dir):  # no other command writes the run meanwhile
+        record = tune_run(run_dir, device=resolve_device(device), overrides=set_ or (), force=force)
     say(tuning_table(record))
     say(f"chose {record['protocol']} on {len(record['suites'])} validation suites; wrote {run_dir / TUNE_FILE}")
 
@@ -243,7 +270,8 @@ def sweep(
 @guarded
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Run directories or sweep folders (every run with eval.json under them).")],
-    out: Annotated[Path, typer.Option(help="Markdown report; the numbers go to the same name with .json.")] = Path("comparison.md"),
+    out: Annotated[Path, typer.Option(help="Markdown report; the numbers go to the same name with .json "
+                                           "(--out NAME.json: the numbers there, the report in NAME.md).")] = Path("comparison.md"),
     paper: Annotated[bool, typer.Option("--paper", help="Put the paper's published numbers beside ours.")] = False,
     figures: Annotated[Path | None, typer.Option(help="Folder for the figures (default: <out stem>-figures).")] = None,
     title: Annotated[str | None, typer.Option(help="Title of the report.")] = None,
@@ -260,10 +288,14 @@ def compare(
     from .compare import compare as run_compare
     from .io import refuse_overwrite
 
-    if reps < 100:
-        raise ConfigError(f"--reps={reps} is invalid: allowed >= 100")
+    if not 100 <= reps <= MAX_REPS:
+        raise ConfigError(f"--reps={reps} is invalid: allowed 100 to {MAX_REPS}")
+    if out.suffix.lower() == ".json":  # the numbers go there; the report beside it, as .md
+        out = out.with_suffix(".md")
     refuse_overwrite(out, force)
     refuse_overwrite(out.with_suffix(".json"), force)
+    if figures is not None and figures.exists() and not figures.is_dir():
+        raise NotADirectoryError(20, "is a file, not a folder for the figures (--figures)", str(figures))
     md, js = run_compare(runs, out, with_paper=paper, figures=figures, title=title, reps=reps, notes=note or (),
                          command=shlex.join(["icrl", *sys.argv[1:]]))
     typer.echo(md.read_text())
@@ -330,7 +362,10 @@ def version_callback(value: bool):
 def root(
     version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version.")] = False,
 ):
-    pass
+    import warnings
+
+    # a warning is one line too ("warning: ..."), not Python's file:line and source dump
+    warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
 
 
 def main():

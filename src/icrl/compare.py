@@ -29,8 +29,9 @@ import numpy as np
 
 from . import paper
 from .errors import IcrlError
-from .io import atomic_path, write_json, write_text
+from .io import atomic_path, ensure_folder, write_json, write_text
 from .protocol import TUNED
+from .reading import RunFileError, read_results, read_sweep_record
 from .suites import env_spec
 
 REPS = 2000  # bootstrap resamples
@@ -74,6 +75,11 @@ class Run:
         """The name of the model's tuned row."""
         return f"{self.policy}@{TUNED}"
 
+    @property
+    def sharpened(self) -> str | None:
+        """The reference teacher's row sharpened like the tuned row, where the run has one."""
+        return self.results.get("protocols", {}).get(self.tuned, {}).get("sharpened_reference")
+
     def entry(self, suite: str, policy: str | None = None) -> dict | None:
         return self.results["suites"].get(suite, {}).get(policy or self.policy)
 
@@ -89,15 +95,17 @@ def find_runs(paths) -> list[Run]:
         raise CompareError(f"no finished run (eval.json) under {', '.join(map(str, paths))}")
     runs = []
     for path in dict.fromkeys(found):
-        try:
-            results = json.loads((path / "eval.json").read_text())
-            results["suites"], results["protocol"]["policy"]  # noqa: B018 - the fields we read
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise CompareError(f"{path / 'eval.json'}: not an icrl eval.json ({err})") from None
-        record = _read_json(path / "sweep.json")
+        try:  # one line naming the file and what is wrong
+            results = read_results(path / "eval.json")
+            record = read_sweep_record(path / "sweep.json")
+        except RunFileError as err:
+            raise CompareError(str(err)) from None
         config = _read_json(path / "config.json")
-        preset = record.get("preset") or config.get("name") or path.parent.name
-        seed = record.get("seed", config.get("train", {}).get("seed", 0))
+        config = config if isinstance(config, dict) else {}
+        train = config.get("train") if isinstance(config.get("train"), dict) else {}
+        name = config.get("name") if isinstance(config.get("name"), str) else None
+        preset = record.get("preset") or name or path.parent.name
+        seed = record.get("seed", train.get("seed", 0) if isinstance(train.get("seed", 0), int) else 0)
         runs.append(Run(path, Path(preset).stem, record.get("variant") or path.parent.name, int(seed), results, record))
     return runs
 
@@ -195,12 +203,13 @@ def suites_of(runs: list[Run]) -> list[str]:
     return [s for s in names if all(r.entry(s) is not None for r in runs)]
 
 
-def values(runs: list[Run], suites: list[str], key: str = "normalized", policy: str | None = None) -> np.ndarray:
-    """(runs x suites) array of ``key`` (``normalized``, ``final`` or ``actions_used``)."""
+def values(runs: list[Run], suites: list[str], key: str = "normalized", policy=None) -> np.ndarray:
+    """(runs x suites) array of ``key`` (``normalized``, ``final`` or ``actions_used``) of row
+    ``policy`` (default: each run's model row; a list: one row name per run)."""
     out = np.full((len(runs), len(suites)), np.nan)
     for i, r in enumerate(runs):
         for j, s in enumerate(suites):
-            e = r.entry(s, policy)
+            e = r.entry(s, policy[i] if isinstance(policy, list) else policy)
             if e is not None and e.get(key) is not None:
                 out[i, j] = e[key]
     return out
@@ -309,6 +318,9 @@ class Report:
             lines.append("Tuned protocol per seed: " + ", ".join(
                 f"seed {r.seed}: {t['action_selection']}" + (f" {t['temperature']:g}" if t.get("temperature") else "")
                 for r, t in zip(runs, tuned, strict=True)) + ".")
+            if all(r.sharpened for r in runs):
+                lines.append("`teacher sharpened alike`: each seed's reference teacher sharpened as its tuned row is "
+                             "(Thompson sampling: posterior counts x tau / temperature).")
         self.lines += [" ".join(lines), ""]
         self.suite_table(preset, env, metric, runs)
         if len(variants) > 1:
@@ -323,12 +335,14 @@ class Report:
         suites = suites_of(runs)
         teacher = runs[0].reference
         tuned = runs[0].tuned if all(r.entry(s, r.tuned) is not None for r in runs for s in suites) else None
+        sharp = [r.sharpened for r in runs] if tuned and all(r.sharpened for r in runs) else None
         paper_ref = runs[0].results.get("paper_reference")
         norm, final = values(runs, suites), values(runs, suites, "final")
         rows, per_suite = [], {}
         paper_cols = self.with_paper
         head = ("| suite | normalised (mean [95% CI]) | final " + metric
                 + (" | tuned protocol: normalised" if tuned else "")
+                + (" | teacher sharpened alike" if sharp else "")
                 + (f" | normalised vs `{paper_ref}`" if paper_ref else "")
                 + f" | {teacher} | random | arms used |"
                 + (" paper: Headless-AD | paper: normalised |" if paper_cols else ""))
@@ -347,6 +361,9 @@ class Report:
             if tuned:
                 per_suite[s]["tuned_normalized"] = self.est(values(runs, [s], policy=tuned))
                 row += f" {fmt(per_suite[s]['tuned_normalized'])} |"
+            if sharp:
+                per_suite[s]["sharpened_teacher_normalized"] = self.est(values(runs, [s], policy=sharp))
+                row += f" {fmt(per_suite[s]['sharpened_teacher_normalized'])} |"
             if paper_ref:
                 per_suite[s]["normalized_paper"] = self.est(values(runs, [s], "normalized_paper"))
                 row += f" {fmt(per_suite[s]['normalized_paper'])} |"
@@ -364,15 +381,18 @@ class Report:
             mean, iqm = self.est(norm[:, complete]), self.est(norm[:, complete], "iqm")
             overall = {"mean": mean, "iqm": iqm, "suites": int(complete.sum())}
             cells = [f"mean {fmt(mean)}, IQM {fmt(iqm)}", ""]
-            others = {"tuned": tuned and values(runs, suites, policy=tuned),
-                      "paper_reference": paper_ref and values(runs, suites, "normalized_paper")}
+            others = {}
+            if tuned:
+                others["tuned"] = values(runs, suites, policy=tuned)
+            if sharp:
+                others["sharpened_teacher"] = values(runs, suites, policy=sharp)
+            if paper_ref:
+                others["paper_reference"] = values(runs, suites, "normalized_paper")
             for key, m in others.items():
-                if m is not None and m is not False and not isinstance(m, str):
-                    m = m[:, complete]
-                    overall[key] = {"mean": self.est(m), "iqm": self.est(m, "iqm")}
-                    cells.append(f"mean {fmt(overall[key]['mean'])}")
+                overall[key] = {"mean": self.est(m[:, complete]), "iqm": self.est(m[:, complete], "iqm")}
+                cells.append(f"mean {fmt(overall[key]['mean'])}")
             rows.append(f"| **all {int(complete.sum())} suites** | " + " | ".join(cells) + " | | | |"
-                        + (f" | {self.paper_overall(env)} |" if paper_cols else ""))
+                        + (" | {} | {} |".format(*self.paper_overall(env)) if paper_cols else ""))
             self.numbers[preset]["overall"] = overall
         self.numbers[preset]["reference"] = teacher
         if paper_ref:
@@ -380,11 +400,13 @@ class Report:
         self.numbers[preset]["suites"] = per_suite
         self.lines += rows + [""]
 
-    def paper_overall(self, env: str) -> str:
+    def paper_overall(self, env: str) -> tuple[str, str]:
+        """The paper's overall Headless-AD figure as (raw score, normalised score) cells: the
+        darkroom gives a success range (raw, not normalised), the bandits a normalised mean."""
         if env in paper.RANGES:
             d = paper.RANGES[env]["headless_ad"]
-            return f"success {d['range'][0]}-{d['range'][1]}, mean {d['mean']}"
-        return f"ablation table: {paper.ABLATIONS.get(env, {}).get('full', {}).get('mean', '-')}"
+            return f"success {d['range'][0]}-{d['range'][1]}, mean {d['mean']}", "-"
+        return "-", f"ablation table: {paper.ABLATIONS.get(env, {}).get('full', {}).get('mean', '-')}"
 
     def variant_table(self, preset, env, variants) -> None:
         """Table 1's layout: mean normalised score, arms used, one column per arm count."""
@@ -525,7 +547,7 @@ class Report:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        self.figures.mkdir(parents=True, exist_ok=True)
+        ensure_folder(self.figures, "--figures")
         made = []
         names = [v for v in variants if not (v.startswith("ad_") and v[3:].isdigit())]
         # per-suite bars with intervals (the paper's Figures 4, 6, 7)

@@ -12,6 +12,8 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
+import re
 import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from .errors import IcrlError
-from .suites import ENV_SPECS
+from .suites import ENV_SPECS, MAX_EVAL_TASKS
 
 PRESET_DIR = Path(__file__).parent / "configs"
 
@@ -169,7 +171,7 @@ def _build(cls, raw, where: str):
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
+    unknown = sorted(map(str, set(raw) - set(fields)))
     if unknown:
         prefix = "" if where == "config" else f"{where}."
         raise ConfigError(f"unknown field(s) {', '.join(prefix + u for u in unknown)}; allowed in {where}: {', '.join(fields)}")
@@ -237,21 +239,61 @@ def list_presets() -> list[str]:
     return sorted({p.stem for p in PRESET_DIR.glob("*.yaml")} | code_preset_names())
 
 
-def _read_preset(name_or_path: str, seen=()) -> dict:
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing what it would silently accept: a key given twice (the last
+    one would win) and keys that are not strings (``1:``, ``~:``)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: its keys may be overridden
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str):
+                raise ConfigError(f"line {line}: key {key!r} is not a name (keys are section or field names)")
+            if key in seen:
+                raise ConfigError(f"line {line}: {key!r} is given twice (the first would be silently dropped)")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, where: str):
+    """``text`` parsed as YAML (safe, strict keys); ``ConfigError`` in one line naming ``where`` and
+    the line of the problem."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except ConfigError as err:
+        raise ConfigError(f"{where}, {err}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+        at = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{where}{at}: not valid YAML ({problem})") from None
+
+
+def _read_preset(name_or_path, seen=(), base: Path | None = None) -> dict:
     from .suites import code_preset
 
+    if isinstance(name_or_path, os.PathLike):
+        name_or_path = os.fspath(name_or_path)
+    if not isinstance(name_or_path, str):
+        raise ConfigError(f"preset {name_or_path!r} is invalid: allowed a preset name, a .yaml path or a RunConfig")
     path = Path(name_or_path)
-    if not (path.suffix in (".yaml", ".yml") and path.exists()):
+    if base is not None and not path.is_absolute() and (base / path).exists():
+        path = base / path  # a parent file next to the YAML that extends it
+    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
         path = PRESET_DIR / f"{name_or_path}.yaml"
-    if not path.exists() and code_preset(name_or_path) is not None:
+    if not path.is_file() and code_preset(name_or_path) is not None:  # a registered task family's
         raw = _merge(code_preset(name_or_path), {})
-    elif not path.exists():
+    elif not path.is_file():
         raise ConfigError(f"unknown preset {name_or_path!r}; presets: {', '.join(list_presets())} (or a path to a .yaml file)")
     else:
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML ({err})") from None
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{path}: not a YAML preset (not UTF-8 text: byte {err.start})") from None
+        raw = parse_yaml(text, str(path)) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a preset must be a mapping of sections")
     if raw.get("family"):  # a task family defined in Python, "package.module:attribute": registered first
@@ -261,9 +303,11 @@ def _read_preset(name_or_path: str, seen=()) -> dict:
     parent = raw.pop("extends", None)
     if parent is None:
         return raw
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: extends={parent!r} is invalid: allowed one preset name or .yaml path")
     if parent in seen:
         raise ConfigError(f"{path}: preset inheritance loops through {parent!r}")
-    return _merge(_read_preset(parent, (*seen, parent)), raw)
+    return _merge(_read_preset(parent, (*seen, parent), path.parent), raw)
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -276,22 +320,36 @@ def _merge(base: dict, over: dict) -> dict:
 def apply_overrides(raw: dict, overrides) -> dict:
     """Apply ``section.field=value`` strings (values parsed as YAML scalars)."""
     raw = _merge(raw, {})
-    for item in overrides or ():
+    for item in check_overrides(overrides):
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like section.field=value")
         key, text = item.split("=", 1)
         parts = key.strip().split(".")
         try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
+            value = parse_yaml(text, f"override {item!r}") if text.strip() else None
+        except ConfigError as err:
+            if "given twice" in str(err) or "not a name" in str(err):
+                raise
             value = text
         node = raw
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {part} is not a section")
-        node[parts[-1]] = value
+        last = parts[-1]
+        # section={lr: 0.002} sets those fields, as the same text in a YAML file does
+        node[last] = _merge(node[last], value) if isinstance(value, dict) and isinstance(node.get(last), dict) else value
     return raw
+
+
+def check_overrides(overrides) -> list[str]:
+    """``overrides`` as a list of ``section.field=value`` strings; ``ConfigError`` for a lone string
+    (it would be read character by character) or anything else."""
+    if overrides is None:
+        return []
+    if isinstance(overrides, str) or not all(isinstance(item, str) for item in overrides):
+        raise ConfigError(f"overrides={overrides!r} is invalid: allowed a list of 'section.field=value' strings")
+    return list(overrides)
 
 
 # Model fields that only one model kind reads: setting them for the other kind is refused.
@@ -306,18 +364,23 @@ def kind_only_fields() -> dict[str, list[str]]:
     return out
 
 
-def load_config(preset: str, overrides=(), validate: bool = True) -> RunConfig:
-    """A preset with ``section.field=value`` overrides, validated (``ConfigError`` naming the field).
+def load_config(preset, overrides=(), validate: bool = True) -> RunConfig:
+    """A preset (a name, a YAML path, or a ``RunConfig``) with ``section.field=value`` overrides,
+    validated (``ConfigError`` naming the field).
 
     An override of a field the chosen model kind does not read (``kind_only_fields()``, e.g.
     ``model.max_actions`` for Headless-AD) is refused rather than silently ignored.
     """
-    raw = _read_preset(preset)
-    raw.setdefault("name", Path(preset).stem)
+    overrides = check_overrides(overrides)
+    if isinstance(preset, RunConfig):
+        raw = preset.to_dict()
+    else:
+        raw = _read_preset(preset)
+        raw.setdefault("name", Path(preset).stem)
     cfg = RunConfig.from_dict(apply_overrides(raw, overrides))
     if validate:
         only = kind_only_fields()
-        for item in overrides or ():
+        for item in overrides:
             key = item.split("=", 1)[0].strip()
             kinds = only.get(key)
             if kinds is not None and cfg.model.kind not in kinds:
@@ -327,6 +390,36 @@ def load_config(preset: str, overrides=(), validate: bool = True) -> RunConfig:
 
 
 # -- validation ---------------------------------------------------------------------------------
+NAME = re.compile(r"^[^/\\\x00-\x1f.][^/\\\x00-\x1f]*$")  # a file name: no separators, not hidden
+MAX_SEED = 2**32 - 1
+# Upper bounds of the sizes, far above any real run: a typo (1e21) fails here, not deep in torch.
+SIZE_LIMITS = {
+    "data.num_tasks": 10**7, "data.steps": 10**7, "data.episodes": 10**6, "data.batch_tasks": 10**7,
+    "model.seq_len": 10**6, "model.num_layers": 1024, "model.num_heads": 1024, "model.d_model": 65536,
+    "model.action_dim": 65536, "model.max_actions": 65536, "train.num_steps": 10**10, "train.batch_size": 2**24,
+    "train.log_every": 10**10, "train.eval_every": 10**10, "train.checkpoint_every": 10**10,
+    "eval.steps": 10**7, "eval.episodes": 10**6, "eval.num_tasks": MAX_EVAL_TASKS, "eval.batch_size": MAX_EVAL_TASKS,
+    "eval.tune_num_tasks": MAX_EVAL_TASKS,
+}
+
+
+def _get(cfg: RunConfig, key: str):
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
+def _leaves(value, prefix: str = ""):
+    """(dotted key, value) of every leaf of nested dicts and lists."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, f"{prefix}{k}.")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _leaves(v, f"{prefix}{i}.")
+    else:
+        yield prefix.rstrip("."), value
+
+
 def _check(ok: bool, key: str, value, allowed: str) -> None:
     if not ok:
         raise ConfigError(f"{key}={value!r} is invalid: allowed {allowed}")
@@ -360,6 +453,16 @@ def _validate(cfg: RunConfig) -> None:
     _choice("env", cfg.env, sorted(ENV_SPECS))
     spec = ENV_SPECS[cfg.env]
     d, m, t, e = cfg.data, cfg.model, cfg.train, cfg.eval
+    _check(isinstance(cfg.name, str) and bool(NAME.match(cfg.name)), "name", cfg.name,
+           "a file name without '/' or '\\', not empty and not starting with '.' (it names runs/<name> and data/<name>-...)")
+    for key in ("data.seed", "train.seed", "eval.seed"):
+        _between(key, _get(cfg, key), 0, MAX_SEED)
+    for key, top in SIZE_LIMITS.items():
+        value = _get(cfg, key)
+        if value is not None:
+            _check(value <= top, key, value, f"<= {top}")
+    bad = [k for k, v in _leaves(d.teacher_kwargs) if isinstance(v, float) and not math.isfinite(v)]
+    _check(not bad, "data.teacher_kwargs", d.teacher_kwargs, f"finite numbers (not {', '.join(bad)})")
     _choice("data.teacher", d.teacher, sorted(TEACHERS))
     try:  # unknown or bad teacher options fail here, not after the data generation has started
         TEACHERS[d.teacher](**d.teacher_kwargs)
@@ -427,9 +530,13 @@ def _validate(cfg: RunConfig) -> None:
     _choice("train.amp", t.amp, ("auto", "bf16", "off"))
     _at_least("train.log_every", t.log_every, 1)
     _at_least("train.eval_every", t.eval_every, 0)
+    if t.eval_every:
+        _check(bool(t.eval_suites), "train.eval_every", t.eval_every,
+               "0 without train.eval_suites (set the suites to evaluate during training)")
     _at_least("train.checkpoint_every", t.checkpoint_every, 1)
     for suite in t.eval_suites:
         _choice("train.eval_suites", suite, spec.eval_suites)
+    _check(len(set(t.eval_suites)) == len(t.eval_suites), "train.eval_suites", t.eval_suites, "each suite once")
     _check((e.steps is None) != (e.episodes is None), "eval.steps", e.steps, "exactly one of eval.steps and eval.episodes set")
     _check_horizon(cfg)
     if e.steps is not None:
@@ -450,8 +557,10 @@ def _validate(cfg: RunConfig) -> None:
     for scale in e.tune_temperature_scales:
         _check(isinstance(scale, (int, float)) and not isinstance(scale, bool) and math.isfinite(scale) and scale > 0,
                "eval.tune_temperature_scales", e.tune_temperature_scales, "a non-empty list of finite numbers > 0")
+    _check(e.suites is None or len(e.suites) > 0, "eval.suites", e.suites, "null (every suite) or a non-empty list")
     for suite in e.suites or ():
         _choice("eval.suites", suite, spec.eval_suites)
+    _check(len(set(e.suites or ())) == len(e.suites or ()), "eval.suites", e.suites, "each suite once")
 
 
 # -- comparing configs (resume, finished runs, model files) -------------------------------------

@@ -133,8 +133,10 @@ def run_baselines(env: str, *, seed: int = 0, num_tasks: int = 100, suites=None,
     tasks = eval_suites(env, seed, suites, num_tasks, train_seed)
     horizon = spec.horizon(steps=steps)
     results = baseline_results(env, tasks, seed=seed, horizon=horizon, progress=progress)
-    out = {"env": env, "metric": spec.metric, "reference": spec.teacher, "reference_description": spec.reference,
-           "suites": results, "baselines": {b: Baseline.from_row(b).describe(horizon) for b in spec.baselines}}
+    out = {"env": env, "metric": spec.metric, "reference": spec.teacher, "reference_description": spec.reference}
+    if spec.paper_reference != spec.teacher:
+        out["paper_reference"] = spec.paper_reference
+    out.update(suites=results, baselines={b: Baseline.from_row(b).describe(horizon) for b in spec.baselines})
     add_normalized(out, env)
     return out
 

@@ -9,7 +9,6 @@ evaluated as it is in memory, and the eval suites are made once for the model an
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from .config import (
     ConfigError,
     DataConfig,
     RunConfig,
+    check_overrides,
     describe_changes,
     load_config,
     training_changes,
@@ -36,14 +36,20 @@ def ensure_dataset(cfg: RunConfig, data=None, *, progress: bool = True) -> Path:
     was made from the same data config, refused (``DatasetError``) when it was not."""
     from .data import dataset_attrs
     from .data.generate import dataset_config, generate_dataset
+    from .lock import file_lock
 
     path = Path(data) if data else cfg.dataset_path()
     if not path.exists():
+        made = True
         if is_main():
-            say(f"generating {path}")
-            generate_dataset(cfg, path, progress=progress)
+            with file_lock(path, wait=True, what="data.path"):  # runs sharing a dataset make it once
+                made = not path.exists()  # else another process made it while this one waited
+                if made:
+                    say(f"generating {path}")
+                    generate_dataset(cfg, path, progress=progress)
         barrier()  # the other processes of a torchrun job wait for it
-        return path
+        if made:
+            return path
     wanted = dataset_config(cfg)
     have = {k: v for k, v in dataset_attrs(path)["config"].items() if k != "path"}
     for f in dataclasses.fields(DataConfig):  # a field added since the file was made: it had the default
@@ -73,9 +79,19 @@ def periodic_eval(cfg: RunConfig, device):
 
 
 def train(cfg: RunConfig, run_dir, *, data=None, resume: bool = False, device=None, progress: bool = True):
-    """Ensure the dataset and train; returns the trained model (on its training device)."""
-    from .train import Trainer
+    """Ensure the dataset and train; returns the trained model (on its training device). Holds the
+    run directory's lock (``icrl.lock``) meanwhile: a second process on it is refused."""
+    from .lock import run_dir_lock
 
+    with run_dir_lock(run_dir):
+        return _train(cfg, run_dir, data=data, resume=resume, device=device, progress=progress)
+
+
+def _train(cfg: RunConfig, run_dir, *, data=None, resume: bool = False, device=None, progress: bool = True):
+    from .train import Trainer, check_resumable, check_trainable
+
+    check_trainable(cfg)  # what can be refused is refused before a dataset is generated
+    check_resumable(cfg, run_dir, resume)
     device = device if device is not None else resolve_device(cfg.train.device)
     init_distributed(device)
     dataset = ensure_dataset(cfg, data, progress=progress)
@@ -103,29 +119,48 @@ def report(results: dict, run_dir, out=None, *, title: str | None = None) -> tup
 def run(preset, run_dir=None, *, overrides=(), resume: bool = False, force: bool = False, progress: bool = True) -> dict:
     """Generate (or reuse) the dataset, train, evaluate and report: ``icrl run`` from Python.
 
-    ``preset``: a preset name, a YAML path or a ``RunConfig``; ``overrides``: ``section.field=value``
-    strings. Writes ``RUN_DIR`` (default ``runs/<name>``) and returns the results (``eval.json``).
-    A finished run is refused (``FileExistsError``) unless ``force``; with ``resume`` or ``force``
-    a trained run is only evaluated again, with this command's ``eval`` section. With
-    ``eval.tune`` the protocol is first tuned on validation suites (``icrl.tune``; kept in
-    ``RUN_DIR/tune.json``, reused when it exists) and reported as the row ``<kind>@tuned``.
+    ``preset``: a preset name, a YAML path or a ``RunConfig`` (validated like a preset);
+    ``overrides``: a list of ``section.field=value`` strings, applied to any of them. Writes
+    ``RUN_DIR`` (default ``runs/<name>``; its lock is held meanwhile) and returns the results
+    (``eval.json``). A finished run (``eval.json``, ``report.md`` and ``curves.png``; with
+    ``eval.json`` alone the report is written) is refused (``FileExistsError``) unless ``force``;
+    with ``resume`` or ``force`` a trained run is only evaluated again, with this command's
+    ``eval`` section. With ``eval.tune`` the protocol is first tuned on validation suites
+    (``icrl.tune``; kept in ``RUN_DIR/tune.json``, reused when it exists) and reported as the row
+    ``<kind>@tuned``.
     """
+    from .lock import run_dir_lock
+
+    tic = time.perf_counter()
+    overrides = check_overrides(overrides)
+    cfg = load_config(preset, overrides)  # a RunConfig too: validated, with the overrides applied
+    run_dir = Path(run_dir) if run_dir is not None else Path("runs") / cfg.name
+    with run_dir_lock(run_dir):
+        return _run(cfg, run_dir, tic, overrides=overrides, resume=resume, force=force, progress=progress)
+
+
+def _run(cfg: RunConfig, run_dir: Path, tic: float, *, overrides, resume: bool, force: bool, progress: bool) -> dict:
     from .evaluate import evaluate, evaluate_run, results_table
     from .io import refuse_overwrite
     from .protocol import Protocol
+    from .reading import read_results, read_run_config
+    from .runs import is_finished, missing_results
     from .tune import TUNE_FILE, tune, tune_run, tuning_table, write_tuning
 
-    tic = time.perf_counter()
-    cfg = preset if isinstance(preset, RunConfig) else load_config(preset, list(overrides))
-    run_dir = Path(run_dir) if run_dir is not None else Path("runs") / cfg.name
-    if (run_dir / "eval.json").exists() and not force:
-        raise FileExistsError(f"{run_dir} is a finished run (eval.json exists); choose another --run-dir, "
-                              "or --force to evaluate it again")
+    if is_finished(run_dir) and not force:
+        raise FileExistsError(f"{run_dir} is a finished run (eval.json exists, with its report.md and curves.png); "
+                              "choose another --run-dir, or --force to evaluate it again")
+    if (run_dir / "eval.json").exists() and not force:  # killed while writing the report: finish it
+        results = read_results(run_dir / "eval.json")
+        say(f"{run_dir}: evaluation done, writing the missing {' and '.join(missing_results(run_dir))}")
+        if is_main():
+            say(f"wrote {', '.join(map(str, report(results, run_dir)))}")
+        return results
     refuse_overwrite(run_dir / "eval.json", True)
     device = resolve_device(cfg.train.device)
     if (run_dir / "model.safetensors").exists() and (resume or force):  # only the evaluation is left to do (again)
         saved = run_dir / "config.json"
-        changed = training_changes(json.loads(saved.read_text()), cfg) if saved.exists() else {}
+        changed = training_changes(read_run_config(saved), cfg) if saved.exists() else {}
         if changed:
             raise ConfigError(f"{run_dir} has finished training; these settings would not be applied: "
                               f"{describe_changes(changed)}. Train them in another --run-dir")

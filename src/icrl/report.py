@@ -46,16 +46,29 @@ def write_report(results: dict, md_path, png_path, title: str = "") -> tuple[Pat
     """A Markdown report (table, normalised scores in brackets) and the curves' PNG it shows."""
     md_path, png_path = Path(md_path), Path(png_path)
     lines = [f"# {title or results['env']}", "", results_table(results), ""]
-    reference = results.get("reference", "the teacher")
+    reference = results.get("reference_description", results.get("reference", "the teacher"))
     if results["metric"] == "regret":
         lines += ["Values: mean final cumulative regret over the suite's tasks; in brackets the normalised "
                   f"score, 0 = random, 1 = {reference}.", ""]
     else:
         lines += [f"Values: mean {results['metric']} of the last episode; in brackets the normalised score "
                   f"(0 = random, 1 = {reference}).", ""]
+    if results.get("paper_reference"):
+        lines += [f"The paper normalises against `{results['paper_reference']}`: `normalized_paper` in eval.json.", ""]
     protocol = results.get("protocol")
     if protocol:
         lines += ["Protocol: " + ", ".join(f"{k} = {v}" for k, v in protocol.items()), ""]
+    for row, p in results.get("protocols", {}).items():
+        how = p["action_selection"] + (f" at temperature {p['temperature']:g}" if p.get("temperature") else "")
+        why = f"tuned on {p['tuned_on']} suites" if p.get("tuned_on") else (
+            "the paper's protocol" if row == (protocol or {}).get("policy") else "set by hand")
+        lines.append(f"- `{row}`: {how} ({why})")
+    for row, b in results.get("baselines", {}).items():
+        if b.get("options") or row != b.get("teacher"):
+            options = "".join(f" {k}={v}" for k, v in (b.get("options") or {}).items())
+            lines.append(f"- `{row}`: {b['teacher']}{options} for {b['horizon']}")
+    if results.get("protocols") or results.get("baselines"):
+        lines.append("")
     recipe = results.get("recipe")
     if recipe:
         shown = ", ".join(f"{k} = {v}" for k, v in recipe.items() if k != "departures")

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .envs.base import BatchedEnv, EnvError, TaskStreams
+from .envs.base import BatchedEnv, EnvError, TaskStreams, check_count, check_seed
 from .teachers.base import Policy
+
+MAX_HORIZON = 10**7  # steps or episodes of one rollout: far past any run; a typo fails at once
 
 
 @dataclass
@@ -105,10 +107,11 @@ def rollout(
     """
     if (steps is None) == (episodes is None):
         raise EnvError("give exactly one of steps= or episodes=")
-    if steps is not None and steps < 1:
-        raise EnvError(f"steps must be >= 1, got {steps}")
-    if episodes is not None and episodes < 1:
-        raise EnvError(f"episodes must be >= 1, got {episodes}")
+    if steps is not None:
+        steps = check_count(steps, "steps", MAX_HORIZON)
+    if episodes is not None:
+        episodes = check_count(episodes, "episodes", MAX_HORIZON)
+    check_seed(seed, sequence=True)
     if not 0.0 <= retire_below <= 1.0:
         raise EnvError(f"retire_below must lie in [0, 1], got {retire_below}")
     if record_probs and record_optimal:

@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import ConfigError, load_config
-from .io import write_json
+from .config import MAX_SEED, ConfigError, load_config
+from .io import ensure_folder, write_json
 
 SEED_FIELDS = ("data.seed", "train.seed", "eval.seed")
 
@@ -45,7 +45,12 @@ class SweepRun:
 
     @property
     def finished(self) -> bool:
-        return (self.run_dir / "eval.json").exists()
+        from .runs import is_finished
+
+        return is_finished(self.run_dir)  # eval.json without its report: the resume writes it
+
+
+MAX_SEEDS = 1000  # training seeds per variant: each is a whole training run
 
 
 def split_values(text: str) -> list[str]:
@@ -69,6 +74,8 @@ def vary_variants(items) -> list[Variant]:
             raise ConfigError(f"--vary {item!r} must look like section.field=value1,value2")
         key, values = item.split("=", 1)
         key = key.strip()
+        if key in SEED_FIELDS:
+            raise ConfigError(f"--vary {item}: the sweep sets {', '.join(SEED_FIELDS)} itself (use --seeds and --first-seed)")
         if not split_values(values):
             raise ConfigError(f"--vary {item!r} lists no values")
         variants += [Variant(f"{key}={v}", (f"{key}={v}",)) for v in split_values(values)]
@@ -115,10 +122,11 @@ def plan(preset: str, *, seeds: int, first_seed: int = 0, sets=(), variants=None
     Raises ``ConfigError`` naming the variant whose settings are invalid, or when two variants
     resolve to the same config (they would be the same run twice).
     """
-    if seeds < 1:
-        raise ConfigError(f"--seeds={seeds} is invalid: allowed >= 1")
-    if first_seed < 0:
-        raise ConfigError(f"--first-seed={first_seed} is invalid: allowed >= 0")
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise ConfigError(f"--seeds={seeds} is invalid: allowed 1 to {MAX_SEEDS}")
+    if not 0 <= first_seed <= MAX_SEED - seeds + 1:
+        raise ConfigError(f"--first-seed={first_seed} is invalid: allowed 0 to {MAX_SEED - seeds + 1} "
+                          f"(seeds run to first + {seeds - 1}, at most {MAX_SEED})")
     for item in sets or ():
         if item.split("=", 1)[0].strip() in SEED_FIELDS:
             raise ConfigError(f"--set {item}: the sweep sets {', '.join(SEED_FIELDS)} itself (use --first-seed)")
@@ -179,14 +187,26 @@ def run_command(preset: str, run: SweepRun) -> list[str]:
 
 def summary(run_dir: Path) -> str:
     """One line of a finished run: the mean normalised score of its model over its suites."""
+    from .reading import read_results
+
     try:
-        results = json.loads((run_dir / "eval.json").read_text())
-    except (OSError, ValueError):
+        results = read_results(run_dir / "eval.json")
+    except OSError:
         return "no eval.json"
-    policy = results.get("protocol", {}).get("policy")
-    scores = [row[policy]["normalized"] for row in results["suites"].values()
-              if policy in row and row[policy].get("normalized") is not None]
-    return f"mean normalised {sum(scores) / len(scores):.3f} over {len(scores)} suites" if scores else "done"
+    except ValueError as err:  # damaged: said, not raised (the sweep goes on)
+        return str(err)
+    policy = results["protocol"]["policy"]
+
+    def mean(row_name):
+        scores = [row[row_name]["normalized"] for row in results["suites"].values()
+                  if row_name in row and row[row_name].get("normalized") is not None]
+        return (sum(scores) / len(scores), len(scores)) if scores else None
+
+    paper, tuned = mean(policy), mean(f"{policy}@tuned")
+    if paper is None:
+        return "done"
+    return (f"mean normalised {paper[0]:.3f} over {paper[1]} suites (paper's protocol)"
+            + (f", {tuned[0]:.3f} tuned on validation" if tuned else ""))
 
 
 def execute(preset: str, runs: list[SweepRun], *, command: str, gpus=None, say=print) -> list[SweepRun]:
@@ -208,7 +228,7 @@ def execute(preset: str, runs: list[SweepRun], *, command: str, gpus=None, say=p
             if slot in running or not queue:
                 continue
             run = queue.pop(0)
-            run.run_dir.mkdir(parents=True, exist_ok=True)
+            ensure_folder(run.run_dir, "a sweep run's folder")
             cmd = run_command(preset, run)
             record = {"preset": preset, "variant": run.variant.name, "variant_overrides": list(run.variant.overrides),
                       "is_base": run.is_base, "seed": run.seed, "overrides": run.overrides, "sweep_command": command,
@@ -249,7 +269,14 @@ def execute(preset: str, runs: list[SweepRun], *, command: str, gpus=None, say=p
 
 
 def _read(path: Path) -> dict:
+    """A run's own ``sweep.json`` record to update; {} if missing or damaged (it is rewritten whole)."""
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+    if not isinstance(record, dict):
+        return {}
+    for key in ("attempts", "wall_s", "wall_s_before"):  # the numbers it adds to
+        if key in record and (isinstance(record[key], bool) or not isinstance(record[key], (int, float))):
+            del record[key]
+    return record

@@ -9,6 +9,7 @@ and gives the same parameters as a run that was never stopped.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import time
@@ -30,11 +31,68 @@ from .config import (
 from .data import TensorWindowSampler, load_histories
 from .data.history import DatasetError
 from .errors import IcrlError
-from .io import atomic_path, write_json, write_text
+from .io import ensure_folder, write_bytes, write_json, write_text
 from .models.files import build_model, checkpoints, latest_checkpoint, read_model_config, save_model
 from .models.kinds import model_kind
 from .models.model import sample_action_embeddings
+from .reading import read_dataset_record, read_metrics, read_run_config
 from .runtime import autocast, barrier, init_distributed, resolve_device, use_bf16
+
+
+# -- before any work ----------------------------------------------------------------------------
+def check_trainable(cfg: RunConfig) -> None:
+    """What can be refused before a dataset is generated: a bandit history shorter than a window."""
+    if cfg.data.steps is not None and cfg.data.steps < cfg.model.seq_len:
+        raise ConfigError(f"data.steps={cfg.data.steps} is invalid: allowed >= model.seq_len={cfg.model.seq_len} "
+                          "(a training window is seq_len steps of one history)")
+
+
+def check_resumable(cfg: RunConfig, run_dir, resume: bool) -> dict | None:
+    """Before any work: with ``resume``, ``run_dir`` has a checkpoint and its ``config.json`` (returned,
+    None if missing) differs from ``cfg`` in no training setting; without, it holds no training run."""
+    run_dir = Path(run_dir)
+    if (run_dir / "checkpoints").exists() and not (run_dir / "checkpoints").is_dir():
+        raise NotADirectoryError(20, "is a file, not the run's checkpoints folder", str(run_dir / "checkpoints"))
+    for name in ("config.json", "dataset.json", "metrics.jsonl", "model.safetensors"):
+        if (run_dir / name).is_dir():
+            raise IsADirectoryError(21, "is a directory, not the run's file of that name", str(run_dir / name))
+    found = latest_checkpoint(run_dir)
+    if not resume:
+        if found is not None or (run_dir / "model.safetensors").exists():
+            raise FileExistsError(f"{run_dir} already holds a training run; resume it (--resume) or choose another run directory")
+        return None
+    if found is None:
+        raise FileNotFoundError(f"{run_dir}: nothing to resume (no complete checkpoint in {run_dir / 'checkpoints'})")
+    path = run_dir / "config.json"
+    saved = read_run_config(path) if path.exists() else None
+    changed = training_changes(saved, cfg) if saved is not None else {}
+    if changed:
+        raise ConfigError(f"{run_dir}: cannot resume with changed training settings ({describe_changes(changed)}); "
+                          "the run's steps so far were made with the old ones. Resume without these "
+                          "changes, or start another run directory")
+    return saved
+
+
+def _relative_to(path, folder) -> str:
+    import os
+
+    try:
+        return os.path.relpath(Path(path).resolve(), Path(folder).resolve())
+    except ValueError:  # another drive (Windows)
+        return str(Path(path).resolve())
+
+
+def _same_dataset(before: dict, now: dict, dataset_path, run_dir) -> bool:
+    """Whether a run's recorded dataset is the one it resumes on: the same file (a recorded relative
+    path is relative to the run directory), or, where the recorded file is gone (an older absolute
+    record of a project folder since moved), one made the same way with as many histories."""
+    recorded = Path(before["path"])
+    recorded = recorded if recorded.is_absolute() else Path(run_dir) / recorded
+    if before["num_histories"] != now["num_histories"]:
+        return False
+    if recorded.exists():
+        return recorded.resolve() == Path(dataset_path).resolve()
+    return all(before.get(k) == now[k] for k in ("env", "teacher", "seed"))
 
 
 # -- optimisation -------------------------------------------------------------------------------
@@ -108,33 +166,26 @@ class Trainer:
 
     def _prepare_dir(self, resume: bool, dataset_path) -> None:
         run_dir = self.run_dir
-        found = latest_checkpoint(run_dir)
-        dataset_record = {"path": str(Path(dataset_path).resolve()), "env": str(self.dataset.attrs["env"]),
+        # relative to the run directory: a project folder moved or copied as a whole still resumes
+        dataset_record = {"path": _relative_to(dataset_path, run_dir), "env": str(self.dataset.attrs["env"]),
                           "teacher": str(self.dataset.attrs["teacher"]), "seed": int(self.dataset.attrs["seed"]),
                           "num_histories": self.dataset.num_histories}
+        saved = check_resumable(self.cfg, run_dir, resume)
         if resume:
-            if found is None:
-                raise FileNotFoundError(f"{run_dir}: nothing to resume (no complete checkpoint in {run_dir / 'checkpoints'})")
-            saved = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else None
-            changed = training_changes(saved, self.cfg) if saved is not None else {}
-            if changed:
-                raise ConfigError(f"{run_dir}: cannot resume with changed training settings ({describe_changes(changed)}); "
-                                  "the run's steps so far were made with the old ones. Resume without these "
-                                  "changes, or start another run directory")
             recorded = run_dir / "dataset.json"
             if recorded.exists():
-                before = json.loads(recorded.read_text())
-                if (before.get("path"), before.get("num_histories")) != (dataset_record["path"], dataset_record["num_histories"]):
-                    raise DatasetError(f"{run_dir}: cannot resume on another dataset ({dataset_record['path']}); "
+                before = read_dataset_record(recorded)
+                if not _same_dataset(before, dataset_record, dataset_path, run_dir):
+                    raise DatasetError(f"{run_dir}: cannot resume on another dataset ({dataset_path}); "
                                        f"the run was trained on {before.get('path')}")
             self._resume_from_newest_readable()
-        elif found is not None or (run_dir / "model.safetensors").exists():
-            raise FileExistsError(f"{run_dir} already holds a training run; resume it (--resume) or choose another run directory")
         if not self.is_main:
             return
         run_dir.mkdir(parents=True, exist_ok=True)
         if resume:
             self._drop_metrics_after_checkpoint()
+        else:
+            self._set_aside_abandoned_metrics()
         if resume and saved is not None:
             # Only settings that do not change the training (logging, checkpoints, evaluation) may
             # differ here; the record says from which step they apply.
@@ -152,7 +203,7 @@ class Trainer:
         if not self.is_main:
             return
         ckpt = self.run_dir / "checkpoints"
-        ckpt.mkdir(parents=True, exist_ok=True)
+        ensure_folder(ckpt, "the checkpoints folder")
         save_model(self.model, self.cfg, ckpt / f"step-{self.step:07d}.safetensors")
         state = {
             "step": self.step,
@@ -163,19 +214,44 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
         }
-        with atomic_path(ckpt / f"step-{self.step:07d}.pt") as tmp:
-            torch.save(state, tmp)
+        buffer = io.BytesIO()  # serialised in memory: a full disk is then an OSError naming the file
+        torch.save(state, buffer)
+        try:
+            write_bytes(ckpt / f"step-{self.step:07d}.pt", buffer.getvalue())
+        except BaseException:  # no model file without its trainer state
+            (ckpt / f"step-{self.step:07d}.safetensors").unlink(missing_ok=True)
+            raise
 
     def _drop_metrics_after_checkpoint(self) -> None:
         """The rows a killed run logged after its last checkpoint are logged again by the resumed
-        steps; drop them so that ``metrics.jsonl`` holds every step once."""
+        steps; drop them so that ``metrics.jsonl`` holds every step once. A last line cut by the
+        kill is dropped too (and said)."""
         path = self.run_dir / "metrics.jsonl"
         if not path.exists():
             return
-        lines = path.read_text().splitlines()
-        kept = [line for line in lines if not line.strip() or json.loads(line).get("step", 0) <= self.step]
-        if len(kept) != len(lines):
-            write_text(path, "".join(line + "\n" for line in kept))
+        rows, cut = read_metrics(path)
+        kept = [row for row in rows if row.get("step", 0) <= self.step]
+        if cut:
+            print(f"{path}: dropped its last line, cut short when the run was stopped", flush=True)
+        if cut or len(kept) != len(rows):
+            write_text(path, "".join(json.dumps(row) + "\n" for row in kept))
+
+    def _set_aside_abandoned_metrics(self) -> None:
+        """A fresh start in a folder where an attempt was stopped before its first checkpoint: that
+        attempt's metrics (and TensorBoard events) are moved aside, named, so that the new
+        ``metrics.jsonl`` holds this run's steps once."""
+        old = [self.run_dir / name for name in ("metrics.jsonl", "tb") if (self.run_dir / name).exists()]
+        if not old:
+            return
+        n = 1
+        while (self.run_dir / f"abandoned-{n}").exists():
+            n += 1
+        aside = self.run_dir / f"abandoned-{n}"
+        aside.mkdir()
+        for path in old:
+            path.rename(aside / path.name)
+        print(f"{self.run_dir}: starting afresh; the metrics of the earlier attempt (stopped before its "
+              f"first checkpoint) are kept in {aside}", flush=True)
 
     def _resume_from_newest_readable(self) -> None:
         """Load the newest checkpoint that reads whole; a damaged newer one (a kill mid-write on a
@@ -195,6 +271,10 @@ class Trainer:
                 raise ConfigError(f"{model_file} holds a {ckpt_cfg.env} {ckpt_cfg.model.kind} model of another config "
                                   f"than this run's ({model_diff(asdict(ckpt_cfg.model), asdict(self.cfg.model))}); "
                                   "move it away or use another run directory")
+            changed = training_changes(ckpt_cfg.to_dict(), self.cfg)  # config.json may be gone
+            if changed:
+                raise ConfigError(f"{model_file}: cannot resume with changed training settings "
+                                  f"({describe_changes(changed)}); the run's steps so far were made with the old ones")
             try:
                 self._load_checkpoint(step, model_file, state_file)
             except DatasetError as err:
@@ -215,13 +295,20 @@ class Trainer:
             state = torch.load(state_file, map_location="cpu", weights_only=False)
         except Exception as err:
             raise DatasetError(f"{state_file}: unreadable trainer state ({err})") from None
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.sampler.generator.set_state(state["sampler_rng"].cpu())
-        self.embed_gen.set_state(state["embed_gen"].cpu())
-        torch.set_rng_state(state["torch_rng"].cpu())
-        if state.get("cuda_rng") is not None and self.device.type == "cuda":
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        try:
+            if not isinstance(state.get("step"), int) or state["step"] != step:
+                raise ValueError(f"its step is {state.get('step')!r}, expected {step}")
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.sampler.generator.set_state(state["sampler_rng"].cpu())
+            self.embed_gen.set_state(state["embed_gen"].cpu())
+            torch.set_rng_state(state["torch_rng"].cpu())
+            if state.get("cuda_rng") is not None and self.device.type == "cuda":
+                torch.cuda.set_rng_state_all(state["cuda_rng"])
+        except KeyError as err:
+            raise DatasetError(f"{state_file}: unreadable trainer state (no {err} entry)") from None
+        except (AttributeError, TypeError, ValueError, RuntimeError) as err:
+            raise DatasetError(f"{state_file}: unreadable trainer state ({err})") from None
         self.step = state["step"]
 
     def _diverged(self, where: str, row: dict) -> None:
@@ -255,14 +342,15 @@ class Trainer:
     def run(self) -> Path:
         cfg, t = self.cfg, self.cfg.train
         tokens_per_batch = t.batch_size * self.model.window_length(cfg.model.seq_len, self.width, False)
-        logger = MetricsLogger(self.run_dir, cfg) if self.is_main else None
+        logger = MetricsLogger(self.run_dir, cfg, start_step=self.step) if self.is_main else None
         bar = tqdm(total=t.num_steps, initial=self.step, desc=f"training {cfg.model.kind} on {cfg.env}", disable=not self.progress)
         window, tic = [], time.perf_counter()
         try:
             while self.step < t.num_steps:
                 window.append(self.train_step())
                 bar.update(1)
-                if self.step % t.log_every == 0 or self.step == t.num_steps:
+                # a row at every checkpoint too: no row averages across one, so a resumed run logs what an uninterrupted one does
+                if self.step % t.log_every == 0 or self.step % t.checkpoint_every == 0 or self.step == t.num_steps:
                     means = torch.stack([torch.stack([m[k].float() for m in window]).mean() for k in window[0]])
                     if self.world > 1:  # the mean over processes, not just this one's share
                         torch.distributed.all_reduce(means)
@@ -303,13 +391,14 @@ class TrainingDiverged(IcrlError, ValueError):
 class MetricsLogger:
     """Appends metrics to ``metrics.jsonl`` and, where available, TensorBoard and wandb."""
 
-    def __init__(self, run_dir: Path, cfg: RunConfig):
+    def __init__(self, run_dir: Path, cfg: RunConfig, start_step: int = 0):
         self.path = run_dir / "metrics.jsonl"
         self.tb = None
         try:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(str(run_dir / "tb"))
+            # a resumed run: TensorBoard drops the killed attempt's events after the checkpoint too
+            self.tb = SummaryWriter(str(run_dir / "tb"), purge_step=start_step or None)
         except Exception:  # tensorboard is optional at run time
             self.tb = None
         self.wandb = None

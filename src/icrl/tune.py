@@ -13,7 +13,6 @@ tuned protocol as the second row ``<kind>@tuned`` beside the paper's.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -106,24 +105,18 @@ def write_tuning(run_dir, record: dict) -> dict:
 def read_tuning(run_dir, cfg) -> dict | None:
     """The run's ``tune.json`` record, or None when it has none.
 
-    Raises ``TuningError`` naming the file when it is not a tuning record, or when it was made
-    for a model trained with other settings than ``cfg`` (a model trained again since).
+    Raises ``RunFileError`` (``icrl.reading``) naming the file when it is not a tuning record, and
+    ``TuningError`` when it was made for a model trained with other settings than ``cfg`` (a model
+    trained again since).
     """
     from .config import describe_changes, training_changes
+    from .reading import read_tuning_record
 
     path = Path(run_dir) / TUNE_FILE
     if not path.exists():
         return None
-    try:
-        record = json.loads(path.read_text())
-        Protocol.from_dict(record["protocol"])
-        trained = record["trained_config"]
-        if record["protocol"]["tuned_on"] != "validation":
-            raise ValueError(f"tuned_on is {record['protocol']['tuned_on']!r}, not 'validation'")
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise TuningError(f"{path}: not an icrl tuning record ({type(err).__name__}: {err}); "
-                          "remove it or run `icrl tune --force`") from None
-    changed = training_changes(trained, cfg) if isinstance(trained, dict) else {"trained_config": ("?", "?")}
+    record = read_tuning_record(path)
+    changed = training_changes(record["trained_config"], cfg)
     if changed:
         raise TuningError(f"{path} was tuned for a model trained with other settings ({describe_changes(changed)}); "
                           "run `icrl tune RUN_DIR --force` again")

@@ -30,10 +30,18 @@ def generate_dataset(cfg: RunConfig, out=None, *, force: bool = False, progress:
     """Run ``cfg.data.teacher`` on ``cfg.data.num_tasks`` training tasks and write the histories.
 
     Tasks are processed ``batch_tasks`` at a time, each chunk with its own seed derived from the
-    dataset seed, so the file's bytes depend only on the config. The file appears atomically.
+    dataset seed, so the file's bytes depend only on the config. The file appears atomically, and
+    its lock (``icrl.lock``) is held meanwhile: a second process writing the same file is refused.
     """
-    d = cfg.data
+    from ..lock import file_lock
+
     out = Path(out) if out is not None else cfg.dataset_path()
+    with file_lock(out):
+        return _generate(cfg, out, force, progress)
+
+
+def _generate(cfg: RunConfig, out: Path, force: bool, progress: bool) -> Path:
+    d = cfg.data
     tasks = train_tasks(cfg.env, d.num_tasks, d.seed, d.min_actions, d.max_actions)
     probe = make_env(tasks.subset(slice(0, 1)))
     spec = env_spec(cfg.env)

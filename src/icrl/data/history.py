@@ -35,7 +35,7 @@ import numpy as np
 
 from ..envs.base import TaskSet
 from ..errors import IcrlError
-from ..io import file_mode, remove_stale_temps, temp_path
+from ..io import check_room, ensure_folder, file_mode, remove_stale_temps, temp_path
 
 FORMAT = "icrl-history"
 SCHEMA_VERSION = 2
@@ -106,7 +106,7 @@ class HistoryWriter:
             raise IsADirectoryError(21, "is a directory, not a dataset file", str(self.path))
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path} already exists; pass --force (overwrite=True) to replace it")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_folder(self.path.parent, f"the folder of {self.path}")
         remove_stale_temps(self.path)
         self.tmp = temp_path(self.path)
         self.file = h5py.File(self.tmp, "w")
@@ -150,6 +150,10 @@ class HistoryWriter:
         if policy is not None:
             arrays["policy"] = _pad_to(np.asarray(policy).reshape(-1, policy.shape[-1]), self.max_actions, 0).reshape(
                 *policy.shape[:2], self.max_actions)
+        steps = int(valid.sum())
+        # before HDF5 writes: a write it fails for want of room breaks its state (and crashes the process)
+        check_room(self.path, self.tmp, steps * sum(self._steps[k].dtype.itemsize * int(np.prod(self._steps[k].shape[1:]))
+                                                     for k in arrays))
         for name, data in arrays.items():
             flat = np.asarray(data)[valid]
             ds = self._steps[name]
@@ -178,14 +182,20 @@ class HistoryWriter:
             else:
                 group.create_dataset(key, data=values, **checked)
         f.attrs["num_histories"] = len(self._offsets) - 1
+        f.flush()  # a full disk fails here, with the file still open (abort can then close it cleanly)
         f.close()
         os.chmod(self.tmp, file_mode())
         os.replace(self.tmp, self.path)
         return self.path
 
     def abort(self) -> None:
+        """Close and remove the temporary file. Its writes go to /dev/null first: after a write
+        failed for want of room, HDF5's flush of its caches would fail again and crash the process."""
         try:
+            _discard_writes(self.file, self.tmp)
             self.file.close()
+        except (OSError, RuntimeError):
+            pass  # nothing of the file is kept anyway
         finally:
             self.tmp.unlink(missing_ok=True)
 
@@ -193,10 +203,40 @@ class HistoryWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        from ..io import no_room
+
+        try:
+            if exc_type is None:
+                self.close()
+                return
+        except OSError as err:
+            exc = err
+        self.abort()
+        full = no_room(self.path, exc) if isinstance(exc, OSError) else None
+        if full is not None:
+            raise full from None
         if exc_type is None:
-            self.close()
-        else:
-            self.abort()
+            raise exc
+
+
+def _discard_writes(file, tmp: Path) -> None:
+    """Point HDF5's descriptor of the temporary file ``tmp`` at /dev/null (the file is dropped)."""
+    fds = []
+    try:
+        fds.append(int(file.id.get_vfd_handle()))
+    except Exception:  # a half-closed file: find its descriptor by name (Linux)
+        try:
+            target = str(tmp.resolve())
+            fds = [int(fd) for fd in os.listdir("/proc/self/fd")
+                   if os.path.realpath(f"/proc/self/fd/{fd}") == target]
+        except OSError:
+            return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in fds:
+            os.dup2(null, fd)
+    finally:
+        os.close(null)
 
 
 def _filters(dtype) -> dict:
@@ -224,13 +264,21 @@ def _pad_to(array: np.ndarray, width: int, value) -> np.ndarray:
 def dataset_attrs(path) -> dict:
     """A dataset's attributes (env, teacher, seed, the data ``config`` it was made from, ...)
     without reading its arrays; refuses foreign files and unreadable attributes like ``load_histories``."""
-    path = Path(path)
+    path = _as_path(path)
     with _open(path) as f:
         attrs = _checked_attrs(path, f)
     return _parse_config(path, attrs)
 
 
+def _as_path(path) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise DatasetError(f"dataset path {path!r} is invalid: allowed a file name (str or Path)")
+    return Path(path)
+
+
 def _open(path: Path):
+    if path.is_dir():
+        raise DatasetError(f"{path}: a directory, not a dataset file")
     if not path.exists():
         raise DatasetError(f"{path}: no such dataset file")
     try:
@@ -261,12 +309,15 @@ def _parse_config(path, attrs: dict) -> dict:
         attrs["config"] = json.loads(attrs["config"])
     except (TypeError, ValueError) as err:
         raise DatasetError(f"{path}: corrupt config attribute, not JSON ({err})") from None
+    if not isinstance(attrs["config"], dict):
+        raise DatasetError(f"{path}: corrupt config attribute, a JSON {type(attrs['config']).__name__} "
+                           "instead of the data config the file was made from")
     return attrs
 
 
 def load_histories(path) -> HistoryDataset:
     """Read a dataset written by ``HistoryWriter``; refuses foreign, corrupt or inconsistent files."""
-    path = Path(path)
+    path = _as_path(path)
     with _open(path) as f:
         attrs = _checked_attrs(path, f)
         missing = [k for k in STEP_FIELDS + HISTORY_FIELDS if k not in f]

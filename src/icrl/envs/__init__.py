@@ -13,7 +13,12 @@ from .darkroom import DarkRoom
 def make_env(tasks: TaskSet, seed=None) -> BatchedEnv:
     """The batched environment for ``tasks`` (its class is the registered one of ``tasks.env``)."""
     from ..suites import env_spec
+    from .base import EnvError, TaskSet, check_seed
 
+    if not isinstance(tasks, TaskSet):
+        raise EnvError(f"make_env({tasks!r}): allowed a TaskSet, e.g. icrl.eval_suite('bandit', 'train', seed=0) "
+                       "(for one environment by name, gymnasium.make('icrl/BernoulliBandit-v0'))")
+    check_seed(seed, sequence=True)
     return env_spec(tasks.env).env_class(tasks, seed)
 
 

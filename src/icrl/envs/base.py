@@ -28,6 +28,29 @@ class EnvError(IcrlError, ValueError):
     """A bad action, shape or task description given to an environment."""
 
 
+# The most actions a task may have outside a model's own limit (Agent action sets, Gymnasium
+# bandits): far past any in-context learner's, so that a typo (1e9) fails at once, not in memory.
+MAX_ACTIONS = 65536
+
+
+def check_seed(seed, name: str = "seed", *, sequence: bool = False) -> None:
+    """``EnvError`` naming ``seed`` unless it is None or an integer >= 0 (what numpy's generators
+    take), or with ``sequence`` also a list of such integers (a ``SeedSequence`` entropy)."""
+    def ok(value):
+        return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, np.integer)) and value >= 0
+
+    if seed is None or ok(seed) or (sequence and isinstance(seed, (list, tuple)) and seed and all(map(ok, seed))):
+        return
+    raise EnvError(f"{name}={seed!r} is invalid: allowed an integer >= 0{' (or a list of them)' if sequence else ''}")
+
+
+def check_count(value, name: str, most: int) -> int:
+    """``value`` as an int if it is an integer in [1, ``most``]; ``EnvError`` naming it otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not 1 <= value <= most:
+        raise EnvError(f"{name} must be >= 1, got {value!r} (an integer, at most {most})")
+    return int(value)
+
+
 class TaskStreams:
     """One independent random stream per task, drawn from like a ``numpy.random.Generator``.
 

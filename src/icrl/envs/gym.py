@@ -39,7 +39,7 @@ import numpy as np
 from gymnasium import spaces
 
 from .bandit import BernoulliBandit
-from .base import BatchedEnv, EnvError, TaskSet
+from .base import MAX_ACTIONS, BatchedEnv, EnvError, TaskSet, check_seed
 from .contextual import CONTEXT_DIM, ContextualBandit
 from .darkroom import GRID, MAX_STEPS, NUM_COMPOUND_ACTIONS, DarkRoom
 from .keydoor import MAX_STEPS as KEYDOOR_MAX_STEPS
@@ -112,12 +112,14 @@ class _SingleTaskEnv(gymnasium.Env):
 
 
 def _seeded_rng(seed: int | None) -> np.random.Generator:
+    """numpy's generator of ``seed`` (None: fresh entropy); ``EnvError`` naming a bad seed."""
+    check_seed(seed)
     return np.random.default_rng(seed)
 
 
 def _check_num_arms(env_id: str, num_arms) -> int:
-    if isinstance(num_arms, bool) or not isinstance(num_arms, (int, np.integer)) or num_arms < 1:
-        raise EnvError(f"{env_id}: num_arms must be an integer >= 1, got {num_arms!r}")
+    if isinstance(num_arms, bool) or not isinstance(num_arms, (int, np.integer)) or not 1 <= num_arms <= MAX_ACTIONS:
+        raise EnvError(f"{env_id}: num_arms must be an integer >= 1, got {num_arms!r} (at most {MAX_ACTIONS})")
     return int(num_arms)
 
 
@@ -143,7 +145,10 @@ class BernoulliBanditEnv(_SingleTaskEnv):
                 self.env_id, DEFAULT_NUM_ARMS if num_arms is None else num_arms
             )
             means = _seeded_rng(seed).random(num_arms)
-        means = np.asarray(means, dtype=np.float64)
+        try:
+            means = np.asarray(means, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise EnvError(f"{self.env_id}: means={means!r} is invalid: allowed a list of numbers in [0, 1]") from None
         if means.ndim != 1 or len(means) < 1:
             raise EnvError(
                 f"{self.env_id}: means must be a non-empty 1-D list, got shape {means.shape}"
@@ -188,7 +193,11 @@ class ContextualBanditEnv(_SingleTaskEnv):
                 self.env_id, DEFAULT_NUM_ARMS if num_arms is None else num_arms
             )
             arm_features = _seeded_rng(seed).standard_normal((num_arms, CONTEXT_DIM)) / np.sqrt(2.0)
-        features = np.asarray(arm_features, dtype=np.float64)
+        try:
+            features = np.asarray(arm_features, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise EnvError(f"{self.env_id}: arm_features={arm_features!r} is invalid: allowed a "
+                           f"(num_arms, {CONTEXT_DIM}) array of numbers") from None
         if features.ndim != 2 or features.shape[1] != CONTEXT_DIM or len(features) < 1:
             raise EnvError(
                 f"{self.env_id}: arm_features must have shape (num_arms, {CONTEXT_DIM}), got {features.shape}"

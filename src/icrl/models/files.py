@@ -12,12 +12,12 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from .. import __version__
 from ..config import ConfigError, RunConfig, model_diff
 from ..data.history import DatasetError
-from ..io import atomic_path
+from ..io import write_bytes
 from .model import InContextModel
 
 MODEL_FORMAT = "icrl-model"
@@ -33,8 +33,8 @@ def build_model(cfg: RunConfig) -> InContextModel:
 def save_model(model: InContextModel, cfg: RunConfig, path) -> None:
     meta = {"format": MODEL_FORMAT, "icrl_version": __version__, "config": json.dumps(cfg.to_dict())}
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=meta)
+    # serialised here and written by us: safetensors' save_file leaves its own temp on a kill
+    write_bytes(path, save(state, metadata=meta))
 
 
 def read_model_config(path) -> RunConfig:
@@ -48,16 +48,28 @@ def read_model_config(path) -> RunConfig:
         raise DatasetError(f"{path}: not a readable safetensors model file ({err})") from None
     if meta.get("format") != MODEL_FORMAT:
         raise DatasetError(f"{path}: not an icrl model (format {meta.get('format')!r}, expected {MODEL_FORMAT!r})")
-    return RunConfig.from_dict(json.loads(meta["config"]))
+    if "config" not in meta:
+        raise DatasetError(f"{path}: a damaged icrl model file (its metadata has no 'config')")
+    try:
+        return RunConfig.from_dict(json.loads(meta["config"])).validate()
+    except ValueError as err:  # not JSON, or a config that does not validate
+        raise DatasetError(f"{path}: a damaged icrl model file (the config in its metadata: {err})") from None
+
+
+def evaluated_model(path) -> Path:
+    """The model file ``load_model(path)`` reads: ``path`` itself, or of a run directory its
+    ``model.safetensors``, or while training is unfinished its newest checkpoint (may not exist)."""
+    path = Path(path)
+    if path.is_dir():
+        final = path / "model.safetensors"
+        path = final if final.exists() else (latest_checkpoint(path) or (None, final))[1]
+    return path
 
 
 def load_model(path, device="cpu", expect: RunConfig | None = None) -> tuple[InContextModel, RunConfig]:
     """Load a model from a ``.safetensors`` file or a run directory (its ``model.safetensors``, or
     the newest checkpoint). With ``expect``, a model of another architecture is refused."""
-    path = Path(path)
-    if path.is_dir():
-        final = path / "model.safetensors"
-        path = final if final.exists() else (latest_checkpoint(path) or (None, final))[1]
+    path = evaluated_model(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no model file")
     cfg = read_model_config(path)
@@ -67,14 +79,21 @@ def load_model(path, device="cpu", expect: RunConfig | None = None) -> tuple[InC
             f"({model_diff(asdict(cfg.model), asdict(expect.model))})"
         )
     model = build_model(cfg)
-    state = load_file(str(path))
-    expected = set(model.state_dict())
-    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    try:
+        state = load_file(str(path))
+    except Exception as err:  # safetensors raises several error types for damaged files
+        raise DatasetError(f"{path}: unreadable model weights ({err})") from None
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
         raise ConfigError(
             f"{path}: its weights do not fit the model its config describes (written by another icrl "
             f"version?); missing {missing[:4]}, unexpected {unexpected[:4]}"
         )
+    wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})" for k, v in expected.items()
+             if state[k].shape != v.shape]
+    if wrong:
+        raise DatasetError(f"{path}: a damaged model file, weights of the wrong shape: {', '.join(wrong[:3])}")
     model.load_state_dict(state)
     return model.to(device), cfg
 

@@ -27,11 +27,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..envs.base import BatchedEnv, EnvError, TaskSet
+from ..envs.base import BatchedEnv, EnvError, TaskSet, check_count, check_seed
 
 EVAL_TASKS = 100  # tasks per eval suite in the paper
 SPLITS = ("eval", "validation")  # eval: the reported suites; validation: what post-training choices are tuned on
 SELECTIONS = ("sample", "argmax")  # how an in-context policy picks its action from its scores
+MAX_EVAL_TASKS = 10**6  # far past any evaluation; a typo (1e12) fails at once, not in memory
 METRICS = ("regret", "success", "return")  # regret: lower is better; success, return: higher is better
 
 
@@ -231,8 +232,9 @@ def eval_suite(env: str, name: str, seed: int, num_tasks: int = EVAL_TASKS, trai
         raise EnvError(f"unknown {env} suite {name!r}; known: {', '.join(spec.eval_suites)}")
     if split not in SPLITS:
         raise EnvError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
-    if num_tasks < 1:
-        raise EnvError(f"num_tasks must be >= 1, got {num_tasks}")
+    num_tasks = check_count(num_tasks, "num_tasks", MAX_EVAL_TASKS)
+    check_seed(seed)
+    check_seed(train_seed, "train_seed")
     if name == "train" and spec.train_suite_is_training_tasks:
         if split == "eval":
             return train_tasks(env, num_tasks, seed if train_seed is None else train_seed)

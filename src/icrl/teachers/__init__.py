@@ -16,14 +16,16 @@ TEACHERS: dict[str, type[Policy]] = {
 
 def make_teacher(name: str, **kwargs) -> Policy:
     """A teacher by name with the paper's hyperparameters unless ``kwargs`` override them."""
+    from ..envs.base import EnvError
+
     try:
         cls = TEACHERS[name]
-    except KeyError:
-        raise ValueError(f"unknown teacher {name!r}; known: {sorted(TEACHERS)}") from None
+    except (KeyError, TypeError):
+        raise EnvError(f"unknown teacher {name!r}; known: {sorted(TEACHERS)}") from None
     try:
         return cls(**kwargs)
-    except TypeError as err:
-        raise ValueError(f"bad options for teacher {name!r}: {err}") from None
+    except (TypeError, ValueError) as err:
+        raise EnvError(f"bad options for teacher {name!r}: {err}") from None
 
 
 __all__ = [

@@ -191,12 +191,13 @@ class ThompsonSampling(_CountingBandit):
     sharpen_option = "sharpen"
 
     def __init__(self, prior_a: float = 1.0, prior_b: float = 1.0, prob_draws: int = 63, sharpen: float = 1.0):
-        if not (prior_a > 0 and prior_b > 0):
+        if not (prior_a > 0 and prior_b > 0):  # NaN too
             raise ValueError(f"Beta prior parameters must be > 0, got ({prior_a}, {prior_b})")
-        if prob_draws < 0:
-            raise ValueError(f"prob_draws must be >= 0, got {prob_draws}")
-        if not sharpen > 0:
-            raise ValueError(f"sharpen must be > 0, got {sharpen}")
+        if not isinstance(prob_draws, int) or isinstance(prob_draws, bool) or not 0 <= prob_draws <= MAX_PROB_DRAWS:
+            raise ValueError(f"prob_draws must be an integer in [0, {MAX_PROB_DRAWS}] (its draws are held in memory "
+                             f"at once), got {prob_draws!r}")
+        if not 0 < sharpen < float("inf"):  # NaN too
+            raise ValueError(f"sharpen must be a finite number > 0, got {sharpen}")
         self.prior_a, self.prior_b, self.prob_draws, self.sharpen = prior_a, prior_b, prob_draws, float(sharpen)
 
     def reset(self, env, rng, horizon=None):
@@ -228,6 +229,9 @@ class ThompsonSampling(_CountingBandit):
         flat = (best + np.arange(self.num_envs) * mask.shape[1]).ravel()
         counts = np.bincount(flat, minlength=mask.size).reshape(mask.shape)
         return actions, counts / (k + 1)
+
+
+MAX_PROB_DRAWS = 4095  # standard error of the estimated distribution below 0.008 already
 
 
 class LinUCB(Policy):
