@@ -90,6 +90,7 @@ def test_register_builds_spec_suites_baselines_and_presets(registered):
     cfg = load_config("corridor-cpu")
     assert cfg.env == "corridor" and cfg.data.teacher == "qlearning" and cfg.data.episodes == 30
     assert cfg.model.d_model == load_config("darkroom-cpu").model.d_model  # the darkroom-cpu recipe
+    assert cfg.eval.tune and not load_config("corridor").eval.tune
     assert load_config("corridor").model.d_model == load_config("darkroom").model.d_model
     # eval suites: their action sets and pools
     for name in spec.eval_suites:
