@@ -530,7 +530,7 @@ def test_minigrid_family_is_lazy_and_plans_on_the_full_grid():
     assert {"minigrid", "minigrid-cpu"} <= set(list_presets()) and "minigrid-cpu" in LAZY_FAMILIES
     cfg = load_config("minigrid-cpu")  # registers the family on first use
     assert cfg.env == "minigrid" and cfg.family == "icrl.suites.minigrid_rooms:MINIGRID"
-    assert cfg.data.teacher == "noisy_oracle"
+    assert cfg.data.teacher == "noisy_oracle" and cfg.eval.tune and cfg.eval.tune_num_tasks == 20  # cpu_overrides
     spec = env_spec("minigrid")
     assert spec.env_class.obs_kind == "vector" and spec.env_class.obs_dim == 7 * 7 * 3 and spec.universe == 9
     from icrl.suites.minigrid_rooms import TEST_GOALS, copy_room, make_room

@@ -75,7 +75,8 @@ class GymFamily:
     ``"success"`` (the same number, the last episode's return; only the label differs);
     ``max_actions``: the most compound actions the model may take (the presets' action embedding
     size); ``teacher_kwargs``: options of the teacher in the presets; ``baselines``: more baseline
-    rows beside random, the teacher and Q-learning (teacher names, or ``NAME@<N>ep``); ``copy_env``: how the oracle's
+    rows beside random, the teacher and Q-learning (teacher names, or ``NAME@<N>ep``);
+    ``cpu_overrides``: ``{section: {field: value}}`` changed in the ``NAME-cpu`` preset; ``copy_env``: how the oracle's
     look-ahead over compound actions copies an env (default ``copy.deepcopy``; a cheaper copy
     that leaves the original untouched when stepped speeds up ``noisy_oracle`` and DPT labels);
     ``reference``: the ``"package.module:attribute"`` the family is imported from, written into its
@@ -99,6 +100,7 @@ class GymFamily:
     max_actions: int = DEFAULT_MAX_ACTIONS
     teacher_kwargs: dict = field(default_factory=dict)
     baselines: tuple = ()
+    cpu_overrides: dict = field(default_factory=dict)
     copy_env: Callable = copy.deepcopy
     reference: str | None = None
 
@@ -304,7 +306,7 @@ class GymFamily:
         # A new family's best sampling temperature is unknown (the darkroom's is tau, so darkroom-cpu
         # tunes nothing): the laptop preset tunes it on validation suites (frozenlake-cpu: 0.17-0.53
         # success sampled at tau, 0.44-0.62 at the chosen 0.5; docs/reproduction/frozenlake-cpu.md).
-        cpu = _merge_dicts(common, {"eval": {"tune": True}})
+        cpu = _merge_dicts(_merge_dicts(common, {"eval": {"tune": True}}), dict(self.cpu_overrides))
         return {f"{self.name}-cpu": {"extends": "darkroom-cpu", **cpu}, self.name: {"extends": "darkroom", **common}}
 
 

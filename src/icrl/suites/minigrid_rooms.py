@@ -131,5 +131,8 @@ MINIGRID = GymFamily(
     name="minigrid", make_env=make_room, sample_tasks=sample_goals, compound=2, action_split=0.4,
     teacher="noisy_oracle", oracle=shortest_moves, episodes=30, max_episode_steps=MAX_STEPS,
     copy_env=copy_room, reference="icrl.suites.minigrid_rooms:MINIGRID",
+    # tuning on 20 validation tasks per suite, not 50: MiniGrid steps cost about 10x FrozenLake's, and
+    # tuning plays 5 protocols on 8 suites (an estimated 16 min at 50 on 2 cores, 12 min at 20)
+    cpu_overrides={"eval": {"tune_num_tasks": 20}},
     num_train_tasks=len(CELLS) - len(TEST_GOALS), num_test_tasks=len(TEST_GOALS),
 )
