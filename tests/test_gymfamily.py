@@ -204,7 +204,7 @@ def _one_line(err) -> str:
     (lambda: corridor("bad", compound=4), "more than the model can take"),
     (lambda: corridor("bad", oracle=lambda env, obs: 7), "outside the action space"),
     (lambda: corridor("bad", oracle=lambda env, obs: [1, -1]), "outside the action space"),
-    (lambda: icrl.GymFamily("bad", lambda t, s: Corridor(1), sample_goals), "give max_episode_steps"),
+    (lambda: corridor("bad", max_episode_steps=0), "max_episode_steps"),
     (lambda: corridor("bad", action_split=0.9), "action_split"),
     (lambda: corridor("bad", teacher="nonesuch"), "unknown teacher"),
     (lambda: corridor("bad", baselines=("sarsa@10ep",)), "not a teacher"),
@@ -655,3 +655,14 @@ def test_tasks_whose_envs_have_different_spaces_are_refused(registered):
     with pytest.raises(icrl.IcrlError, match="must share their spaces") as err:
         icrl.make_env(tasks)
     _one_line(err)
+
+
+def test_the_issue_call_without_a_time_limit(registered):
+    """The issue's call as written: no max_episode_steps, and an env without a spec (no time limit)."""
+    family = registered(icrl.GymFamily(name="corr-issue", make_env=lambda task, seed: Corridor(task["goal"]),
+                                       sample_tasks=sample_goals, compound=1, action_split=0.4, teacher="qlearning",
+                                       oracle=None, episodes=50))
+    assert family.max_episode_steps == 100 and load_config("corr-issue-cpu").model.seq_len == 200
+    gym_made = registered(icrl.GymFamily("corr-gym", lambda task, seed: gym.make("FrozenLake-v1"),
+                                         lambda rng, n, split: [{}] * n, compound=2))
+    assert gym_made.max_episode_steps == 50  # FrozenLake-v1's 100 steps, in 2-move actions

@@ -59,6 +59,7 @@ from .errors import IcrlError
 SPLITS = ("train", "test")
 ACTION_SETS = ("train", "perm_train", "test", "all")
 DEFAULT_MAX_ACTIONS = 128  # the presets' model.action_dim: the most orthonormal action embeddings
+DEFAULT_EPISODE_MOVES = 100  # an episode's env steps when neither the family nor the env's spec limits them
 STORAGE_MAX_ACTIONS = 2**15 - 1  # action ids and discrete observations are stored as int16
 
 
@@ -71,7 +72,8 @@ class GymFamily:
     """A task family from a Gymnasium environment with a ``Discrete`` action space (see the module).
 
     ``max_episode_steps``: compound steps per episode (default: the probe env's
-    ``spec.max_episode_steps`` divided by ``compound``, rounded up); ``metric``: ``"return"`` or
+    ``spec.max_episode_steps``, else ``DEFAULT_EPISODE_MOVES`` = 100, divided by ``compound``,
+    rounded up); ``metric``: ``"return"`` or
     ``"success"`` (the same number, the last episode's return; only the label differs);
     ``max_actions``: the most compound actions the model may take (the presets' action embedding
     size); ``teacher_kwargs``: options of the teacher in the presets; ``baselines``: more baseline
@@ -150,9 +152,7 @@ class GymFamily:
         steps = self.max_episode_steps
         if steps is None:
             limit = getattr(env.spec, "max_episode_steps", None) if env.spec is not None else None
-            if not limit:
-                raise FamilyError(f"{where}: give max_episode_steps (the env has no time limit of its own)")
-            steps = math.ceil(limit / self.compound)
+            steps = math.ceil((limit or DEFAULT_EPISODE_MOVES) / self.compound)
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise FamilyError(f"{where}: max_episode_steps must be an integer >= 1, got {steps!r}")
         self.max_episode_steps = steps
