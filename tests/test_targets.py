@@ -24,6 +24,7 @@ CASES = [  # (teacher, env, horizon)
     ("linucb", "contextual", {"steps": 60}),
     ("qlearning", "darkroom", {"episodes": 8}),
     ("explore_replay", "darkroom", {"episodes": 8}),
+    ("noisy_oracle", "darkroom", {"episodes": 8}),
 ]
 
 

@@ -229,7 +229,8 @@ def test_make_teacher_unknown_name_lists_the_known_ones():
 
 
 def test_every_registered_teacher_is_made_by_name():
-    assert set(TEACHERS) == {"random", "dirichlet", "egreedy", "ucb", "thompson", "linucb", "qlearning", "explore_replay"}
+    assert set(TEACHERS) == {"random", "dirichlet", "egreedy", "ucb", "thompson", "linucb", "qlearning", "explore_replay",
+                             "noisy_oracle"}
     for name, cls in TEACHERS.items():
         assert type(make_teacher(name)) is cls
 

@@ -10,6 +10,7 @@ The public API (each name is imported on first use, so ``import icrl`` does not 
     traj = icrl.rollout(icrl.make_teacher("qlearning"), icrl.make_env(tasks), episodes=50, seed=0)
     data = icrl.load_histories("data/darkroom-cpu-seed0-1b68ab3e.h5")
     agent = icrl.Agent.load("runs/darkroom-cpu")
+    icrl.register(icrl.GymFamily("corridor", make_env, sample_tasks))  # bring your own task family
 """
 
 __version__ = "0.1.0"
@@ -31,6 +32,8 @@ _API = {
     "load_histories": ("data", "load_histories"),
     "Agent": ("agent", "Agent"),
     "IcrlError": ("errors", "IcrlError"),
+    "GymFamily": ("family", "GymFamily"),
+    "register": ("family", "register"),
 }
 __all__ = ["__version__", "rollout", *_API]
 

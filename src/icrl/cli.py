@@ -321,6 +321,37 @@ def config(
     typer.echo(json.dumps(_config(preset, set_, {}).to_dict(), indent=1))
 
 
+@app.command("export-minari")
+@guarded
+def export_minari(
+    histories: Annotated[Path, typer.Argument(help="A learning-history file (HDF5).")],
+    dataset_id: Annotated[str, typer.Argument(help="Minari dataset id, e.g. icrl/darkroom-qlearning-v0.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing Minari dataset.")] = False,
+):
+    """Write HISTORIES as a local Minari dataset: one Minari episode per in-context episode, the history
+    index, episode index, task and action set in episode metadata."""
+    from .data.minari_io import export_minari as run_export
+
+    typer.echo(f"wrote Minari dataset {run_export(histories, dataset_id, force=force)}")
+
+
+@app.command("import-minari")
+@guarded
+def import_minari(
+    dataset_id: Annotated[str, typer.Argument(help="A local Minari dataset id.")],
+    out: Annotated[Path, typer.Option("--out", help="The learning-history file to write (HDF5).")],
+    history_key: Annotated[str | None, typer.Option("--history-key", help="Plain Minari datasets: the episode-metadata "
+                                                    "key whose value groups episodes into histories.")] = None,
+    env: Annotated[str | None, typer.Option(help="Plain Minari datasets: the environment name to record.")] = None,
+    force: Force = False,
+):
+    """Read a Minari dataset back into learning histories: one written by export-minari as it was, or a
+    plain one grouped into histories by --history-key."""
+    from .data.minari_io import import_minari as run_import
+
+    typer.echo(f"wrote {run_import(dataset_id, out, history_key=history_key, env=env, force=force)}")
+
+
 def version_callback(value: bool):
     if value:
         typer.echo(f"icrl {__version__}")

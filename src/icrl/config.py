@@ -118,6 +118,7 @@ class EvalConfig:
 class RunConfig:
     env: str = "bandit"
     name: str = "run"
+    family: str | None = None  # "package.module:attribute" of a GymFamily that env comes from (imported on load)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -128,6 +129,10 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "config") -> RunConfig:
+        if isinstance(raw, dict) and raw.get("family"):  # e.g. a saved run's config in a new process
+            from .family import load_family
+
+            load_family(raw["family"])
         return _build(cls, raw, source)
 
     def validate(self) -> RunConfig:
@@ -228,7 +233,10 @@ def _coerce(key: str, hint, value):
 
 # -- presets and overrides ----------------------------------------------------------------------
 def list_presets() -> list[str]:
-    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+    """The YAML presets of ``icrl/configs`` and those of registered task families (``suites.PRESETS``)."""
+    from .suites import code_preset_names
+
+    return sorted({p.stem for p in PRESET_DIR.glob("*.yaml")} | code_preset_names())
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -265,6 +273,8 @@ def parse_yaml(text: str, where: str):
 
 
 def _read_preset(name_or_path, seen=(), base: Path | None = None) -> dict:
+    from .suites import code_preset
+
     if isinstance(name_or_path, os.PathLike):
         name_or_path = os.fspath(name_or_path)
     if not isinstance(name_or_path, str):
@@ -274,15 +284,22 @@ def _read_preset(name_or_path, seen=(), base: Path | None = None) -> dict:
         path = base / path  # a parent file next to the YAML that extends it
     if not (path.suffix in (".yaml", ".yml") and path.is_file()):
         path = PRESET_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
+    if not path.is_file() and code_preset(name_or_path) is not None:  # a registered task family's
+        raw = _merge(code_preset(name_or_path), {})
+    elif not path.is_file():
         raise ConfigError(f"unknown preset {name_or_path!r}; presets: {', '.join(list_presets())} (or a path to a .yaml file)")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"{path}: not a YAML preset (not UTF-8 text: byte {err.start})") from None
-    raw = parse_yaml(text, str(path)) or {}
+    else:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{path}: not a YAML preset (not UTF-8 text: byte {err.start})") from None
+        raw = parse_yaml(text, str(path)) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a preset must be a mapping of sections")
+    if raw.get("family"):  # a task family defined in Python, "package.module:attribute": registered first
+        from .family import load_family
+
+        load_family(raw["family"])
     parent = raw.pop("extends", None)
     if parent is None:
         return raw

@@ -16,7 +16,8 @@ Per history (``H`` histories):
   ``offsets``       ``(H + 1,)`` int64
   ``num_actions``   ``(H,)`` int16
   ``action_sets``   ``(H, A)`` int16, global action ids, ``-1`` past ``num_actions``
-  ``task/<name>``   task parameters (``means``, ``arm_features``, ``goals``)
+  ``task/<name>``   task parameters (``means``, ``arm_features``, ``goals``); a Gymnasium family's
+                    ``task/task_json``, ``(H,)`` UTF-8 strings: each history's task dict as JSON
 File attributes: ``format`` ("icrl-history"), ``schema_version``, ``env``, ``teacher``, ``suite``,
 ``seed``, ``config`` (JSON of the resolved generation config), ``icrl_version``, ``obs_kind``,
 ``obs_dim``, ``num_histories``.
@@ -174,7 +175,12 @@ class HistoryWriter:
         f.create_dataset("action_sets", data=np.concatenate(self._action_sets).astype(np.int16), **checked)
         group = f.create_group("task", track_times=False)
         for key, parts in self._params.items():
-            group.create_dataset(key, data=np.concatenate(parts), **checked)
+            values = np.concatenate(parts)
+            if values.dtype.kind in "US":  # task dicts as JSON text (GymFamily tasks): UTF-8 strings
+                # (no checksum filter exists for variable-length data: the JSON is parsed on reading instead)
+                group.create_dataset(key, data=values.astype(object), dtype=h5py.string_dtype(), track_times=False)
+            else:
+                group.create_dataset(key, data=values, **checked)
         f.attrs["num_histories"] = len(self._offsets) - 1
         f.flush()  # a full disk fails here, with the file still open (abort can then close it cleanly)
         f.close()
@@ -321,7 +327,7 @@ def load_histories(path) -> HistoryDataset:
             raise DatasetError(f"{path}: corrupt dataset ('task' is not a group of task parameters)")
         try:
             arrays = {k: f[k][()] for k in STEP_FIELDS + HISTORY_FIELDS}
-            params = {k: f["task"][k][()] for k in f["task"]} if "task" in f else {}
+            params = {k: _read_param(f["task"][k]) for k in f["task"]} if "task" in f else {}
             policy = f["policy"][()] if "policy" in f else None
         except OSError as err:  # HDF5 reports a failed checksum or decompression this way
             raise DatasetError(f"{path}: corrupt dataset, its bytes are damaged ({err})") from None
@@ -333,12 +339,29 @@ def load_histories(path) -> HistoryDataset:
     return ds
 
 
+def _read_param(dataset) -> np.ndarray:
+    """A task parameter's values; strings (task JSON) as a numpy ``str`` array."""
+    if h5py.check_string_dtype(dataset.dtype) is not None:
+        return np.array(dataset.asstr()[()], dtype=str)
+    return dataset[()]
+
+
 def _param_ranges(env) -> dict:
     """The registered env class's ``param_ranges`` (e.g. bandit means in [0, 1]); {} if unknown."""
     from ..suites import ENV_SPECS
 
     spec = ENV_SPECS.get(str(env))
     return spec.env_class.param_ranges if spec is not None else {}
+
+
+def _check_task_json(path, name: str, values: np.ndarray) -> None:
+    for text in values:
+        try:
+            task = json.loads(str(text))
+        except ValueError:
+            task = None
+        if not isinstance(task, dict):
+            raise DatasetError(f"{path}: corrupt task parameters: task/{name} holds {str(text)[:60]!r}, not a JSON task dict")
 
 
 def _check_consistent(path, ds: HistoryDataset) -> None:
@@ -361,6 +384,9 @@ def _check_consistent(path, ds: HistoryDataset) -> None:
         raise DatasetError(f"{path}: corrupt dataset (observed cells outside [0, {int(ds.attrs['obs_dim']) - 1}])")
     param_ranges = _param_ranges(ds.attrs.get("env"))
     for name, value in ds.task_params.items():
+        if value.dtype.kind == "U":  # task dicts as JSON (GymFamily tasks)
+            _check_task_json(path, name, value)
+            continue
         low, high = param_ranges.get(name, (-np.inf, np.inf))
         if not (np.isfinite(value).all() and (value >= low).all() and (value <= high).all()):
             raise DatasetError(f"{path}: corrupt task parameters: task/{name} holds values outside [{low}, {high}]"

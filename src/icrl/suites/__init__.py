@@ -20,6 +20,7 @@ temperature, sample vs argmax) is chosen on ``validation`` suites only (``icrl.t
 
 from __future__ import annotations
 
+import importlib.util
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -146,6 +147,26 @@ def parse_baseline(row: str) -> tuple[str, Horizon | None]:
 
 
 ENV_SPECS: dict[str, EnvSpec] = {}
+# Presets made in code, beside the YAML files of icrl/configs: {name: the raw mapping a YAML preset
+# holds, ``extends`` included}. Registered task families (icrl.family.register) add theirs here.
+PRESETS: dict[str, dict] = {}
+# Families whose packages are optional or slow to import (minigrid): {preset name (the environment's
+# among them): "module:attribute" of the family}, imported and registered on first use of a name.
+LAZY_FAMILIES: dict[str, str] = {}
+
+
+def code_preset(name: str) -> dict | None:
+    """The preset ``name`` made in code (registering a lazy family first), or None."""
+    if name not in PRESETS and name in LAZY_FAMILIES:
+        from ..family import load_family
+
+        load_family(LAZY_FAMILIES[name])
+    return PRESETS.get(name)
+
+
+def code_preset_names() -> set[str]:
+    """Names of the presets made in code, those of lazy families included (not imported)."""
+    return set(PRESETS) | set(LAZY_FAMILIES)
 
 
 def register(spec: EnvSpec) -> EnvSpec:
@@ -159,6 +180,8 @@ def register(spec: EnvSpec) -> EnvSpec:
 
 
 def env_spec(env: str) -> EnvSpec:
+    if env not in ENV_SPECS and env in LAZY_FAMILIES:
+        code_preset(env)
     try:
         return ENV_SPECS[env]
     except KeyError:
@@ -229,6 +252,10 @@ def eval_suites(env: str, seed: int, names=None, num_tasks: int = EVAL_TASKS, tr
 
 # The registry: one spec module per environment (each registers itself on import).
 from . import bandit, contextual, darkroom, keydoor  # noqa: E402, F401, I001
+from . import frozenlake  # noqa: E402, F401  (a GymFamily: after the specs it builds on)
+
+if importlib.util.find_spec("minigrid") is not None:  # pip install 'icrl[gym]'; imported on first use (pygame)
+    LAZY_FAMILIES.update(dict.fromkeys(("minigrid", "minigrid-cpu"), "icrl.suites.minigrid_rooms:MINIGRID"))
 
 from .bandit import BANDIT_ARMS, SKEW_PROBABILITY, bandit_tasks  # noqa: E402
 from .contextual import CONTEXTUAL_ARMS, contextual_tasks  # noqa: E402
@@ -245,7 +272,7 @@ from .darkroom import (  # noqa: E402
 
 __all__ = [
     "BANDIT_ARMS", "CONTEXTUAL_ARMS", "DARKROOM_ACTION_SETS", "DARKROOM_GOAL_SETS", "DARKROOM_SPLIT_SEED",
-    "DARKROOM_TRAIN_ACTIONS", "DARKROOM_TRAIN_GOALS", "ENV_SPECS", "EVAL_TASKS", "EnvSpec", "Horizon", "METRICS",
-    "SKEW_PROBABILITY", "bandit_tasks", "contextual_tasks", "darkroom_action_set", "darkroom_split", "darkroom_tasks",
+    "DARKROOM_TRAIN_ACTIONS", "DARKROOM_TRAIN_GOALS", "ENV_SPECS", "EVAL_TASKS", "EnvSpec", "Horizon", "METRICS", "PRESETS", "LAZY_FAMILIES",
+    "SKEW_PROBABILITY", "bandit_tasks", "code_preset", "code_preset_names", "contextual_tasks", "darkroom_action_set", "darkroom_split", "darkroom_tasks",
     "env_spec", "eval_suite", "eval_suites", "parse_baseline", "register", "stream", "train_tasks",
 ]

@@ -53,8 +53,9 @@ def darkroom_tasks(rng, num_tasks, goal_pool, action_set, permute: bool, cycle_g
     return TaskSet("darkroom", np.full(num_tasks, len(action_set)), action_sets, {"goals": goals})
 
 
-def darkroom_action_set(split, name: str) -> np.ndarray:
-    """The compound actions of action set ``name`` (one of ``DARKROOM_ACTION_SETS``)."""
+def darkroom_action_set(split, name: str, universe: int = NUM_COMPOUND_ACTIONS) -> np.ndarray:
+    """The compound actions of action set ``name`` (one of ``DARKROOM_ACTION_SETS``) of ``split``
+    (``train_actions``, ``test_actions``) among ``universe`` actions (also a ``GymFamily``'s)."""
     if name in ("train", "perm_train"):
         return split["train_actions"]
     if name == "cut_test":
@@ -62,7 +63,7 @@ def darkroom_action_set(split, name: str) -> np.ndarray:
     if name == "test":
         return split["test_actions"]
     if name == "all":
-        return np.arange(NUM_COMPOUND_ACTIONS)
+        return np.arange(universe)
     raise EnvError(f"unknown darkroom action set {name!r}; known: {DARKROOM_ACTION_SETS}")
 
 

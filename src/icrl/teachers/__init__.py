@@ -5,11 +5,12 @@ from __future__ import annotations
 from .bandits import UCB, DirichletPolicy, EpsilonGreedy, LinUCB, RandomPolicy, ThompsonSampling
 from .base import Policy, random_actions, random_argmax
 from .demonstrators import ExploreReplay
+from .oracle import NoisyOracle
 from .qlearning import QLearning
 
 TEACHERS: dict[str, type[Policy]] = {
     cls.name: cls for cls in (RandomPolicy, DirichletPolicy, EpsilonGreedy, UCB, ThompsonSampling, LinUCB, QLearning,
-                              ExploreReplay)
+                              ExploreReplay, NoisyOracle)
 }
 
 
@@ -28,6 +29,6 @@ def make_teacher(name: str, **kwargs) -> Policy:
 
 
 __all__ = [
-    "TEACHERS", "DirichletPolicy", "EpsilonGreedy", "ExploreReplay", "LinUCB", "Policy", "QLearning", "RandomPolicy", "ThompsonSampling", "UCB",
+    "TEACHERS", "DirichletPolicy", "EpsilonGreedy", "ExploreReplay", "LinUCB", "NoisyOracle", "Policy", "QLearning", "RandomPolicy", "ThompsonSampling", "UCB",
     "make_teacher", "random_actions", "random_argmax",
 ]
