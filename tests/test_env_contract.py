@@ -122,3 +122,24 @@ def test_teacher_and_baselines_play_the_env(name):
         teacher, _ = parse_baseline(row)
         traj = rollout(make_teacher(teacher), make_env(tasks), seed=0, **horizon.kwargs())
         assert traj.valid.any(axis=1).all()
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_teachers_play_with_per_task_streams(name):
+    """Every teacher and baseline can be rolled out with one random stream per task (as evaluation
+    seeds a model), also while finished tasks retire from the batch (regression: the streams were
+    not cut down with the batch, and Q-learning drew float32 numbers they did not offer)."""
+    spec = ENV_SPECS[name]
+    tasks = tasks_of(name, 3)
+    horizon = Horizon(episodes=4) if spec.episodic else Horizon(steps=30)
+    for row in dict.fromkeys([spec.teacher, *spec.baselines]):
+        teacher, _ = parse_baseline(row)
+        traj = rollout(make_teacher(teacher), make_env(tasks), task_seeds=[[7, i] for i in range(len(tasks))],
+                       retire_below=0.9, **horizon.kwargs())
+        if spec.episodic:
+            assert ((traj.dones & traj.valid).sum(axis=1) == 4).all(), row  # every task played its 4 episodes
+        else:
+            assert traj.valid.all(), row
+        again = rollout(make_teacher(teacher), make_env(tasks), task_seeds=[[7, i] for i in range(len(tasks))],
+                        retire_below=0.9, **horizon.kwargs())
+        np.testing.assert_array_equal(traj.actions, again.actions, err_msg=row)  # seeded: the same play

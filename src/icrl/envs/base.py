@@ -80,15 +80,15 @@ class TaskStreams:
         pick = (lambda g: deepcopy(g)) if copy else (lambda g: g)
         return TaskStreams([pick(self.generators[int(i)]) for i in positions])
 
-    def _draw(self, method: str, size, *args) -> np.ndarray:
+    def _draw(self, method: str, size, *args, **kwargs) -> np.ndarray:
         shape = (size,) if np.isscalar(size) else tuple(size)
         if not shape or shape[0] != len(self.generators):
             raise EnvError(f"TaskStreams of {len(self.generators)} tasks cannot draw shape {shape}: "
                            "the first axis must be the number of tasks")
-        return np.stack([getattr(g, method)(*args, size=shape[1:]) for g in self.generators])
+        return np.stack([getattr(g, method)(*args, size=shape[1:], **kwargs) for g in self.generators])
 
-    def random(self, size) -> np.ndarray:
-        return self._draw("random", size)
+    def random(self, size, dtype=np.float64) -> np.ndarray:
+        return self._draw("random", size, dtype=dtype)
 
     def standard_normal(self, size) -> np.ndarray:
         return self._draw("standard_normal", size)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..envs.base import TaskStreams
 from .base import Policy, argmax_probs, epsilon_mix, random_actions, random_argmax, uniform_probs
 
 
@@ -203,7 +204,7 @@ class ThompsonSampling(_CountingBandit):
     def reset(self, env, rng, horizon=None):
         super().reset(env, rng, horizon)
         # Spawning from the seed sequence leaves rng's own stream untouched.
-        seq = getattr(rng.bit_generator, "seed_seq", None)
+        seq = getattr(getattr(rng, "bit_generator", None), "seed_seq", None)  # None: per-task TaskStreams
         self._prob_rng = np.random.default_rng(seq.spawn(1)[0] if isinstance(seq, np.random.SeedSequence) else None)
 
     def _posterior(self):
@@ -216,7 +217,12 @@ class ThompsonSampling(_CountingBandit):
     def act(self, obs):
         mask, a, b = self._posterior()
         samples = np.full(mask.shape, -np.inf)
-        samples[mask] = self.rng.beta(a, b)
+        if isinstance(self.rng, TaskStreams):  # each task draws its own arms' posteriors from its own stream
+            ends = np.cumsum(mask.sum(axis=1))[:-1]
+            samples[mask] = np.concatenate([g.beta(ai, bi) for g, ai, bi in
+                                            zip(self.rng.generators, np.split(a, ends), np.split(b, ends), strict=True)])
+        else:
+            samples[mask] = self.rng.beta(a, b)
         return np.argmax(samples, axis=1)
 
     def act_with_probs(self, obs):

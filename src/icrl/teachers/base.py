@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..envs.base import BatchedEnv
+from ..envs.base import BatchedEnv, TaskStreams
 
 
 class Policy:
@@ -69,7 +69,9 @@ class Policy:
         raise NotImplementedError(f"{type(self).__name__} cannot keep a subset of its tasks (supports_select is False)")
 
     def _select_common(self, index: np.ndarray) -> None:
-        """The per-task attributes set by ``Policy.reset``."""
+        """The per-task attributes set by ``Policy.reset`` (per-task random streams included)."""
+        if isinstance(self.rng, TaskStreams):  # the kept tasks keep drawing from their own streams
+            self.rng = self.rng.rows(index)
         self.num_envs = len(index)
         self.num_actions = self.num_actions[index]
         self.action_mask = self.action_mask[index]
