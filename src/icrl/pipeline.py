@@ -136,10 +136,10 @@ def run(preset, run_dir=None, *, overrides=(), resume: bool = False, force: bool
     cfg = load_config(preset, overrides)  # a RunConfig too: validated, with the overrides applied
     run_dir = Path(run_dir) if run_dir is not None else Path("runs") / cfg.name
     with run_dir_lock(run_dir):
-        return _run(cfg, run_dir, tic, overrides=overrides, resume=resume, force=force, progress=progress)
+        return _run(cfg, run_dir, tic, resume=resume, force=force, progress=progress)
 
 
-def _run(cfg: RunConfig, run_dir: Path, tic: float, *, overrides, resume: bool, force: bool, progress: bool) -> dict:
+def _run(cfg: RunConfig, run_dir: Path, tic: float, *, resume: bool, force: bool, progress: bool) -> dict:
     from .evaluate import evaluate, evaluate_run, results_table
     from .io import refuse_overwrite
     from .protocol import Protocol
