@@ -98,6 +98,12 @@ def load_model(path, device="cpu", expect: RunConfig | None = None) -> tuple[InC
     return model.to(device), cfg
 
 
+def upgrade_state_names(state: dict) -> dict:
+    """``{old name: new name}`` for the weights of a model file written before the model was
+    split into parts (identity for current names)."""
+    return {name: name for name in state}
+
+
 def checkpoints(run_dir) -> list[tuple[int, Path, Path]]:
     """(step, model file, trainer-state file) of every checkpoint with both files present, newest first."""
     ckpt = Path(run_dir) / "checkpoints"
