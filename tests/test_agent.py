@@ -27,7 +27,7 @@ def make_model(env, kind="headless_ad", layout="interleaved", seq_len=16, seed=0
         for p in model.parameters():
             if p.dim() >= 2:  # weight matrices and embedding tables; norms stay at 1
                 p.mul_(5.0)
-        model.head.weight.mul_(10.0)
+        model.actions.head.weight.mul_(10.0)
     return model.eval()
 
 
@@ -202,7 +202,7 @@ def test_unavailable_actions_are_never_chosen(variant, selection):
     model = make_model("bandit", kind, max_actions=20, **extra)
     if variant in ("ad", "dpt"):  # make the unavailable head rows the most attractive ones
         with torch.no_grad():
-            model.head.bias[2:] = 1e3
+            model.actions.head.bias[2:] = 1e3
     tasks = few_arm_tasks()
     env = Unchecked(make_env(tasks))
     rollout(InContextPolicy(model, selection=selection), env, steps=40, seed=1)

@@ -236,7 +236,7 @@ def test_vector_observations_use_a_linear_encoder(registered, tmp_path):
     from icrl.models.model import nn
 
     agent = icrl.Agent.load(tmp_path / "run")
-    assert isinstance(agent.policy.model.obs_embed, nn.Linear)
+    assert isinstance(agent.policy.model.layout.obs_embed, nn.Linear)
     assert set(results["suites"]) == set(env_spec("corr-vec").eval_suites)
 
 

@@ -28,7 +28,7 @@ def make_model(cfg: ModelConfig, obs_kind="none", seed=0) -> InContextModel:
         for p in model.parameters():
             if p.dim() >= 2:  # weight matrices and embedding tables; norms stay at 1
                 p.mul_(5.0)
-        model.head.weight.mul_(10.0)
+        model.actions.head.weight.mul_(10.0)
     return model.eval()
 
 
@@ -161,8 +161,8 @@ def test_unavailable_actions_never_enter_the_loss(variant):
 
     if variant == "ad":  # head rows beyond the widest action set of the batch
         with torch.no_grad():
-            model.head.weight[8:] = 100 * torch.randn_like(model.head.weight[8:])
-            model.head.bias[8:] = 100.0
+            model.actions.head.weight[8:] = 100 * torch.randn_like(model.actions.head.weight[8:])
+            model.actions.head.bias[8:] = 100.0
         assert _loss(model, batch, emb) == pytest.approx(base, rel=1e-5, abs=1e-6)
 
     # one sequence alone: its loss with the action set padded to 8 equals the loss with width 3 —
@@ -172,7 +172,7 @@ def test_unavailable_actions_never_enter_the_loss(variant):
     wide = torch.cat([narrow, 10 * torch.randn(1, 5, model.cfg.action_dim)], dim=1)
     if variant == "ad":
         with torch.no_grad():
-            model.head.bias[3:] = 50.0  # unavailable AD rows that would dominate if not masked
+            model.actions.head.bias[3:] = 50.0  # unavailable AD rows that would dominate if not masked
     assert _loss(model, one, wide) == pytest.approx(_loss(model, one, narrow), rel=1e-5, abs=1e-6)
 
 
@@ -188,11 +188,11 @@ def test_loss_matches_cross_entropy_over_available_actions(variant):
         hidden = model.forward_window(obs, actions, rewards, num_actions, emb)
         total = []
         for b, n in enumerate(num_actions.tolist()):
-            if model.headless:
-                scores = model.head(hidden[b]) @ emb[b, :n].T / model.cfg.tau
+            if model.kind.actions == "embedded":
+                scores = model.actions.head(hidden[b]) @ emb[b, :n].T / model.cfg.tau
             else:
-                scores = model.head(hidden[b])[:, :n]
-            eps = 0.0 if model.headless else model.cfg.label_smoothing
+                scores = model.actions.head(hidden[b])[:, :n]
+            eps = 0.0 if model.kind.actions == "embedded" else model.cfg.label_smoothing
             total.append(F.cross_entropy(scores, actions[b], label_smoothing=eps, reduction="none"))
         expected = float(torch.cat(total).mean())
     assert loss == pytest.approx(expected, rel=1e-5)
@@ -313,20 +313,26 @@ def test_headless_ad_is_equivariant_to_the_order_of_the_action_set(layout, obs_k
 
 
 # -- per-action context statistics (model.action_stats) ---------------------------------------
+def action_stats(obs_kind, obs_dim, d_model, effects=False, effect_dim=16):
+    """The context scorer of model.action_stats (and action_effects) for these observations."""
+    from icrl.models.features import ActionEffects, ContextScorer, LinearRewardStats, RewardStats
+
+    blocks = [RewardStats()] + ([LinearRewardStats(obs_dim)] if obs_kind == "vector" else [])
+    return ContextScorer(blocks + ([ActionEffects(obs_dim, effect_dim)] if effects else []), d_model)
+
+
 @pytest.mark.parametrize("obs_kind", ["none", "vector"])
 def test_action_stats_pool_exactly_the_earlier_steps_of_each_action(obs_kind):
     """Counts and means against a loop over the window; the last-step form used when acting
     equals the last row of the training form."""
-    from icrl.models.model import ActionStats
-
     torch.manual_seed(0)
-    stats = ActionStats(obs_kind, OBS[obs_kind], d_model=32)
+    stats = action_stats(obs_kind, OBS[obs_kind], d_model=32)
     B, T, A = 2, 9, 5
     obs, actions, rewards, _ = random_window(B, T, [5, 3], obs_kind, seed=3)
     rewards = torch.randn(B, T)
-    stats.mlp = stats.features = torch.nn.Identity()  # expose the features: they are the MLP's input
-    stats.context = torch.nn.Linear(32, 1, bias=False)
-    torch.nn.init.zeros_(stats.context.weight)  # adds 0 to every feature
+    stats.mlp = stats.first = torch.nn.Identity()  # expose the features: they are the MLP's input
+    stats.readout = torch.nn.Linear(32, 1, bias=False)
+    torch.nn.init.zeros_(stats.readout.weight)  # adds 0 to every feature
     hidden = torch.randn(B, T, 32)
     with torch.no_grad():
         feats = stats(obs, actions, rewards, None, hidden, torch.tensor([5, 3]), A)  # (B, T, A, features)
@@ -354,28 +360,26 @@ def test_action_effects_pool_each_actions_observation_change_and_where_it_paid()
     each action and did not end their episode, the mean of r * e(o) over all of them, and each
     action's lookahead from where reward was found, against a loop over the window; the acting
     form equals the last row."""
-    from icrl.models.model import ActionStats
-
     torch.manual_seed(0)
     m = 4
-    stats = ActionStats("discrete", OBS["discrete"], d_model=32, effects=True, effect_dim=m)
+    stats = action_stats("discrete", OBS["discrete"], d_model=32, effects=True, effect_dim=m)
     B, T, A = 2, 11, 5
     obs, actions, rewards, _ = random_window(B, T, [5, 3], "discrete", seed=3)
     rewards = torch.randn(B, T)
     dones = torch.rand(B, T, generator=torch.Generator().manual_seed(4)) < 0.3
     num_actions = torch.tensor([5, 3])
-    stats.mlp = stats.features = torch.nn.Identity()
-    stats.context = torch.nn.Linear(32, 1, bias=False)
-    torch.nn.init.zeros_(stats.context.weight)
+    stats.mlp = stats.first = torch.nn.Identity()
+    stats.readout = torch.nn.Linear(32, 1, bias=False)
+    torch.nn.init.zeros_(stats.readout.weight)
     width = 5 + 5 * m + 2
-    stats.summary = torch.nn.Linear(width, width)  # the set summary adds 0
-    torch.nn.init.zeros_(stats.summary.weight), torch.nn.init.zeros_(stats.summary.bias)
+    stats.blocks.effects.summary = torch.nn.Linear(width, width)  # the set summary adds 0
+    torch.nn.init.zeros_(stats.blocks.effects.summary.weight), torch.nn.init.zeros_(stats.blocks.effects.summary.bias)
     hidden = torch.randn(B, T, 32)
     with torch.no_grad():
         feats = stats(obs, actions, rewards, dones, hidden, num_actions, A)
         last = stats(obs, actions, rewards, dones, hidden[:, -1], num_actions, A, last_only=True)
     torch.testing.assert_close(last, feats[:, -1])
-    e = stats.cell.weight.detach()
+    e = stats.blocks.effects.cell.weight.detach()
 
     def effect_of(b, t, a):
         moved = [k for k in range(t) if actions[b, k] == a and not dones[b, k]]
@@ -408,10 +412,8 @@ def test_action_effects_pool_each_actions_observation_change_and_where_it_paid()
 def test_action_effects_set_summary_ignores_padding_actions():
     """The set summary averages over a task's own actions: the scores of a 3-action task are the
     same whether the batch is 3 or 7 actions wide, and they do depend on the other actions."""
-    from icrl.models.model import ActionStats
-
     torch.manual_seed(0)
-    stats = ActionStats("discrete", OBS["discrete"], d_model=16, effects=True)
+    stats = action_stats("discrete", OBS["discrete"], d_model=16, effects=True)
     B, T = 1, 10
     obs, actions, rewards, _ = random_window(B, T, [3], "discrete", seed=5)
     rewards, dones = torch.rand(B, T), torch.zeros(B, T, dtype=torch.bool)

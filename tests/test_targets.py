@@ -154,11 +154,11 @@ def test_soft_target_loss_equals_the_action_loss_for_one_hot_targets(small_confi
         emb = sample_action_embeddings(B, A, cfg.model.action_dim, "orthonormal") if kind == "headless_ad" else None
         plain, _ = model.loss(batch, emb, A)
         one_hot = torch.nn.functional.one_hot(actions, A).float()
-        soft, _ = model.loss({**batch, "policy": one_hot}, emb, A)
+        soft, _ = model.loss({**batch, "targets": one_hot}, emb, A)
         torch.testing.assert_close(soft, plain)
         uniform = (torch.arange(A)[None, :] < num_actions[:, None]).float()
         uniform = (uniform / uniform.sum(-1, keepdim=True))[:, None].expand(B, T, A)
         logits = model.logits(model.forward_window(batch["observations"], actions, batch["rewards"], num_actions, emb),
                               num_actions, emb, A)
         expected = torch.stack([-torch.log_softmax(logits[b, :, : int(n)], -1).mean(-1) for b, n in enumerate(num_actions)]).mean()
-        torch.testing.assert_close(model.loss({**batch, "policy": uniform}, emb, A)[0], expected)
+        torch.testing.assert_close(model.loss({**batch, "targets": uniform}, emb, A)[0], expected)

@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from .envs.base import MAX_ACTIONS, TaskStreams, check_seed
-from .models.model import ActionSetTooLarge, InContextModel, sample_action_embeddings
+from .models.actions import ActionSetTooLarge
+from .models.model import InContextModel
 from .teachers.base import Policy
 
 
@@ -65,35 +66,26 @@ class InContextPolicy(Policy):
         width = int(env.max_actions)
         self.width = width
         self.num_actions_t = torch.as_tensor(np.asarray(env.num_actions), device=self.device)
-        limit, field = self.model.kind.action_limit(cfg)
-        if limit is not None and width > limit:
-            raise ActionSetTooLarge(f"this {cfg.kind} model takes at most {limit} actions ({field}); "
-                                    f"the tasks have up to {width}")
+        self.model.actions.check_width(width)
         if self.model.obs_kind != env.obs_kind:
             raise ValueError(f"the model was trained on {self.model.obs_kind!r} observations; this env gives {env.obs_kind!r}")
-        self.action_emb = None
-        if self.model.headless:  # drawn once per run, shared by all its steps
-            self.action_emb = self._draw_embeddings(env, rng).to(self.device)
+        self.action_emb = self._draw_embeddings(env, rng)  # drawn once per run, shared by all its steps
         self.obs_hist: list[torch.Tensor] = []
         self.act_hist: list[torch.Tensor] = []
         self.rew_hist: list[torch.Tensor] = []
         self.done_hist: list[torch.Tensor] = []
         self.cache = None
 
-    def _draw_embeddings(self, env, rng) -> torch.Tensor:
-        """(B, width, action_dim) action embeddings. With per-task streams (``TaskStreams``, as
-        evaluation uses), task b's are drawn from its own stream for its own action count and
-        zero-padded, so they do not depend on the batch the task runs in."""
-        cfg = self.model.cfg
-        if not isinstance(rng, TaskStreams):
-            gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-            return sample_action_embeddings(env.num_envs, self.width, cfg.action_dim, cfg.embeddings, gen)
-        out = torch.zeros(env.num_envs, self.width, cfg.action_dim)
-        for b, stream in enumerate(rng.generators):
-            gen = torch.Generator().manual_seed(int(stream.integers(2**62)))
-            n = int(env.num_actions[b])
-            out[b, :n] = sample_action_embeddings(1, n, cfg.action_dim, cfg.embeddings, gen)[0]
-        return out
+    def _draw_embeddings(self, env, rng):
+        """The run's action representation (Headless-AD: ``(B, width, action_dim)`` embeddings;
+        None for AD). With per-task streams (``TaskStreams``, as evaluation uses), task b's are
+        drawn from its own stream for its own action count, so they do not depend on its batch."""
+        actions = self.model.actions
+        if isinstance(rng, TaskStreams):
+            drawn = actions.draw_per_task(env.num_actions, self.width, rng.generators)
+        else:
+            drawn = actions.draw(env.num_envs, self.width, torch.Generator().manual_seed(int(rng.integers(2**62))))
+        return None if drawn is None else drawn.to(self.device)
 
     def observe(self, obs, actions, rewards, dones, next_obs, info):
         self.act_hist.append(torch.as_tensor(np.asarray(actions), device=self.device))
@@ -177,14 +169,14 @@ class InContextPolicy(Policy):
 
     def _choose(self, logits: torch.Tensor) -> np.ndarray:
         m = self.model
-        if self.selection == "argmax" or (m.headless and m.cfg.loss == "mse"):
+        if self.selection == "argmax" or m.actions.rules.greedy_only(m.cfg):
             return logits.argmax(-1).cpu().numpy()
         logits = logits.double()
         if self.temperature is not None:
             # in log space, from the best action down: no finite temperature gives inf - inf = NaN
             # (a tiny one is then argmax, ties shared), however far 1 / temperature overflows
             shifted = logits - logits.max(-1, keepdim=True).values
-            scale = math.exp(min(700.0, math.log(m.kind.default_temperature(m.cfg)) - math.log(self.temperature)))
+            scale = math.exp(min(700.0, math.log(m.actions.rules.training_temperature(m.cfg)) - math.log(self.temperature)))
             logits = torch.where(shifted == 0, shifted, shifted * scale)
         probs = torch.softmax(logits, dim=-1).cpu().numpy()
         cdf = np.cumsum(probs, axis=1)
@@ -264,7 +256,7 @@ class Agent:
         distinct actions (list, tuple, range or 1-D array). Raises ``ValueError`` for anything else
         (a string, a float, duplicates, an empty set)."""
         m = self.policy.model
-        limit, field = m.kind.action_limit(m.cfg)
+        limit, field = m.actions.rules.limit(m.cfg)
         most = limit if limit is not None else MAX_ACTIONS
         if isinstance(action_set, (int, np.integer)) and not isinstance(action_set, (bool, np.bool_)):
             if action_set < 1:

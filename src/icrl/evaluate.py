@@ -193,7 +193,7 @@ def usable_suites(model, tasks: dict[str, TaskSet]) -> tuple[dict[str, TaskSet],
         widest = int(ts.num_actions.max())
         if limit is not None and widest > limit:
             skipped[name] = (f"{model.cfg.kind} takes at most {limit} actions ({field}); the suite has {widest}"
-                             + (" (the paper retrains AD per size)" if not model_kind(model.cfg.kind).headless else ""))
+                             + model_kind(model.cfg.kind).rules.limit_note)
         else:
             usable[name] = ts
     return usable, skipped

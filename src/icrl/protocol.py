@@ -61,7 +61,7 @@ def training_temperature(cfg) -> float:
 def only_greedy(cfg) -> bool:
     """Whether the model can only take its nearest action: the MSE ablation regresses an embedding
     and has no distribution to sample from (the paper takes the nearest neighbour)."""
-    return model_kind(cfg.model.kind).headless and cfg.model.loss == "mse"
+    return model_kind(cfg.model.kind).greedy_only(cfg.model)
 
 
 def paper_protocol(cfg) -> Protocol:

@@ -34,7 +34,6 @@ from .errors import IcrlError
 from .io import ensure_folder, write_bytes, write_json, write_text
 from .models.files import build_model, checkpoints, latest_checkpoint, read_model_config, save_model
 from .models.kinds import model_kind
-from .models.model import sample_action_embeddings
 from .reading import read_dataset_record, read_metrics, read_run_config
 from .runtime import autocast, barrier, init_distributed, resolve_device, use_bf16
 
@@ -325,10 +324,9 @@ class Trainer:
         self.model.train()
         ids = self.sampler.sample_ids(cfg.train.batch_size)
         batch = self.sampler.windows(ids[self.local])
-        action_emb = None
-        if self.kind.headless:
-            action_emb = sample_action_embeddings(cfg.train.batch_size, self.width, cfg.model.action_dim,
-                                                  cfg.model.embeddings, self.embed_gen, self.device)[self.local]
+        action_emb = self.model.actions.draw(cfg.train.batch_size, self.width, self.embed_gen, self.device)
+        if action_emb is not None:
+            action_emb = action_emb[self.local]
         with autocast(self.device, self.bf16):
             loss, metrics = self.forward(batch, action_emb, self.width)
         self.optimizer.zero_grad(set_to_none=True)

@@ -103,5 +103,5 @@ class TensorWindowSampler:
         batch = {"observations": self.observations[idx], "actions": self.actions[idx],
                  "rewards": self.rewards[idx], "dones": self.dones[idx], "num_actions": self.num_actions[h]}
         if self.policy is not None:
-            batch["policy"] = self.policy[idx].float()
+            batch["targets"] = self.policy[idx].float()
         return batch

@@ -83,6 +83,7 @@ def load_model(path, device="cpu", expect: RunConfig | None = None) -> tuple[InC
         state = load_file(str(path))
     except Exception as err:  # safetensors raises several error types for damaged files
         raise DatasetError(f"{path}: unreadable model weights ({err})") from None
+    state = {new: state[old] for old, new in upgrade_state_names(state).items()}
     expected = model.state_dict()
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
@@ -98,10 +99,28 @@ def load_model(path, device="cpu", expect: RunConfig | None = None) -> tuple[InC
     return model.to(device), cfg
 
 
+# Weight names of model files written before the model was split into parts (2026-12-01):
+# old prefix -> new prefix. The values are the same tensors.
+_RENAMED = (("obs_embed.", "layout.obs_embed."), ("prev_obs_embed.", "layout.prev_obs_embed."),
+            ("reward_embed.", "layout.reward_embed."), ("type_embed.", "layout.type_embed."),
+            ("start", "layout.start"), ("action_in.", "actions.action_in."), ("head.", "actions.head."),
+            ("action_table.", "actions.action_table."), ("stats.features.", "stats.first."),
+            ("stats.context.", "stats.readout."), ("stats.cell.", "stats.blocks.effects.cell."),
+            ("stats.summary.", "stats.blocks.effects.summary."))
+
+
 def upgrade_state_names(state: dict) -> dict:
-    """``{old name: new name}`` for the weights of a model file written before the model was
-    split into parts (identity for current names)."""
-    return {name: name for name in state}
+    """``{name in the file: name in the model}`` for the weights of a model file: names written
+    before the model was split into parts are renamed, current ones kept."""
+    out = {}
+    for name in state:
+        new = name
+        for old, now in _RENAMED:
+            if name == old or (old.endswith(".") and name.startswith(old)):
+                new = now + name[len(old):]
+                break
+        out[name] = new
+    return out
 
 
 def checkpoints(run_dir) -> list[tuple[int, Path, Path]]:

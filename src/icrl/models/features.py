@@ -1,0 +1,234 @@
+"""Context features: per-action statistics of the context, scored by a small network shared by all actions.
+
+``model.action_stats``: an attention pattern fixed by design rather than learned, in the spirit of
+n-gram heads (Zisman et al., 2024). For each available action ``a`` and readout step ``t``, the
+steps ``k < t`` of the window that took ``a`` are pooled: their count ``n`` and the sums of each
+feature block's per-step features. A shared MLP (2 hidden layers of 32) scores each action from
+the blocks' features, ``(n > 0, log(1 + n), log(1 + t))`` and the decoder's readout ``h_t``; the
+score is added to the action's logit. The rule is the same for every action, so the model stays
+equivariant to the order of the action set and works for any number of actions.
+
+Feature blocks (``FEATURE_BLOCKS``, in this order; each knows its own width and when it is on):
+
+* ``RewardStats`` (``model.action_stats``): the mean reward of each action (and the mean of 1).
+* ``LinearRewardStats`` (``model.action_stats``, vector observations): the means of ``o_k`` and
+  ``r_k o_k`` (the per-arm sufficient statistics of a linear reward model), the product of the
+  latter with ``o_t``, and ``o_t``.
+* ``ActionEffects`` (``model.action_effects`` with ``model.action_stats``, discrete observations): what each action *does*.
+  A learned cell embedding ``e`` (16 wide) gives every step ``k`` that did not end its episode the
+  change ``e(o_{k+1}) - e(o_k)``; its mean over the steps that took ``a`` is the action's effect
+  (a displacement, once ``e`` has learned the grid's coordinates). The means of ``r_k e(o_k)``
+  (where ``a`` paid from), ``e(o_t)`` and their product join the features, with a one-step
+  lookahead: ``g``, the reward-weighted mean over the earlier rewarded steps of ``e(o_k)`` plus
+  the effect of the action taken there (where reward was found), and for each action
+  ``e(o_t) + effect_a - g`` and its squared norm (zero, with a flag, before any reward). It also
+  mixes across actions: the mean of every available action's first-layer activations, through a
+  linear map, is added to each action's (a DeepSets set network, still order-equivariant).
+
+Adding a block: a class with ``name``, ``enabled``, ``width``, ``phi`` (and ``extras``, ``build``,
+``mix`` where needed) and one line in ``FEATURE_BLOCKS``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .actions import action_mask
+
+
+@dataclass
+class Pool:
+    """What the blocks read: the window ``(obs, actions, rewards, dones)`` ``(B, T, ...)``, each
+    block's per-action sums ``(B, T', A, F_b)`` over the steps before each readout (T' = 1 for the
+    acting agent's last step), the counts ``n`` ``(B, T', A, 1)``, the readout steps and their
+    slice of the window, and a scratch space for values a block computes in ``phi``."""
+
+    window: tuple
+    width: int
+    last: slice = field(default_factory=lambda: slice(None))
+    sums: dict = field(default_factory=dict)
+    n: torch.Tensor | None = None
+    scratch: dict = field(default_factory=dict)
+
+    def means(self, name: str) -> torch.Tensor:
+        return self.sums[name] / self.n.clamp(min=1.0)
+
+
+class FeatureBlock(nn.Module):
+    name = ""
+    mean_width = 0  # leading pooled columns that enter the features as plain means
+
+    @staticmethod
+    def enabled(cfg, obs_kind: str) -> bool:
+        raise NotImplementedError
+
+    def phi(self, pool: Pool) -> list[torch.Tensor]:
+        """Per-step features ``(B, T, *)`` to pool per action."""
+        return []
+
+    def extras(self, pool: Pool) -> list[torch.Tensor]:
+        """More per-action features ``(B, T', A, *)`` from the pooled sums."""
+        return []
+
+    def build(self, hidden: int) -> None:
+        """Create parameters that depend on the scorer's width (called after its first layer)."""
+
+    def mix(self, first: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """First-layer activations ``(B, T', A, hidden)`` after mixing across the valid actions."""
+        return first
+
+
+class RewardStats(FeatureBlock):
+    name, mean_width, width = "reward", 2, 2
+
+    @staticmethod
+    def enabled(cfg, obs_kind):
+        return cfg.action_stats
+
+    def phi(self, pool):
+        r = pool.window[2].float()[..., None]
+        pool.scratch["r"] = r
+        return [torch.ones_like(r), r]
+
+
+class LinearRewardStats(FeatureBlock):
+    name = "linear_reward"
+
+    def __init__(self, obs_dim: int):
+        super().__init__()
+        self.obs_dim = obs_dim
+        self.mean_width = 2 * obs_dim
+        self.width = 4 * obs_dim
+
+    @staticmethod
+    def enabled(cfg, obs_kind):
+        return cfg.action_stats and obs_kind == "vector"
+
+    def phi(self, pool):
+        o = pool.window[0].float()
+        pool.scratch["o"] = o
+        return [o, pool.scratch["r"] * o]
+
+    def extras(self, pool):
+        now = pool.scratch["o"][:, pool.last, None, :].expand(-1, -1, pool.width, -1)
+        return [pool.means(self.name)[..., self.obs_dim:] * now, now]
+
+
+class ActionEffects(FeatureBlock):
+    name = "effects"
+
+    def __init__(self, obs_dim: int, effect_dim: int = 16):
+        super().__init__()
+        self.obs_dim, self.effect_dim = obs_dim, effect_dim
+        self.width = 5 * effect_dim + 2
+
+    @staticmethod
+    def enabled(cfg, obs_kind):
+        on = cfg.action_stats and cfg.action_effects
+        if on and obs_kind != "discrete":
+            raise ValueError(f"action effects need discrete observations, not {obs_kind!r}")
+        return on
+
+    def build(self, hidden):
+        self.cell = nn.Embedding(self.obs_dim, self.effect_dim)
+        self.summary = nn.Linear(hidden, hidden)
+
+    def phi(self, pool):
+        obs, _, _, dones = pool.window
+        if dones is None:
+            raise ValueError("action effects need the window's episode ends (dones)")
+        e = pool.scratch["e"] = self.cell(obs.long())  # (B, T, m)
+        moves = (~dones.bool()).to(e.dtype)[..., None]  # a step that ended its episode moved nowhere
+        change = torch.cat([e[:, 1:] - e[:, :-1], torch.zeros_like(e[:, :1])], dim=1)
+        return [moves, moves * change, pool.scratch["r"] * e]
+
+    def extras(self, pool):
+        m, sums = self.effect_dim, pool.sums[self.name]
+        effect = sums[..., 1:1 + m] / sums[..., :1].clamp(min=1.0)
+        paid_from = pool.means(self.name)[..., 1 + m:]
+        now = pool.scratch["e"][:, pool.last, None, :].expand(-1, -1, pool.width, -1)
+        # Where reward was found: over the rewarded steps k < t, e(o_k) plus the (current) effect
+        # of the action taken there, reward-weighted; then each action's lookahead e(o_t) +
+        # effect_a relative to it. Every sum runs over actions, so padding adds 0.
+        paid = pool.sums["reward"][..., 1:2]  # (B, T', A, 1): the rewards each action earned
+        total = paid.sum(2, keepdim=True)
+        found = (total > 0).to(effect.dtype)
+        goal = (sums[..., 1 + m:] + effect * paid).sum(2, keepdim=True) / total.where(total > 0, torch.ones_like(total))
+        ahead = (now + effect - goal) * found
+        return [effect, paid_from, paid_from * now, now, ahead, ahead.pow(2).sum(-1, keepdim=True),
+                found.expand_as(pool.n)]
+
+    def mix(self, first, valid):
+        pooled = (F.silu(first) * valid).sum(2, keepdim=True) / valid.sum(2, keepdim=True).clamp(min=1.0)
+        return first + self.summary(pooled)
+
+
+FEATURE_BLOCKS = (RewardStats, LinearRewardStats, ActionEffects)
+
+
+class ContextScorer(nn.Module):
+    """Scores ``(B, T, A)`` of every action from the feature blocks' pooled statistics."""
+
+    def __init__(self, blocks: list[FeatureBlock], d_model: int, hidden: int = 32):
+        super().__init__()
+        self.blocks = nn.ModuleDict({b.name: b for b in blocks})
+        # The MLP's first layer, split: its decoder part is computed once per step, not per action.
+        self.first = nn.Linear(sum(b.width for b in blocks) + 3, hidden)
+        self.readout = nn.Linear(d_model, hidden, bias=False)
+        for b in blocks:
+            b.build(hidden)
+        # No output bias: a constant added to every action's logit leaves the softmax unchanged, so
+        # its gradient is rounding noise, which Adam would turn into steps of size lr.
+        self.mlp = nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1, bias=False))
+
+    def forward(self, obs, actions, rewards, dones, hidden, num_actions, width: int, last_only: bool = False):
+        """Scores ``(B, T, A)`` (``(B, A)`` with ``last_only``).
+
+        ``obs``, ``actions``, ``rewards``, ``dones``: the window ``(B, T, ...)``; the last step's
+        action, reward and end flag are ignored (only steps before a readout count).
+        ``hidden``: readouts ``(B, T, d)``, or ``(B, d)`` of the last step with ``last_only`` (the
+        acting agent's case). ``num_actions`` ``(B,)``: the set mixing averages over these only.
+        """
+        B, T = actions.shape
+        pool = Pool((obs, actions, rewards, dones), width)
+        parts = [b.phi(pool) for b in self.blocks.values()]
+        phi = torch.cat([p for part in parts for p in part], dim=-1)  # (B, T, F)
+        onehot = F.one_hot(actions.long().clamp(min=0), width).to(phi.dtype)  # (B, T, A)
+        if last_only:
+            sums = torch.einsum("bta,btf->baf", onehot[:, :-1], phi[:, :-1])[:, None]  # (B, 1, A, F)
+            steps = torch.full((1, 1, 1, 1), float(T - 1), device=phi.device)
+            pool.last = slice(T - 1, T)
+            hidden = hidden[:, None]
+        else:
+            joint = onehot[..., None] * phi[:, :, None, :]  # (B, T, A, F)
+            sums = joint.cumsum(1) - joint  # steps k < t only
+            steps = torch.arange(T, device=phi.device, dtype=phi.dtype)[None, :, None, None]
+            pool.last = slice(0, T)
+        start = 0
+        for b, part in zip(self.blocks.values(), parts):
+            size = sum(p.shape[-1] for p in part)
+            pool.sums[b.name] = sums[..., start:start + size]
+            start += size
+        pool.n = n = sums[..., :1]
+        feats = [pool.means(b.name)[..., :b.mean_width] for b in self.blocks.values() if b.mean_width]
+        feats += [(n > 0).to(phi.dtype), torch.log1p(n), torch.log1p(steps).expand_as(n)]
+        feats += [x for b in self.blocks.values() for x in b.extras(pool)]
+        first = self.first(torch.cat(feats, dim=-1)) + self.readout(hidden.to(phi.dtype))[:, :, None, :]
+        valid = action_mask(num_actions, width).to(first.dtype)[:, None, :, None]  # (B, 1, A, 1)
+        for b in self.blocks.values():
+            first = b.mix(first, valid)
+        scores = self.mlp(first).squeeze(-1)
+        return scores[:, 0] if last_only else scores
+
+
+def context_scorer(cfg, obs_kind: str, obs_dim: int) -> ContextScorer | None:
+    """The scorer of the blocks ``cfg`` switches on, or None when none is."""
+    blocks = []
+    for cls in FEATURE_BLOCKS:
+        if cls.enabled(cfg, obs_kind):
+            blocks.append(cls() if cls is RewardStats else cls(obs_dim))
+    return ContextScorer(blocks, cfg.d_model) if blocks else None
