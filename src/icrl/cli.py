@@ -236,7 +236,7 @@ def sweep(
     import shlex
     import sys
 
-    from .sweep import Variant, ablation_variants, execute, plan, vary_variants
+    from .sweep import Variant, ablation_variants, execute, parse_shard, plan, vary_variants
 
     variants = vary_variants(vary)
     if ablations:
@@ -249,11 +249,7 @@ def sweep(
         raise ConfigError("--ad-arms needs --ablations")
     runs = plan(preset, seeds=seeds, first_seed=first_seed, sets=set_ or (), variants=variants or [Variant("base")], out=out)
     if shard:
-        try:
-            index, count = (int(x) for x in shard.split("/"))
-            assert 0 <= index < count
-        except (ValueError, AssertionError):
-            raise ConfigError(f"--shard {shard!r} is invalid: allowed I/N with 0 <= I < N") from None
+        index, count = parse_shard(shard)
         runs = runs[index::count]
     if dry_run:
         for r in runs:

@@ -35,6 +35,19 @@ class Variant:
     overrides: tuple[str, ...] = ()
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """``--shard I/N`` as (I, N): this process takes runs I, I+N, I+2N, ... of the sweep.
+    ``ConfigError`` naming the text unless it is two integers with 0 <= I < N."""
+    parts = str(text).split("/")
+    try:
+        index, count = (int(x) for x in parts)
+    except ValueError:
+        index = count = None
+    if index is None or not 0 <= index < count:
+        raise ConfigError(f"--shard {text!r} is invalid: allowed I/N, two integers with 0 <= I < N (e.g. 0/4)")
+    return index, count
+
+
 @dataclass
 class SweepRun:
     variant: Variant

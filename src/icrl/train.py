@@ -30,7 +30,7 @@ from .config import (
 )
 from .data import TensorWindowSampler, load_histories
 from .data.history import DatasetError
-from .errors import IcrlError
+from .errors import IcrlError, ModelFileError
 from .io import ensure_folder, write_bytes, write_json, write_text
 from .models.files import build_model, checkpoints, latest_checkpoint, read_model_config, save_model
 from .models.kinds import model_kind
@@ -264,7 +264,7 @@ class Trainer:
         for step, model_file, state_file in checkpoints(self.run_dir):
             try:
                 ckpt_cfg = read_model_config(model_file)
-            except DatasetError as err:
+            except ModelFileError as err:
                 skipped.append(f"{model_file.name} ({err})")
                 continue
             if (ckpt_cfg.env, asdict(ckpt_cfg.model)) != (self.cfg.env, asdict(self.cfg.model)):
@@ -277,24 +277,24 @@ class Trainer:
                                   f"({describe_changes(changed)}); the run's steps so far were made with the old ones")
             try:
                 self._load_checkpoint(step, model_file, state_file)
-            except DatasetError as err:
+            except ModelFileError as err:
                 skipped.append(f"{model_file.name} ({err})")
                 continue
             if skipped:
                 warnings.warn(f"skipped unreadable checkpoint(s) {'; '.join(skipped)}; resuming from step {step}",
                               stacklevel=2)
             return
-        raise DatasetError(f"{self.run_dir}: no readable checkpoint to resume from ({'; '.join(skipped)})")
+        raise ModelFileError(f"{self.run_dir}: no readable checkpoint to resume from ({'; '.join(skipped)})")
 
     def _load_checkpoint(self, step, model_file, state_file) -> None:
         try:
             self.model.load_state_dict(load_file(str(model_file)))
         except Exception as err:  # safetensors raises several error types for damaged files
-            raise DatasetError(f"{model_file}: unreadable model weights ({err})") from None
+            raise ModelFileError(f"{model_file}: unreadable model weights ({err})") from None
         try:
             state = torch.load(state_file, map_location="cpu", weights_only=False)
         except Exception as err:
-            raise DatasetError(f"{state_file}: unreadable trainer state ({err})") from None
+            raise ModelFileError(f"{state_file}: unreadable trainer state ({err})") from None
         try:
             if not isinstance(state.get("step"), int) or state["step"] != step:
                 raise ValueError(f"its step is {state.get('step')!r}, expected {step}")
@@ -306,9 +306,9 @@ class Trainer:
             if state.get("cuda_rng") is not None and self.device.type == "cuda":
                 torch.cuda.set_rng_state_all(state["cuda_rng"])
         except KeyError as err:
-            raise DatasetError(f"{state_file}: unreadable trainer state (no {err} entry)") from None
+            raise ModelFileError(f"{state_file}: unreadable trainer state (no {err} entry)") from None
         except (AttributeError, TypeError, ValueError, RuntimeError) as err:
-            raise DatasetError(f"{state_file}: unreadable trainer state ({err})") from None
+            raise ModelFileError(f"{state_file}: unreadable trainer state ({err})") from None
         self.step = state["step"]
 
     def _diverged(self, where: str, row: dict) -> None:
@@ -424,6 +424,3 @@ class MetricsLogger:
         if self.wandb is not None:
             self.wandb.finish()
 
-
-def train(cfg: RunConfig, run_dir, dataset_path, *, resume: bool = False, progress: bool = True, eval_fn=None) -> Path:
-    return Trainer(cfg, run_dir, dataset_path, resume=resume, progress=progress, eval_fn=eval_fn).run()
