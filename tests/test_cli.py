@@ -322,7 +322,9 @@ def test_run_refuses_a_dataset_made_by_other_config_or_code(tmp_path, monkeypatc
                                         "data.targets=policy"])
     with pytest.raises(DatasetError, match="targets"):
         pipeline.ensure_dataset(policy, None)
-    monkeypatch.setattr(gen, "GENERATOR_VERSION", gen.GENERATOR_VERSION + 1)
+    from icrl.data import fingerprint
+
+    monkeypatch.setattr(fingerprint, "GENERATOR_VERSION", fingerprint.GENERATOR_VERSION + 1)
     with pytest.raises(DatasetError, match="generator_version"):
         pipeline.ensure_dataset(cfg, None)
 

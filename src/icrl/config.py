@@ -9,8 +9,6 @@ before any work starts, naming the field, the bad value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 import os
 import re
@@ -48,7 +46,7 @@ class DataConfig:
     # both to K to retrain AD for K arms, as the paper does for its num_K suites.
     min_actions: int | None = None
     max_actions: int | None = None
-    path: str | None = None  # dataset file; default: data/<preset>-seed<seed>-<hash of this section>.h5
+    path: str | None = None  # dataset file; default: data/<preset>-seed<seed>-<digest of its fingerprint>.h5 (icrl.data.fingerprint)
 
 
 @dataclass
@@ -140,19 +138,14 @@ class RunConfig:
         return self
 
     def dataset_path(self) -> Path:
-        """``data.path``, or ``data/<name>-seed<seed>-<hash>.h5`` where the hash is that of the data
-        config: a preset whose data settings change gets a new file instead of a stale one."""
+        """``data.path``, or ``data/<name>-seed<seed>-<digest>.h5`` where the digest is that of the
+        dataset's fingerprint (``icrl.data.fingerprint``): a preset whose data settings change gets
+        a new file instead of a stale one."""
+        from .data.fingerprint import dataset_fingerprint
+
         if self.data.path:
             return Path(self.data.path)
-        made = {k: v for k, v in asdict(self.data).items()
-                if k != "path" and not (k in LATE_DATA_FIELDS and v is None)}
-        digest = hashlib.sha256(json.dumps({"env": self.env, **made}, sort_keys=True).encode()).hexdigest()[:8]
-        return Path("data") / f"{self.name}-seed{self.data.seed}-{digest}.h5"
-
-
-# Data fields added after datasets were first named by hash: left out of the hash while unset,
-# so that existing default datasets keep their names.
-LATE_DATA_FIELDS = ("min_actions", "max_actions")
+        return Path("data") / f"{self.name}-seed{self.data.seed}-{dataset_fingerprint(self).digest}.h5"
 
 
 def train_action_range(cfg: RunConfig) -> tuple[int, int]:

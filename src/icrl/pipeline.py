@@ -8,13 +8,11 @@ evaluated as it is in memory, and the eval suites are made once for the model an
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
 from .config import (
     ConfigError,
-    DataConfig,
     RunConfig,
     check_overrides,
     describe_changes,
@@ -32,10 +30,12 @@ def say(message: str) -> None:
 
 
 def ensure_dataset(cfg: RunConfig, data=None, *, progress: bool = True) -> Path:
-    """The run's dataset (``data`` or ``cfg.dataset_path()``): generated if missing, reused when it
-    was made from the same data config, refused (``DatasetError``) when it was not."""
+    """The run's dataset (``data`` or ``cfg.dataset_path()``): generated if missing, reused when the
+    fingerprint it records is the run's (``icrl.data.fingerprint``), refused (``DatasetError``
+    naming the fields that differ) when it is not."""
     from .data import dataset_attrs
-    from .data.generate import dataset_config, generate_dataset
+    from .data.fingerprint import DatasetFingerprint, dataset_fingerprint
+    from .data.generate import generate_dataset
     from .lock import file_lock
 
     path = Path(data) if data else cfg.dataset_path()
@@ -50,14 +50,10 @@ def ensure_dataset(cfg: RunConfig, data=None, *, progress: bool = True) -> Path:
         barrier()  # the other processes of a torchrun job wait for it
         if made:
             return path
-    wanted = dataset_config(cfg)
-    have = {k: v for k, v in dataset_attrs(path)["config"].items() if k != "path"}
-    for f in dataclasses.fields(DataConfig):  # a field added since the file was made: it had the default
-        if f.name not in have and f.name in wanted and f.default is not dataclasses.MISSING:
-            have[f.name] = f.default
+    wanted = dataset_fingerprint(cfg)
+    have = DatasetFingerprint.of_record(dataset_attrs(path)["config"])
     if have != wanted:
-        diff = ", ".join(f"{k}: {have.get(k)!r} vs {v!r}" for k, v in wanted.items() if have.get(k) != v)
-        raise DatasetError(f"{path} was generated from another data config or code ({diff}); "
+        raise DatasetError(f"{path} was generated from another data config or code ({have.differences(wanted)}); "
                            "set data.path to a new file or remove it")
     say(f"reusing {path}")
     return path

@@ -83,15 +83,21 @@ def _relative_to(path, folder) -> str:
 
 
 def _same_dataset(before: dict, now: dict, dataset_path, run_dir) -> bool:
-    """Whether a run's recorded dataset is the one it resumes on: the same file (a recorded relative
-    path is relative to the run directory), or, where the recorded file is gone (an older absolute
-    record of a project folder since moved), one made the same way with as many histories."""
+    """Whether a run's recorded dataset (``dataset.json``) is the one it resumes on: the same file (a
+    recorded relative path is relative to the run directory), or, where the recorded file is gone
+    (an older absolute record of a project folder since moved), one with the same fingerprint
+    (``icrl.data.fingerprint``) and as many histories. A record written before fingerprints were
+    recorded is matched on env, teacher and seed."""
+    from .data.fingerprint import DatasetFingerprint
+
     recorded = Path(before["path"])
     recorded = recorded if recorded.is_absolute() else Path(run_dir) / recorded
     if before["num_histories"] != now["num_histories"]:
         return False
     if recorded.exists():
         return recorded.resolve() == Path(dataset_path).resolve()
+    if isinstance(before.get("fingerprint"), dict):
+        return DatasetFingerprint.of_record(before["fingerprint"]) == DatasetFingerprint.of_record(now["fingerprint"])
     return all(before.get(k) == now[k] for k in ("env", "teacher", "seed"))
 
 
@@ -165,11 +171,14 @@ class Trainer:
         barrier()
 
     def _prepare_dir(self, resume: bool, dataset_path) -> None:
+        from .data.fingerprint import DatasetFingerprint
+
         run_dir = self.run_dir
         # relative to the run directory: a project folder moved or copied as a whole still resumes
         dataset_record = {"path": _relative_to(dataset_path, run_dir), "env": str(self.dataset.attrs["env"]),
                           "teacher": str(self.dataset.attrs["teacher"]), "seed": int(self.dataset.attrs["seed"]),
-                          "num_histories": self.dataset.num_histories}
+                          "num_histories": self.dataset.num_histories,
+                          "fingerprint": DatasetFingerprint.of_record(self.dataset.attrs["config"]).record()}
         saved = check_resumable(self.cfg, run_dir, resume)
         if resume:
             recorded = run_dir / "dataset.json"
