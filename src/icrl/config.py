@@ -28,9 +28,39 @@ class ConfigError(IcrlError, ValueError):
     """An invalid configuration value or preset."""
 
 
+# -- the paper's recipe --------------------------------------------------------------------------
+PAPER = "icrl.paper"  # the key of a field's metadata that holds its PaperSwitch
+
+
+@dataclass(frozen=True)
+class PaperSwitch:
+    """A config switch's value in the paper's recipe: a run with another value departs from it, and
+    its reports say so (``departures``).
+
+    ``paper``: the paper's value, or a function of the ``RunConfig`` giving it (e.g. the
+    environment's teacher); ``note``: what the report adds in brackets, with ``{paper}`` replaced by
+    that value (None: nothing, for a switch the paper does not have at all).
+    """
+
+    paper: object
+    note: str | None = "paper: {paper}"
+
+    def value(self, cfg) -> object:
+        return self.paper(cfg) if callable(self.paper) else self.paper
+
+
+def switch(default, paper, note: str | None = "paper: {paper}"):
+    """A dataclass field with ``default`` that departs from the paper's recipe unless it is ``paper``."""
+    return field(default=default, metadata={PAPER: PaperSwitch(paper, note)})
+
+
+def _env_teacher(cfg) -> str:
+    return ENV_SPECS[cfg.env].teacher
+
+
 @dataclass
 class DataConfig:
-    teacher: str = "thompson"
+    teacher: str = switch("thompson", _env_teacher)  # the paper's: the environment's teacher (EnvSpec.teacher)
     teacher_kwargs: dict = field(default_factory=dict)
     num_tasks: int = 10_000
     steps: int | None = 300  # steps per history (bandits)
@@ -41,7 +71,7 @@ class DataConfig:
     # "policy", the teacher's whole action distribution at that step (stored in the dataset;
     # a lower-variance target with the same expected gradient), or "optimal", the actions that
     # are optimal in that step's state (DPT's labels; uniform over ties).
-    targets: str = "action"
+    targets: str = switch("action", "action", "paper: the sampled action")
     # Range of action counts of the training tasks (bandits; null: the paper's 4..20 arms). Set
     # both to K to retrain AD for K arms, as the paper does for its num_K suites.
     min_actions: int | None = None
@@ -52,9 +82,9 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     kind: str = "headless_ad"  # a model kind of icrl.models.kinds.MODEL_KINDS: headless_ad | ad
-    layout: str = "interleaved"  # interleaved (the paper's separate tokens) | compact (one token per step)
-    action_stats: bool = False  # score each action's pooled context statistics too (models.model.ActionStats)
-    action_effects: bool = False  # with action_stats: also what each action does to the observation (discrete only)
+    layout: str = switch("interleaved", "interleaved")  # interleaved (the paper's separate tokens) | compact (one token per step)
+    action_stats: bool = switch(False, False, None)  # score each action's pooled context statistics too (models.model.ActionStats)
+    action_effects: bool = switch(False, False, None)  # with action_stats: also what each action does to the observation (discrete only)
     seq_len: int = 300  # context length in environment steps
     num_layers: int = 4
     num_heads: int = 8
@@ -146,6 +176,27 @@ class RunConfig:
         if self.data.path:
             return Path(self.data.path)
         return Path("data") / f"{self.name}-seed{self.data.seed}-{dataset_fingerprint(self).digest}.h5"
+
+
+def departures(cfg: RunConfig) -> list[str]:
+    """Where ``cfg`` departs from the paper's recipe: ``"section.field=value (note)"`` for every
+    switch (a field declared with ``switch``) whose value is not the paper's, in field order."""
+    out = []
+    for section in SECTIONS:
+        for f in dataclasses.fields(SECTIONS[section]):
+            rule = f.metadata.get(PAPER)
+            if rule is None:
+                continue
+            value, paper = getattr(getattr(cfg, section), f.name), rule.value(cfg)
+            if value != paper:
+                text = f"{section}.{f.name}={_yaml_scalar(value)}"
+                out.append(text if rule.note is None else f"{text} ({rule.note.format(paper=_yaml_scalar(paper))})")
+    return out
+
+
+def _yaml_scalar(value) -> str:
+    """A value as an override would write it (``true``, ``compact``)."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def train_action_range(cfg: RunConfig) -> tuple[int, int]:

@@ -417,21 +417,14 @@ def evaluate_run(run_dir, *, device=None, progress=True, overrides=(), eval_sect
 def training_recipe(cfg) -> dict:
     """How the model was trained, and where that departs from the paper's recipe (SPEC section 3).
 
-    ``departures`` lists the named switches a run uses instead of the paper's: another teacher
-    than the environment's (e.g. ``explore_replay``), ``data.targets=policy``, the compact token
-    layout and ``model.action_stats``. Reports print it, so that no number is read as the paper's
-    method when it is not.
+    ``departures`` lists the switches a run sets otherwise than the paper, as each config field
+    declares it (``icrl.config.departures``): another teacher than the environment's (e.g.
+    ``explore_replay``), ``data.targets=policy``, the compact token layout, ``model.action_stats``.
+    Reports print it, so that no number is read as the paper's method when it is not.
     """
-    spec = env_spec(cfg.env)
+    from .config import departures
+
     m = cfg.model
-    departures = []
-    if cfg.data.teacher != spec.teacher:
-        departures.append(f"data.teacher={cfg.data.teacher} (paper: {spec.teacher})")
-    if cfg.data.targets != "action":
-        departures.append(f"data.targets={cfg.data.targets} (paper: the sampled action)")
-    if m.layout != "interleaved":
-        departures.append(f"model.layout={m.layout} (paper: interleaved)")
-    departures += [f"model.{switch}=true" for switch in ("action_stats", "action_effects") if getattr(m, switch)]
     return {"teacher": cfg.data.teacher, "num_histories": cfg.data.num_tasks, "targets": cfg.data.targets,
             "model": f"{m.kind}, {m.layout} layout, {m.num_layers} layers x {m.d_model} wide, {m.num_heads} heads",
-            "train_steps": cfg.train.num_steps, "batch_size": cfg.train.batch_size, "departures": departures}
+            "train_steps": cfg.train.num_steps, "batch_size": cfg.train.batch_size, "departures": departures(cfg)}
