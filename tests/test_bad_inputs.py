@@ -39,7 +39,7 @@ CLI_CASES = [
     (["run", "bandit-cpu", "--set", "model.num_heads=5"], "model.num_heads=5"),
     (["run", "bandit-cpu", "--set", "model.d_model=0"], "model.d_model=0"),
     (["run", "bandit-cpu", "--set", "model.dropout=1.5"], "model.dropout=1.5"),
-    (["run", "bandit-cpu", "--set", "model.max_actions=50"], "model.max_actions=50"),
+    (["run", "bandit-cpu", "--set", "model.head_size=50"], "model.head_size=50"),
     (["run", "bandit-cpu", "--set", "data.teacher=sarsa"], "data.teacher='sarsa'"),
     (["run", "bandit-cpu", "--set", "data.teacher=qlearning"], "data.teacher='qlearning'"),
     (["run", "bandit-cpu", "--set", "data.targets=everything"], "data.targets='everything'"),

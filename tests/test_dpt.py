@@ -52,7 +52,7 @@ def test_dpt_kinds_learn_only_from_optimal_targets():
     with pytest.raises(ConfigError, match="model.loss='mse' is invalid"):
         load_config("darkroom-dpt-cpu", ["model.loss=mse"])
     cfg = load_config("darkroom-dpt-cpu", ["model.kind=dpt"])  # the fixed-head DPT of the comparison
-    assert (cfg.model.kind, cfg.model.max_actions) == ("dpt", 125)
+    assert (cfg.model.kind, cfg.model.head_size) == ("dpt", 125)
 
 
 @pytest.mark.parametrize("kind", ["headless_dpt", "dpt"])

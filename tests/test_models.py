@@ -98,8 +98,8 @@ def test_too_many_actions_for_orthonormal_raise_clearly():
 ])
 def test_config_rejects_embeddings_smaller_than_training_action_sets(preset, override, field):
     if field is None:  # AD: its head must cover the training tasks
-        with pytest.raises(ConfigError, match=r"model.max_actions=10.*20"):
-            load_config(preset, [override, "model.max_actions=10"])
+        with pytest.raises(ConfigError, match=r"model.head_size=10.*20"):
+            load_config(preset, [override, "model.head_size=10"])
         return
     with pytest.raises(ConfigError, match=rf"{field}="):
         load_config(preset, [override])

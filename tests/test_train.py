@@ -166,8 +166,8 @@ def test_trainer_rejects_models_too_small_for_the_dataset(tmp_path, small_config
     small = load_config("bandit", [*TINY, "model.action_dim=8", "model.seq_len=24"], validate=False)
     with pytest.raises(ConfigError, match="model.action_dim=8"):
         Trainer(small, tmp_path / "a", data, progress=False)
-    ad = load_config("bandit", [*TINY, "model.kind=ad", "model.max_actions=8", "model.seq_len=24"], validate=False)
-    with pytest.raises(ConfigError, match="model.max_actions=8"):
+    ad = load_config("bandit", [*TINY, "model.kind=ad", "model.head_size=8", "model.seq_len=24"], validate=False)
+    with pytest.raises(ConfigError, match="model.head_size=8"):
         Trainer(ad, tmp_path / "b", data, progress=False)
     darkroom = small_config("darkroom", *TINY, "model.seq_len=24", "model.action_dim=64")
     with pytest.raises(DatasetError, match="bandit dataset"):

@@ -124,7 +124,7 @@ def ablation_variants(preset: str, ad_arms=None) -> list[Variant]:
         if f"num_{k}" not in spec.eval_suites:
             raise ConfigError(f"--ad-arms {k} is invalid: allowed arm counts of {cfg.env}'s num_K suites "
                               f"({', '.join(s[4:] for s in spec.eval_suites if s.startswith('num_'))})")
-        variants.append(Variant(f"ad_{k}", ("model.kind=ad", f"model.max_actions={k}", f"data.min_actions={k}",
+        variants.append(Variant(f"ad_{k}", ("model.kind=ad", f"model.head_size={k}", f"data.min_actions={k}",
                                             f"data.max_actions={k}", f"eval.suites=[num_{k}]")))
     return variants
 

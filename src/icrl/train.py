@@ -26,6 +26,8 @@ from .config import (
     describe_changes,
     flat_diff,
     model_diff,
+    renamed,
+    renamed_config,
     training_changes,
 )
 from .data import TensorWindowSampler, load_histories
@@ -64,7 +66,7 @@ def check_resumable(cfg: RunConfig, run_dir, resume: bool) -> dict | None:
     if found is None:
         raise FileNotFoundError(f"{run_dir}: nothing to resume (no complete checkpoint in {run_dir / 'checkpoints'})")
     path = run_dir / "config.json"
-    saved = read_run_config(path) if path.exists() else None
+    saved = renamed_config(read_run_config(path)) if path.exists() else None  # old field names under the new
     changed = training_changes(saved, cfg) if saved is not None else {}
     if changed:
         raise ConfigError(f"{run_dir}: cannot resume with changed training settings ({describe_changes(changed)}); "
@@ -143,7 +145,7 @@ class Trainer:
         self.kind = model_kind(cfg.model.kind)
         limit, field = self.kind.action_limit(cfg.model)
         if limit is not None and widest > limit:
-            raise ConfigError(f"{field}={limit} is invalid: the dataset has tasks with {widest} actions")
+            raise ConfigError(f"{renamed(field)}={limit} is invalid: the dataset has tasks with {widest} actions")
         if cfg.data.targets in ("policy", "optimal") and self.dataset.policy is None:
             what = "the teacher's distributions" if cfg.data.targets == "policy" else "the optimal actions"
             raise DatasetError(f"{dataset_path}: data.targets={cfg.data.targets} needs {what}, and this dataset "
