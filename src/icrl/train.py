@@ -146,12 +146,12 @@ class Trainer:
         limit, field = self.kind.action_limit(cfg.model)
         if limit is not None and widest > limit:
             raise ConfigError(f"{renamed(field)}={limit} is invalid: the dataset has tasks with {widest} actions")
-        if cfg.data.targets in ("policy", "optimal") and self.dataset.policy is None:
+        if cfg.data.targets in ("policy", "optimal") and self.dataset.targets is None:
             what = "the teacher's distributions" if cfg.data.targets == "policy" else "the optimal actions"
             raise DatasetError(f"{dataset_path}: data.targets={cfg.data.targets} needs {what}, and this dataset "
                                f"has none (made with data.targets=action); generate it anew")
         self.sampler = TensorWindowSampler(self.dataset, cfg.model.seq_len, seed=cfg.train.seed, device=self.device,
-                                           policy=cfg.data.targets in ("policy", "optimal"))
+                                           targets=cfg.data.targets in ("policy", "optimal"))
         self.width = int(self.dataset.action_sets.shape[1])
         torch.manual_seed(cfg.train.seed + self.rank)  # dropout differs per process, like its data
         self.model = build_model(cfg).to(self.device)

@@ -38,7 +38,7 @@ def _generate(cfg: RunConfig, out: Path, force: bool, progress: bool) -> Path:
         out, env=cfg.env, teacher=d.teacher, suite="train", seed=d.seed, config=dataset_fingerprint(cfg).record(),
         obs_kind=probe.obs_kind, obs_dim=probe.obs_dim,
         max_actions=max(spec.train_max_actions, int(tasks.num_actions.max())), overwrite=force,
-        with_policy=d.targets in ("policy", "optimal"),
+        with_targets=d.targets in ("policy", "optimal"),
     )
     horizon = {"steps": d.steps} if d.steps is not None else {"episodes": d.episodes}
     teacher_kwargs = dict(d.teacher_kwargs)
