@@ -153,7 +153,7 @@ def eval_(
     from .lock import file_lock, run_dir_lock
     from .models.files import evaluated_model
     from .pipeline import report, say
-    from .runtime import is_main, resolve_device
+    from .runtime import is_main
 
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: not a run directory (give the folder that holds model.safetensors)")
@@ -166,7 +166,7 @@ def eval_(
         refuse_overwrite(out or run_dir / "eval.json", force)
         if found.parent.name == "checkpoints":
             say(f"{run_dir} has not finished training: evaluating its newest checkpoint {found}")
-        results = evaluate_run(run_dir, device=resolve_device(device), overrides=set_ or ())
+        results = evaluate_run(run_dir, device=device, overrides=set_ or ())  # the session is resolved there, once
         if found.parent.name == "checkpoints":  # the recipe's train_steps is the run's plan, not this model's
             results["recipe"]["evaluated_checkpoint"] = found.name
         if is_main():
@@ -188,13 +188,12 @@ def tune(
     eval suites; writes RUN_DIR/tune.json, which `icrl eval` reports as the row <kind>@tuned."""
     from .lock import run_dir_lock
     from .pipeline import say
-    from .runtime import resolve_device
     from .tune import TUNE_FILE, tune_run, tuning_table
 
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: not a run directory (give the folder that holds model.safetensors)")
     with run_dir_lock(run_dir):  # no other command writes the run meanwhile
-        record = tune_run(run_dir, device=resolve_device(device), overrides=set_ or (), force=force)
+        record = tune_run(run_dir, device=device, overrides=set_ or (), force=force)
     say(tuning_table(record))
     say(f"chose {record['protocol']} on {len(record['suites'])} validation suites; wrote {run_dir / TUNE_FILE}")
 

@@ -139,6 +139,9 @@ class EvalConfig:
     action_selection: str | None = None
     temperature: float | None = None
     batch_size: int = 0  # envs evaluated at once; 0: a whole suite
+    # Intra-op CPU threads while evaluating on the CPU (null: OMP_NUM_THREADS if set, else 1, which
+    # degrades least on a shared machine; 0: torch's default). See icrl.runtime.
+    threads: int | None = None
     # Tuning after training (icrl tune), on validation suites only: whether `icrl run` tunes and
     # reports the chosen protocol as a second row, the sampling temperatures tried (as multiples
     # of the training temperature; the argmax is always tried too) and tasks per validation suite.
@@ -672,6 +675,8 @@ def _validate(cfg: RunConfig) -> None:
         _at_least("eval.episodes", e.episodes, 1)
     _at_least("eval.num_tasks", e.num_tasks, 1)
     _at_least("eval.batch_size", e.batch_size, 0)
+    if e.threads is not None:
+        _between("eval.threads", e.threads, 0, 1024)
     if e.action_selection is not None:
         _choice("eval.action_selection", e.action_selection, ("sample", "argmax"))
     if e.temperature is not None:

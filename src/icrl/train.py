@@ -38,7 +38,7 @@ from .models.files import build_model, checkpoints, latest_checkpoint, read_mode
 from .models.kinds import model_kind
 from .models.model import sample_action_embeddings
 from .reading import read_dataset_record, read_metrics, read_run_config
-from .runtime import autocast, barrier, init_distributed, resolve_device, use_bf16
+from .runtime import Session, autocast, barrier
 
 
 # -- before any work ----------------------------------------------------------------------------
@@ -124,20 +124,22 @@ def make_optimizer(model: torch.nn.Module, cfg: RunConfig, device: torch.device)
 
 
 class Trainer:
-    """Holds everything a training run needs; ``run()`` trains to ``cfg.train.num_steps``."""
+    """Holds everything a training run needs; ``run()`` trains to ``cfg.train.num_steps``.
+
+    ``session``: the command's ``runtime.Session`` (device, process group, bf16), resolved once by
+    the caller; without it the Trainer resolves one from ``device`` (default ``train.device``).
+    """
 
     def __init__(self, cfg: RunConfig, run_dir, dataset_path, *, resume: bool = False, progress: bool = True,
-                 eval_fn=None, device=None):
+                 eval_fn=None, device=None, session: Session | None = None):
         self.cfg, self.run_dir = cfg, Path(run_dir)
-        self.device = device if device is not None else resolve_device(cfg.train.device)
-        if self.device.type == "cuda":
-            torch.cuda.set_device(self.device)
-        self.rank, self.world = init_distributed(self.device)
-        self.is_main = self.rank == 0
+        self.session = session if session is not None else Session.resolve(cfg, device)
+        self.device, self.rank, self.world = self.session.device, self.session.rank, self.session.world
+        self.is_main = self.session.is_main
         self.progress = progress and self.is_main
         if cfg.train.batch_size % self.world:
             raise ConfigError(f"train.batch_size={cfg.train.batch_size} is invalid: allowed multiples of the {self.world} processes")
-        self.bf16 = use_bf16(cfg, self.device)
+        self.bf16 = self.session.bf16
         self.dataset = load_histories(dataset_path)
         if self.dataset.env != cfg.env:
             raise DatasetError(f"{dataset_path}: a {self.dataset.env} dataset cannot train a {cfg.env} model")
