@@ -153,8 +153,9 @@ def eval_(
     from .lock import file_lock, run_dir_lock
     from .models.files import evaluated_model
     from .pipeline import report, say
-    from .runtime import is_main
+    from .runtime import check_device_name, is_main
 
+    check_device_name(device)  # before any work (the session is resolved once, in evaluate_run)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: not a run directory (give the folder that holds model.safetensors)")
     json_out(out)
@@ -188,8 +189,10 @@ def tune(
     eval suites; writes RUN_DIR/tune.json, which `icrl eval` reports as the row <kind>@tuned."""
     from .lock import run_dir_lock
     from .pipeline import say
+    from .runtime import check_device_name
     from .tune import TUNE_FILE, tune_run, tuning_table
 
+    check_device_name(device)  # before any work (the session is resolved once, in tune_run)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: not a run directory (give the folder that holds model.safetensors)")
     with run_dir_lock(run_dir):  # no other command writes the run meanwhile

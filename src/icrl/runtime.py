@@ -62,13 +62,19 @@ def barrier() -> None:
         dist.barrier()
 
 
+def check_device_name(name) -> None:
+    """``ConfigError`` unless ``name`` is ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (a check before
+    any work: it resolves nothing)."""
+    if not (isinstance(name, str) and (name in ("auto", "cpu", "cuda") or (name.startswith("cuda:") and name[5:].isdigit()))):
+        raise ConfigError(f"device {name!r} is invalid: allowed auto, cpu, cuda or cuda:N")
+
+
 def resolve_device(name) -> torch.device:
     """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (or a ``torch.device``) as a device; ``ConfigError``
     naming anything else."""
     if isinstance(name, torch.device):
         name = str(name)
-    if not (name in ("auto", "cpu", "cuda") or (name.startswith("cuda:") and name[5:].isdigit())):
-        raise ConfigError(f"device {name!r} is invalid: allowed auto, cpu, cuda or cuda:N")
+    check_device_name(name)
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and distributed_env()[1] > 1:
