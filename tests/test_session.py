@@ -48,6 +48,14 @@ def test_icrl_run_resolves_the_session_once(tmp_path, monkeypatch, counted):
 
     evaluate_run(tmp_path / "run", device="cpu", progress=False)
     assert counted == {"session": 3, "device": 3, "group": 3}
+    # and so do icrl tune and icrl train
+    from icrl.pipeline import train
+    from icrl.tune import tune_run
+
+    tune_run(tmp_path / "run", device="cpu", progress=False, force=True)
+    assert counted == {"session": 4, "device": 4, "group": 4}
+    train(load_config("bandit-cpu", TINY), tmp_path / "trained", progress=False)
+    assert counted == {"session": 5, "device": 5, "group": 5}
 
 
 def test_the_evaluation_runs_with_its_threads_and_restores_them(monkeypatch):
