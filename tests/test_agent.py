@@ -19,7 +19,7 @@ OBS = {"bandit": ("none", 0), "contextual": ("vector", 2), "darkroom": ("discret
 
 def make_model(env, kind="headless_ad", layout="interleaved", seq_len=16, seed=0, **kw) -> InContextModel:
     cfg = dict(kind=kind, layout=layout, seq_len=seq_len, num_layers=2, num_heads=4, d_model=32, dropout=0.0,
-               attn_dropout=0.0, action_dim=64, tau=1.0, max_actions=50)
+               attn_dropout=0.0, action_dim=64, tau=1.0, head_size=50)
     cfg.update(kw)
     torch.manual_seed(seed)
     model = InContextModel(ModelConfig(**cfg), *OBS[env])
@@ -77,7 +77,7 @@ def assert_same_run(model, tasks, steps, selection="sample", seed=3):
 @pytest.mark.parametrize("kind", ["headless_ad", "ad"])
 @pytest.mark.parametrize("layout", ["interleaved", "compact"])
 def test_cache_matches_recomputation_on_bandits_of_different_sizes(kind, layout):
-    model = make_model("bandit", kind, layout, max_actions=20)
+    model = make_model("bandit", kind, layout, head_size=20)
     tasks = bandit_tasks()
     assert len(set(tasks.num_actions.tolist())) > 1
     traj = assert_same_run(model, tasks, steps=60)  # seq_len 16: the window slides several times
@@ -108,7 +108,7 @@ def test_cache_matches_recomputation_with_action_stats(env, kind):
     also the episode ends the agent records): the cached step computes the same logits as
     recomputation, also when the window slides."""
     env, _, effects = env.partition("+")
-    model = make_model(env, kind, "compact", seq_len=12, max_actions=20 if env != "darkroom" else 50, action_stats=True,
+    model = make_model(env, kind, "compact", seq_len=12, head_size=20 if env != "darkroom" else 50, action_stats=True,
                        action_effects=bool(effects))
     tasks = {"bandit": bandit_tasks, "darkroom": darkroom_tasks}.get(env, lambda: eval_suite("contextual", "eval", 0, 4))()
     assert_same_run(model, tasks, steps=40)
@@ -199,7 +199,7 @@ class Unchecked:
 def test_unavailable_actions_are_never_chosen(variant, selection):
     extra = {"mse": {"loss": "mse"}, "gaussian": {"embeddings": "gaussian"}}.get(variant, {})
     kind = variant if variant in ("ad", "dpt", "headless_dpt") else "headless_ad"
-    model = make_model("bandit", kind, max_actions=20, **extra)
+    model = make_model("bandit", kind, head_size=20, **extra)
     if variant in ("ad", "dpt"):  # make the unavailable head rows the most attractive ones
         with torch.no_grad():
             model.actions.head.bias[2:] = 1e3
@@ -214,7 +214,7 @@ def test_unavailable_actions_are_never_chosen(variant, selection):
 
 
 def test_temperature_changes_sampling_but_not_availability():
-    model = make_model("bandit", max_actions=20)
+    model = make_model("bandit", head_size=20)
     tasks = few_arm_tasks()
     for temperature in (0.05, 20.0):
         traj = rollout(InContextPolicy(model, temperature=temperature), make_env(tasks), steps=30, seed=0)
@@ -226,7 +226,7 @@ def test_temperature_changes_sampling_but_not_availability():
 
 
 def test_policy_refuses_tasks_the_model_cannot_act_in():
-    ad = make_model("bandit", "ad", max_actions=10)
+    ad = make_model("bandit", "ad", head_size=10)
     with pytest.raises(ActionSetTooLarge, match="10 actions"):
         rollout(InContextPolicy(ad), make_env(bandit_tasks()), steps=2, seed=0)
     headless = make_model("bandit", action_dim=16)
@@ -238,7 +238,7 @@ def test_policy_refuses_tasks_the_model_cannot_act_in():
 
 # -- 8. Agent ---------------------------------------------------------------------------------
 def test_agent_acts_with_labels():
-    agent = Agent(make_model("bandit", max_actions=20), seed=0, temperature=100.0)
+    agent = Agent(make_model("bandit", head_size=20), seed=0, temperature=100.0)
     labels = ["red", "green", "blue"]
     agent.reset(labels)
     chosen = []
@@ -254,7 +254,7 @@ def test_agent_acts_with_labels():
 
 def test_agent_matches_the_batched_policy():
     """One task driven through ``Agent`` makes the same choices as ``InContextPolicy`` in a rollout."""
-    model = make_model("bandit", max_actions=20)
+    model = make_model("bandit", head_size=20)
     tasks = bandit_tasks(1)
     traj = rollout(InContextPolicy(model, selection="argmax"), make_env(tasks), steps=30, seed=0)
     assert tasks.action_sets.shape[1] > tasks.num_actions[0]  # the rollout's prompt has padding
@@ -271,7 +271,7 @@ def test_agent_matches_the_batched_policy():
 
 
 def test_agent_misuse_raises():
-    agent = Agent(make_model("bandit", max_actions=20), seed=0)
+    agent = Agent(make_model("bandit", head_size=20), seed=0)
     with pytest.raises(RuntimeError, match="reset"):
         agent.act()
     with pytest.raises(RuntimeError, match="act"):
@@ -339,7 +339,7 @@ def test_agent_load_samples_like_the_runs_evaluation(tmp_path):
 
     cfg = load_config("bandit-cpu", ["model.d_model=32", "model.num_layers=1", "model.seq_len=20",
                                      "eval.temperature=0.05", "model.tau=1.0"])
-    model = make_model("bandit", layout="compact", seq_len=20, d_model=32, num_layers=1, action_dim=128, max_actions=20)
+    model = make_model("bandit", layout="compact", seq_len=20, d_model=32, num_layers=1, action_dim=128, head_size=20)
     cfg.model = model.cfg
     save_model(model, cfg, tmp_path / "m.safetensors")
 
@@ -360,7 +360,7 @@ def test_agent_load_samples_like_the_runs_evaluation(tmp_path):
 # -- bad input to the Agent: one clear ValueError, never a silent fallback ---------------------
 @pytest.mark.parametrize("action_set", ["abc", 2.5, 0, -3, True, None, [], ["a", "b", "a"], np.zeros((2, 2))])
 def test_agent_refuses_bad_action_sets(action_set):
-    agent = Agent(make_model("bandit", max_actions=20), seed=0)
+    agent = Agent(make_model("bandit", head_size=20), seed=0)
     with pytest.raises(ValueError, match="action"):
         agent.reset(action_set)
     assert agent.action_set is None  # nothing half-set
@@ -368,7 +368,7 @@ def test_agent_refuses_bad_action_sets(action_set):
 
 @pytest.mark.parametrize("reward", [float("nan"), float("inf"), -float("inf"), None, "1.0", True, [1.0]])
 def test_agent_refuses_non_finite_or_non_numeric_rewards(reward):
-    agent = Agent(make_model("bandit", max_actions=20), seed=0)
+    agent = Agent(make_model("bandit", head_size=20), seed=0)
     agent.reset(4)
     agent.act()
     with pytest.raises(ValueError, match="reward"):
@@ -381,7 +381,7 @@ def test_agent_refuses_non_finite_or_non_numeric_rewards(reward):
     ("contextual", "ab"), ("darkroom", 81), ("darkroom", -1), ("darkroom", 2.5), ("darkroom", [3, 4]),
 ])
 def test_agent_refuses_bad_observations(env, obs):
-    agent = Agent(make_model(env, max_actions=20), seed=0)
+    agent = Agent(make_model(env, head_size=20), seed=0)
     agent.reset(5)
     with pytest.raises(ValueError, match="obs"):
         agent.act(obs)

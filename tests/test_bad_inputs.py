@@ -39,7 +39,7 @@ CLI_CASES = [
     (["run", "bandit-cpu", "--set", "model.num_heads=5"], "model.num_heads=5"),
     (["run", "bandit-cpu", "--set", "model.d_model=0"], "model.d_model=0"),
     (["run", "bandit-cpu", "--set", "model.dropout=1.5"], "model.dropout=1.5"),
-    (["run", "bandit-cpu", "--set", "model.max_actions=50"], "model.max_actions=50"),
+    (["run", "bandit-cpu", "--set", "model.head_size=50"], "model.head_size=50"),
     (["run", "bandit-cpu", "--set", "data.teacher=sarsa"], "data.teacher='sarsa'"),
     (["run", "bandit-cpu", "--set", "data.teacher=qlearning"], "data.teacher='qlearning'"),
     (["run", "bandit-cpu", "--set", "data.targets=everything"], "data.targets='everything'"),
@@ -205,12 +205,14 @@ def test_damaged_or_foreign_datasets_are_refused_with_the_file_named(tmp_path, s
 @pytest.mark.parametrize("content", [b"", b"not a model", b"\x00" * 64])
 def test_damaged_model_files_are_refused_with_the_file_named(tmp_path, content):
     from icrl.data import DatasetError
+    from icrl.errors import IcrlError, ModelFileError
     from icrl.models.files import load_model
 
     path = tmp_path / "model.safetensors"
     path.write_bytes(content)
-    with pytest.raises(DatasetError, match="model.safetensors"):
+    with pytest.raises(ModelFileError, match="model.safetensors") as err:
         load_model(path)
+    assert isinstance(err.value, IcrlError) and not isinstance(err.value, DatasetError)  # a model file is no dataset
 
 
 # -- the Agent ----------------------------------------------------------------------------------
@@ -333,7 +335,7 @@ def _tasks():
 
 API_CASES = [("API02", "overrides='train.lr=0.1'"), ("API03", "model.num_heads=3"), ("API05", "model.num_heads=2"),
              ("API10", "seed=-1"), ("API17", "make_env('bandit')"), ("API19", "directory"), ("G29", "means='abc'"),
-             ("G35", "seed=-1"), ("teacher", "unknown teacher 'nope'"), ("teacher options", "zzz"),
+             ("G35", "seed=-1"), ("teacher", "teacher 'nope' is invalid: allowed"), ("teacher options", "zzz"),
              ("dataset path", "dataset path 123"), ("preset", "preset 5"), ("suite size", "num_tasks"),
              ("rollout steps", "steps must be >= 1, got 2.5"), ("rollout seed", "seed=-1"), ("env seed", "seed=-1")]
 

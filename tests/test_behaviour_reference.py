@@ -29,7 +29,6 @@ import torch
 from icrl.config import load_config
 from icrl.models.files import load_model
 from icrl.pipeline import run
-from icrl.suites import env_spec
 
 REFERENCE = Path(__file__).parent / "data" / "behaviour_reference.json"
 PRESETS = sorted(p.stem for p in (Path(__file__).parents[1] / "src" / "icrl" / "configs").glob("*.yaml"))

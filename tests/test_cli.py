@@ -322,7 +322,9 @@ def test_run_refuses_a_dataset_made_by_other_config_or_code(tmp_path, monkeypatc
                                         "data.targets=policy"])
     with pytest.raises(DatasetError, match="targets"):
         pipeline.ensure_dataset(policy, None)
-    monkeypatch.setattr(gen, "GENERATOR_VERSION", gen.GENERATOR_VERSION + 1)
+    from icrl.data import fingerprint
+
+    monkeypatch.setattr(fingerprint, "GENERATOR_VERSION", fingerprint.GENERATOR_VERSION + 1)
     with pytest.raises(DatasetError, match="generator_version"):
         pipeline.ensure_dataset(cfg, None)
 
@@ -469,7 +471,8 @@ def test_file_targets_are_checked_before_work(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(("overrides", "named"), [
-    (["model.max_actions=50"], "model.max_actions applies to model.kind=ad or dpt only"),
+    (["model.head_size=50"], "model.head_size applies to model.kind=ad or dpt only"),
+    (["model.max_actions=50"], "model.max_actions=50 is not used: model.head_size applies to model.kind=ad or dpt only"),
     (["model.label_smoothing=0.2"], "model.label_smoothing applies to model.kind=ad or dpt only"),
     (["model.kind=ad", "model.tau=2"], "model.tau applies to model.kind=headless_ad or headless_dpt only"),
     (["model.kind=ad", "model.embeddings=gaussian"], "model.embeddings applies to model.kind=headless_ad or headless_dpt only"),
@@ -479,4 +482,4 @@ def test_file_targets_are_checked_before_work(tmp_path, monkeypatch):
 def test_settings_that_would_be_unused_or_fail_late_are_refused_at_start_up(overrides, named):
     with pytest.raises(ConfigError, match=re.escape(named)):
         load_config("bandit-cpu", overrides)
-    load_config("bandit-cpu", ["model.kind=ad", "model.max_actions=20"])  # the kind that reads it: fine
+    load_config("bandit-cpu", ["model.kind=ad", "model.head_size=20"])  # the kind that reads it: fine

@@ -173,7 +173,7 @@ def test_ablation_variants_retrain_ad_per_arm_count():
     assert names == ["full", "no_prompt", "mse", "gaussian", "ad", "ad_25", "ad_30", "ad_40", "ad_50", "ad_100"]
     ad50 = {v.name: v for v in ablation_variants("bandit-cpu", [50])}["ad_50"]
     cfg = load_config("bandit-cpu", list(ad50.overrides))
-    assert (cfg.model.kind, cfg.model.max_actions, cfg.data.min_actions, cfg.eval.suites) == ("ad", 50, 50, ["num_50"])
+    assert (cfg.model.kind, cfg.model.head_size, cfg.data.min_actions, cfg.eval.suites) == ("ad", 50, 50, ["num_50"])
     mse = {v.name: v for v in ablation_variants("bandit-cpu")}["mse"]
     assert "model.action_stats=false" in mse.overrides  # its scores need InfoNCE logits
     assert [v.name for v in ablation_variants("darkroom-cpu")] == ["full", "no_prompt", "mse", "gaussian", "ad"]
@@ -189,7 +189,7 @@ def test_training_action_range():
         load_config("darkroom-cpu", ["data.min_actions=10"])
     with pytest.raises(ConfigError, match="data.max_actions=10"):
         load_config("bandit-cpu", ["data.min_actions=30", "data.max_actions=10"])
-    with pytest.raises(ConfigError, match="model.max_actions"):  # AD's head must fit the wider tasks
+    with pytest.raises(ConfigError, match="model.head_size"):  # AD's head must fit the wider tasks
         load_config("bandit-cpu", ["model.kind=ad", "data.min_actions=30", "data.max_actions=30"])
     # unset, the new fields leave the default dataset name unchanged
     assert load_config("bandit-cpu").dataset_path() == load_config("bandit-cpu", ["data.min_actions=null"]).dataset_path()

@@ -19,7 +19,8 @@ from icrl.data import (
     WindowSampler,
     load_histories,
 )
-from icrl.data.generate import dataset_config, generate_dataset
+from icrl.data.fingerprint import dataset_fingerprint
+from icrl.data.generate import generate_dataset
 from icrl.envs import make_env
 from icrl.envs.base import TaskSet
 from icrl.rollout import rollout
@@ -113,7 +114,7 @@ def test_generated_dataset_contents_and_attributes(small_dataset_path, small_con
     assert ds.attrs["teacher"] == cfg.data.teacher
     assert ds.attrs["suite"] == "train"
     assert ds.attrs["seed"] == cfg.data.seed
-    assert ds.attrs["config"] == json.loads(json.dumps(dataset_config(cfg)))
+    assert ds.attrs["config"] == json.loads(json.dumps(dataset_fingerprint(cfg).record()))
     assert ds.attrs["schema_version"] == SCHEMA_VERSION
     assert ds.attrs["icrl_version"] == icrl.__version__
     # the histories are of the training tasks of that seed, in order

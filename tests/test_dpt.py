@@ -21,7 +21,7 @@ SMALL = ["data.num_tasks=12", "data.batch_tasks=5"]
 def test_datasets_hold_the_optimal_actions_as_targets(tmp_path, preset, horizon):
     cfg = load_config(preset, [*SMALL, horizon])
     data = load_histories(generate_dataset(cfg, tmp_path / "d.h5", progress=False))
-    assert data.policy is not None
+    assert data.targets is not None
     # replay the same rollout and ask the environment for its labels at every step
     tasks = train_tasks(cfg.env, 12, cfg.data.seed).subset(slice(0, 5))  # the first chunk, as generated
     traj = rollout(make_teacher(cfg.data.teacher), make_env(tasks), seed=[cfg.data.seed, 0], record_optimal=True,
@@ -30,7 +30,7 @@ def test_datasets_hold_the_optimal_actions_as_targets(tmp_path, preset, horizon)
         rows = slice(data.offsets[b], data.offsets[b + 1])
         n = traj.valid[b].sum()
         np.testing.assert_array_equal(data.actions[rows], traj.actions[b, :n])
-        target = data.policy[rows][:, : tasks.action_sets.shape[1]]
+        target = data.targets[rows][:, : tasks.action_sets.shape[1]]
         np.testing.assert_allclose(target, traj.probs[b, :n], atol=1e-3)
         if cfg.env == "bandit":  # the best arm of the task at every step
             best = np.flatnonzero(tasks.params["means"][b] == tasks.params["means"][b].max())
@@ -52,7 +52,7 @@ def test_dpt_kinds_learn_only_from_optimal_targets():
     with pytest.raises(ConfigError, match="model.loss='mse' is invalid"):
         load_config("darkroom-dpt-cpu", ["model.loss=mse"])
     cfg = load_config("darkroom-dpt-cpu", ["model.kind=dpt"])  # the fixed-head DPT of the comparison
-    assert (cfg.model.kind, cfg.model.max_actions) == ("dpt", 125)
+    assert (cfg.model.kind, cfg.model.head_size) == ("dpt", 125)
 
 
 @pytest.mark.parametrize("kind", ["headless_dpt", "dpt"])

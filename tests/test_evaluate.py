@@ -19,7 +19,7 @@ HORIZON = {"bandit": ["eval.steps=25"], "darkroom": ["eval.episodes=3"], "keydoo
                                          ("keydoor", ["train_train", "all_test"])])
 @pytest.mark.parametrize("kind", ["headless_ad", "ad"])
 def test_a_suites_numbers_do_not_depend_on_how_it_is_run(env, suites, kind):
-    extra = ["model.kind=ad", "model.max_actions=125"] if kind == "ad" else []
+    extra = ["model.kind=ad", "model.head_size=125"] if kind == "ad" else []
     cfg = load_config(env, [*TINY, *HORIZON[env], "eval.num_tasks=7", "train.device=cpu", *extra])
     torch.manual_seed(0)
     model = build_model(cfg).eval()

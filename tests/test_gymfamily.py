@@ -355,7 +355,7 @@ def test_noisy_oracle_teacher_and_optimal_labels(registered, tmp_path):
         *TINY, "train.num_steps=10", "model.kind=headless_dpt", "data.targets=optimal", "data.episodes=20",
         f"data.path={tmp_path / 'dpt.h5'}"])
     assert "headless_dpt" in results["suites"]["test_test"]
-    assert load_histories(tmp_path / "dpt.h5").policy is not None
+    assert load_histories(tmp_path / "dpt.h5").targets is not None
 
 
 def test_any_policy_class_as_teacher(registered):

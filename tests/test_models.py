@@ -16,7 +16,7 @@ OBS = {"none": 0, "vector": 2, "discrete": 81}
 
 def tiny(kind="headless_ad", layout="interleaved", **kw) -> ModelConfig:
     base = dict(kind=kind, layout=layout, seq_len=16, num_layers=2, num_heads=4, d_model=32, dropout=0.0,
-                attn_dropout=0.0, action_dim=16, tau=1.0, max_actions=12)
+                attn_dropout=0.0, action_dim=16, tau=1.0, head_size=12)
     base.update(kw)
     return ModelConfig(**base)
 
@@ -98,8 +98,8 @@ def test_too_many_actions_for_orthonormal_raise_clearly():
 ])
 def test_config_rejects_embeddings_smaller_than_training_action_sets(preset, override, field):
     if field is None:  # AD: its head must cover the training tasks
-        with pytest.raises(ConfigError, match=r"model.max_actions=10.*20"):
-            load_config(preset, [override, "model.max_actions=10"])
+        with pytest.raises(ConfigError, match=r"model.head_size=10.*20"):
+            load_config(preset, [override, "model.head_size=10"])
         return
     with pytest.raises(ConfigError, match=rf"{field}="):
         load_config(preset, [override])

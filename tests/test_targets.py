@@ -113,18 +113,39 @@ def test_policy_targets_round_trip_and_refusals(tmp_path, small_config):
     cfg = small_config("bandit", "data.targets=policy")
     path = generate_dataset(cfg, tmp_path / "policy.h5", progress=False)
     ds = load_histories(path)
-    assert ds.policy is not None and ds.policy.shape == (len(ds.actions), ds.action_sets.shape[1])
+    assert ds.targets is not None and ds.targets.shape == (len(ds.actions), ds.action_sets.shape[1])
     plain = load_histories(generate_dataset(small_config("bandit"), tmp_path / "plain.h5", progress=False))
-    assert plain.policy is None and np.array_equal(plain.actions, ds.actions)  # the same histories
+    assert plain.targets is None and np.array_equal(plain.actions, ds.actions)  # the same histories
 
     with h5py.File(tmp_path / "plain.h5", "r+") as f:  # a version 1 file still reads
         f.attrs["schema_version"] = 1
-    assert load_histories(tmp_path / "plain.h5").policy is None
+    assert load_histories(tmp_path / "plain.h5").targets is None
 
     with h5py.File(path, "r+") as f:  # rows that are not distributions are refused
-        f["policy"][0, 0] = 3.0
-    with pytest.raises(DatasetError, match="policy.h5: policy rows are not distributions"):
+        f["targets"][0, 0] = 3.0
+    with pytest.raises(DatasetError, match="policy.h5: targets rows are not distributions"):
         load_histories(path)
+
+
+def test_a_version_2_file_with_its_policy_array_reads_as_targets(tmp_path, small_config):
+    """Schema 2 named the soft targets ``policy``: such a file still reads, and trains."""
+    from icrl.data import SCHEMA_VERSION
+    from icrl.data.sampler import TensorWindowSampler
+
+    cfg = small_config("bandit", "data.targets=policy")
+    path = generate_dataset(cfg, tmp_path / "v3.h5", progress=False)
+    new = load_histories(path)
+    assert SCHEMA_VERSION == 3 and new.attrs["schema_version"] == 3
+    with h5py.File(path, "r+") as f:  # written the old way
+        f.move("targets", "policy")
+        f.attrs["schema_version"] = 2
+    old = load_histories(path)
+    assert old.attrs["schema_version"] == 2 and np.array_equal(old.targets, new.targets)
+    batch = TensorWindowSampler(old, 10, targets=True).windows(torch.tensor([0, 3]))
+    assert batch["targets"].shape == (2, 10, old.action_sets.shape[1]) and batch["targets"].dtype == torch.float32
+    with h5py.File(path, "r+") as f:  # a version 3 file is read by its own name only
+        f.attrs["schema_version"] = 3
+    assert load_histories(path).targets is None
 
 
 def test_policy_targets_need_a_dataset_that_holds_them(tmp_path, small_config, small_dataset_path):

@@ -62,7 +62,6 @@ class InContextPolicy(Policy):
     # -- episode bookkeeping ---------------------------------------------------------------------
     def reset(self, env, rng, horizon=None):
         super().reset(env, rng, horizon)
-        cfg = self.model.cfg
         width = int(env.max_actions)
         self.width = width
         self.num_actions_t = torch.as_tensor(np.asarray(env.num_actions), device=self.device)

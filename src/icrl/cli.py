@@ -153,8 +153,9 @@ def eval_(
     from .lock import file_lock, run_dir_lock
     from .models.files import evaluated_model
     from .pipeline import report, say
-    from .runtime import is_main, resolve_device
+    from .runtime import check_device_name, is_main
 
+    check_device_name(device)  # before any work (the session is resolved once, in evaluate_run)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: not a run directory (give the folder that holds model.safetensors)")
     json_out(out)
@@ -166,7 +167,7 @@ def eval_(
         refuse_overwrite(out or run_dir / "eval.json", force)
         if found.parent.name == "checkpoints":
             say(f"{run_dir} has not finished training: evaluating its newest checkpoint {found}")
-        results = evaluate_run(run_dir, device=resolve_device(device), overrides=set_ or ())
+        results = evaluate_run(run_dir, device=device, overrides=set_ or ())  # the session is resolved there, once
         if found.parent.name == "checkpoints":  # the recipe's train_steps is the run's plan, not this model's
             results["recipe"]["evaluated_checkpoint"] = found.name
         if is_main():
@@ -188,13 +189,14 @@ def tune(
     eval suites; writes RUN_DIR/tune.json, which `icrl eval` reports as the row <kind>@tuned."""
     from .lock import run_dir_lock
     from .pipeline import say
-    from .runtime import resolve_device
+    from .runtime import check_device_name
     from .tune import TUNE_FILE, tune_run, tuning_table
 
+    check_device_name(device)  # before any work (the session is resolved once, in tune_run)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: not a run directory (give the folder that holds model.safetensors)")
     with run_dir_lock(run_dir):  # no other command writes the run meanwhile
-        record = tune_run(run_dir, device=resolve_device(device), overrides=set_ or (), force=force)
+        record = tune_run(run_dir, device=device, overrides=set_ or (), force=force)
     say(tuning_table(record))
     say(f"chose {record['protocol']} on {len(record['suites'])} validation suites; wrote {run_dir / TUNE_FILE}")
 
@@ -236,7 +238,7 @@ def sweep(
     import shlex
     import sys
 
-    from .sweep import Variant, ablation_variants, execute, plan, vary_variants
+    from .sweep import Variant, ablation_variants, execute, parse_shard, plan, vary_variants
 
     variants = vary_variants(vary)
     if ablations:
@@ -249,11 +251,7 @@ def sweep(
         raise ConfigError("--ad-arms needs --ablations")
     runs = plan(preset, seeds=seeds, first_seed=first_seed, sets=set_ or (), variants=variants or [Variant("base")], out=out)
     if shard:
-        try:
-            index, count = (int(x) for x in shard.split("/"))
-            assert 0 <= index < count
-        except (ValueError, AssertionError):
-            raise ConfigError(f"--shard {shard!r} is invalid: allowed I/N with 0 <= I < N") from None
+        index, count = parse_shard(shard)
         runs = runs[index::count]
     if dry_run:
         for r in runs:

@@ -667,11 +667,12 @@ def switch_difference(main: Run, other: Run) -> str:
     """The model and data settings in which ``other``'s run differs from ``main``'s, as text
     (``model.loss=mse, model.action_stats=false``), from their ``config.json``; the eval section
     and seeds are left out. ``-`` for none, ``?`` when a config is missing."""
-    from .config import flat_diff
+    from .config import flat_diff, renamed_config
 
     a, b = _read_json(main.path / "config.json"), _read_json(other.path / "config.json")
     if not a or not b:
         return "?"
+    a, b = renamed_config(a), renamed_config(b)  # a run saved before a field's rename (model.max_actions)
     keep = {"data", "model"}
     diff = flat_diff({k: a.get(k) for k in keep if isinstance(a.get(k), dict)},
                      {k: b.get(k) for k in keep if isinstance(b.get(k), dict)})

@@ -9,8 +9,6 @@ before any work starts, naming the field, the bad value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 import os
 import re
@@ -30,9 +28,39 @@ class ConfigError(IcrlError, ValueError):
     """An invalid configuration value or preset."""
 
 
+# -- the paper's recipe --------------------------------------------------------------------------
+PAPER = "icrl.paper"  # the key of a field's metadata that holds its PaperSwitch
+
+
+@dataclass(frozen=True)
+class PaperSwitch:
+    """A config switch's value in the paper's recipe: a run with another value departs from it, and
+    its reports say so (``departures``).
+
+    ``paper``: the paper's value, or a function of the ``RunConfig`` giving it (e.g. the
+    environment's teacher); ``note``: what the report adds in brackets, with ``{paper}`` replaced by
+    that value (None: nothing, for a switch the paper does not have at all).
+    """
+
+    paper: object
+    note: str | None = "paper: {paper}"
+
+    def value(self, cfg) -> object:
+        return self.paper(cfg) if callable(self.paper) else self.paper
+
+
+def switch(default, paper, note: str | None = "paper: {paper}"):
+    """A dataclass field with ``default`` that departs from the paper's recipe unless it is ``paper``."""
+    return field(default=default, metadata={PAPER: PaperSwitch(paper, note)})
+
+
+def _env_teacher(cfg) -> str:
+    return ENV_SPECS[cfg.env].teacher
+
+
 @dataclass
 class DataConfig:
-    teacher: str = "thompson"
+    teacher: str = switch("thompson", _env_teacher)  # the paper's: the environment's teacher (EnvSpec.teacher)
     teacher_kwargs: dict = field(default_factory=dict)
     num_tasks: int = 10_000
     steps: int | None = 300  # steps per history (bandits)
@@ -43,20 +71,20 @@ class DataConfig:
     # "policy", the teacher's whole action distribution at that step (stored in the dataset;
     # a lower-variance target with the same expected gradient), or "optimal", the actions that
     # are optimal in that step's state (DPT's labels; uniform over ties).
-    targets: str = "action"
+    targets: str = switch("action", "action", "paper: the sampled action")
     # Range of action counts of the training tasks (bandits; null: the paper's 4..20 arms). Set
     # both to K to retrain AD for K arms, as the paper does for its num_K suites.
     min_actions: int | None = None
     max_actions: int | None = None
-    path: str | None = None  # dataset file; default: data/<preset>-seed<seed>-<hash of this section>.h5
+    path: str | None = None  # dataset file; default: data/<preset>-seed<seed>-<digest of its fingerprint>.h5 (icrl.data.fingerprint)
 
 
 @dataclass
 class ModelConfig:
     kind: str = "headless_ad"  # a model kind of icrl.models.kinds.MODEL_KINDS: headless_ad | ad
-    layout: str = "interleaved"  # interleaved (the paper's separate tokens) | compact (one token per step)
-    action_stats: bool = False  # score each action's pooled context statistics too (models.model.ActionStats)
-    action_effects: bool = False  # with action_stats: also what each action does to the observation (discrete only)
+    layout: str = switch("interleaved", "interleaved")  # interleaved (the paper's separate tokens) | compact (one token per step)
+    action_stats: bool = switch(False, False, None)  # score each action's pooled context statistics too (models.model.ActionStats)
+    action_effects: bool = switch(False, False, None)  # with action_stats: also what each action does to the observation (discrete only)
     seq_len: int = 300  # context length in environment steps
     num_layers: int = 4
     num_heads: int = 8
@@ -68,7 +96,7 @@ class ModelConfig:
     prompt: bool = True  # prepend the action-set prompt
     loss: str = "infonce"  # infonce | mse
     tau: float = 1.0  # InfoNCE temperature
-    max_actions: int = 20  # AD's fixed head size
+    head_size: int = 20  # AD's (and DPT's) fixed head: the most actions a task may have (formerly model.max_actions)
     label_smoothing: float = 0.1  # AD
 
 
@@ -106,6 +134,9 @@ class EvalConfig:
     action_selection: str | None = None
     temperature: float | None = None
     batch_size: int = 0  # envs evaluated at once; 0: a whole suite
+    # Intra-op CPU threads while evaluating on the CPU (null: OMP_NUM_THREADS if set, else 1, which
+    # degrades least on a shared machine; 0: torch's default). See icrl.runtime.
+    threads: int | None = None
     # Tuning after training (icrl tune), on validation suites only: whether `icrl run` tunes and
     # reports the chosen protocol as a second row, the sampling temperatures tried (as multiples
     # of the training temperature; the argmax is always tried too) and tasks per validation suite.
@@ -133,26 +164,42 @@ class RunConfig:
             from .family import load_family
 
             load_family(raw["family"])
-        return _build(cls, raw, source)
+        return _build(cls, _rename_fields(raw, source, warn=False), source)
 
     def validate(self) -> RunConfig:
         _validate(self)
         return self
 
     def dataset_path(self) -> Path:
-        """``data.path``, or ``data/<name>-seed<seed>-<hash>.h5`` where the hash is that of the data
-        config: a preset whose data settings change gets a new file instead of a stale one."""
+        """``data.path``, or ``data/<name>-seed<seed>-<digest>.h5`` where the digest is that of the
+        dataset's fingerprint (``icrl.data.fingerprint``): a preset whose data settings change gets
+        a new file instead of a stale one."""
+        from .data.fingerprint import dataset_fingerprint
+
         if self.data.path:
             return Path(self.data.path)
-        made = {k: v for k, v in asdict(self.data).items()
-                if k != "path" and not (k in LATE_DATA_FIELDS and v is None)}
-        digest = hashlib.sha256(json.dumps({"env": self.env, **made}, sort_keys=True).encode()).hexdigest()[:8]
-        return Path("data") / f"{self.name}-seed{self.data.seed}-{digest}.h5"
+        return Path("data") / f"{self.name}-seed{self.data.seed}-{dataset_fingerprint(self).digest}.h5"
 
 
-# Data fields added after datasets were first named by hash: left out of the hash while unset,
-# so that existing default datasets keep their names.
-LATE_DATA_FIELDS = ("min_actions", "max_actions")
+def departures(cfg: RunConfig) -> list[str]:
+    """Where ``cfg`` departs from the paper's recipe: ``"section.field=value (note)"`` for every
+    switch (a field declared with ``switch``) whose value is not the paper's, in field order."""
+    out = []
+    for section in SECTIONS:
+        for f in dataclasses.fields(SECTIONS[section]):
+            rule = f.metadata.get(PAPER)
+            if rule is None:
+                continue
+            value, paper = getattr(getattr(cfg, section), f.name), rule.value(cfg)
+            if value != paper:
+                text = f"{section}.{f.name}={_yaml_scalar(value)}"
+                out.append(text if rule.note is None else f"{text} ({rule.note.format(paper=_yaml_scalar(paper))})")
+    return out
+
+
+def _yaml_scalar(value) -> str:
+    """A value as an override would write it (``true``, ``compact``)."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def train_action_range(cfg: RunConfig) -> tuple[int, int]:
@@ -165,6 +212,79 @@ def train_action_range(cfg: RunConfig) -> tuple[int, int]:
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "eval": EvalConfig}
+
+# Fields renamed since configs were first saved: ``{section: {old name: new name}}``. A preset,
+# an override or a saved config (``config.json``, a model file's metadata) with the old name is
+# read as the new one, so an old run still resumes and compares equal; presets and overrides
+# that use it get a one-line ``FutureWarning`` naming the new name.
+RENAMED_FIELDS = {"model": {"max_actions": "head_size"}}
+
+
+def _accept_renamed_keywords(cls, section: str) -> None:
+    """Let ``cls(old_name=...)`` (e.g. ``ModelConfig(max_actions=20)``) still construct, with a
+    ``FutureWarning`` naming the new name."""
+    import functools
+
+    init, names = cls.__init__, RENAMED_FIELDS[section]
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        for old, new in names.items():
+            if old in kwargs:
+                if new in kwargs:
+                    raise ConfigError(f"{cls.__name__}({old}=..., {new}=...): {old} is the old name of {new}; give only {new}")
+                _warn_renamed(f"{section}.{old}", f"{section}.{new}", f"{cls.__name__}({old}=...)")
+                kwargs[new] = kwargs.pop(old)
+        init(self, *args, **kwargs)
+
+    cls.__init__ = __init__
+
+
+def renamed(key: str) -> str:
+    """A dotted ``section.field`` key under its current name (``model.max_actions`` -> ``model.head_size``)."""
+    section, _, name = key.partition(".")
+    new = RENAMED_FIELDS.get(section, {}).get(name)
+    return f"{section}.{new}" if new else key
+
+
+def _rename_fields(raw, where: str, warn: bool):
+    """``raw`` (a config mapping) with renamed fields under their new names; ``ConfigError`` when a
+    section gives both names. ``warn``: say so (presets and overrides), else map silently
+    (saved configs)."""
+    if not isinstance(raw, dict):
+        return raw
+    out = dict(raw)
+    for section, names in RENAMED_FIELDS.items():
+        part = out.get(section)
+        if not isinstance(part, dict) or not any(old in part for old in names):
+            continue
+        part = dict(part)
+        for old, new in names.items():
+            if old not in part:
+                continue
+            if new in part:
+                raise ConfigError(f"{where}: {section}.{old} and {section}.{new} are both given; "
+                                  f"{section}.{old} is the old name of {section}.{new}: keep only {section}.{new}")
+            if warn:
+                _warn_renamed(f"{section}.{old}", f"{section}.{new}", where)
+            part[new] = part.pop(old)
+        out[section] = part
+    return out
+
+
+_accept_renamed_keywords(ModelConfig, "model")
+
+
+def renamed_config(raw: dict) -> dict:
+    """A saved config mapping (``config.json``, a model file's metadata) with renamed fields under
+    their new names, silently: two runs' configs then compare field by field."""
+    return _rename_fields(raw, "config", warn=False)
+
+
+def _warn_renamed(old: str, new: str, where: str) -> None:
+    import warnings
+
+    warnings.warn(f"{where}: {old} is deprecated, renamed {new} (read as {new})", FutureWarning, stacklevel=4)
 
 
 def _build(cls, raw, where: str):
@@ -296,6 +416,7 @@ def _read_preset(name_or_path, seen=(), base: Path | None = None) -> dict:
         raw = parse_yaml(text, str(path)) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a preset must be a mapping of sections")
+    raw = _rename_fields(raw, str(path), warn=True)  # before merging: a child's old name overrides its parent's new one
     if raw.get("family"):  # a task family defined in Python, "package.module:attribute": registered first
         from .family import load_family
 
@@ -324,13 +445,17 @@ def apply_overrides(raw: dict, overrides) -> dict:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like section.field=value")
         key, text = item.split("=", 1)
-        parts = key.strip().split(".")
+        if renamed(key.strip()) != key.strip():
+            _warn_renamed(key.strip(), renamed(key.strip()), f"override {item!r}")
+        parts = renamed(key.strip()).split(".")
         try:
             value = parse_yaml(text, f"override {item!r}") if text.strip() else None
         except ConfigError as err:
             if "given twice" in str(err) or "not a name" in str(err):
                 raise
             value = text
+        if len(parts) == 1 and isinstance(value, dict):  # model={max_actions: 50}: its old names too
+            value = _rename_fields({parts[0]: value}, f"override {item!r}", warn=True)[parts[0]]
         node = raw
         for part in parts[:-1]:
             node = node.setdefault(part, {})
@@ -360,7 +485,7 @@ def kind_only_fields() -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for kind in MODEL_KINDS.values():
         for f in kind.fields:
-            out.setdefault(f, []).append(kind.name)
+            out.setdefault(renamed(f), []).append(kind.name)
     return out
 
 
@@ -369,7 +494,7 @@ def load_config(preset, overrides=(), validate: bool = True) -> RunConfig:
     validated (``ConfigError`` naming the field).
 
     An override of a field the chosen model kind does not read (``kind_only_fields()``, e.g.
-    ``model.max_actions`` for Headless-AD) is refused rather than silently ignored.
+    ``model.head_size`` for Headless-AD) is refused rather than silently ignored.
     """
     overrides = check_overrides(overrides)
     if isinstance(preset, RunConfig):
@@ -381,7 +506,7 @@ def load_config(preset, overrides=(), validate: bool = True) -> RunConfig:
     if validate:
         only = kind_only_fields()
         for item in overrides:
-            key = item.split("=", 1)[0].strip()
+            key = renamed(item.split("=", 1)[0].strip())
             kinds = only.get(key)
             if kinds is not None and cfg.model.kind not in kinds:
                 raise ConfigError(f"{item.strip()} is not used: {key} applies to model.kind={' or '.join(kinds)} only, "
@@ -396,7 +521,7 @@ MAX_SEED = 2**32 - 1
 SIZE_LIMITS = {
     "data.num_tasks": 10**7, "data.steps": 10**7, "data.episodes": 10**6, "data.batch_tasks": 10**7,
     "model.seq_len": 10**6, "model.num_layers": 1024, "model.num_heads": 1024, "model.d_model": 65536,
-    "model.action_dim": 65536, "model.max_actions": 65536, "train.num_steps": 10**10, "train.batch_size": 2**24,
+    "model.action_dim": 65536, "model.head_size": 65536, "train.num_steps": 10**10, "train.batch_size": 2**24,
     "train.log_every": 10**10, "train.eval_every": 10**10, "train.checkpoint_every": 10**10,
     "eval.steps": 10**7, "eval.episodes": 10**6, "eval.num_tasks": MAX_EVAL_TASKS, "eval.batch_size": MAX_EVAL_TASKS,
     "eval.tune_num_tasks": MAX_EVAL_TASKS,
@@ -507,7 +632,7 @@ def _validate(cfg: RunConfig) -> None:
         _check(m.action_stats, "model.action_effects", m.action_effects, "false without model.action_stats=true (it extends them)")
         _check(obs_kind == "discrete", "model.action_effects", m.action_effects,
                f"false for {cfg.env}, whose observations are {obs_kind}, not discrete cells")
-    for key in ("seq_len", "num_layers", "num_heads", "d_model", "action_dim", "max_actions"):
+    for key in ("seq_len", "num_layers", "num_heads", "d_model", "action_dim", "head_size"):
         _at_least(f"model.{key}", getattr(m, key), 1)
     _check(m.d_model % m.num_heads == 0, "model.num_heads", m.num_heads, f"a divisor of model.d_model={m.d_model}")
     _check((m.d_model // m.num_heads) % 2 == 0, "model.num_heads", m.num_heads, "a value leaving an even head size (rotary embeddings)")
@@ -517,7 +642,7 @@ def _validate(cfg: RunConfig) -> None:
     _check(m.tau > 0, "model.tau", m.tau, "> 0")
     limit, limit_field = MODEL_KINDS[m.kind].action_limit(m)
     if limit is not None:
-        _check(hi <= limit, limit_field, limit, f">= {hi} (the most actions of a {cfg.env} training task)")
+        _check(hi <= limit, renamed(limit_field), limit, f">= {hi} (the most actions of a {cfg.env} training task)")
     _at_least("train.num_steps", t.num_steps, 1)
     _at_least("train.batch_size", t.batch_size, 1)
     _check(t.lr > 0, "train.lr", t.lr, "> 0")
@@ -545,6 +670,8 @@ def _validate(cfg: RunConfig) -> None:
         _at_least("eval.episodes", e.episodes, 1)
     _at_least("eval.num_tasks", e.num_tasks, 1)
     _at_least("eval.batch_size", e.batch_size, 0)
+    if e.threads is not None:
+        _between("eval.threads", e.threads, 0, 1024)
     if e.action_selection is not None:
         _choice("eval.action_selection", e.action_selection, ("sample", "argmax"))
     if e.temperature is not None:
@@ -588,7 +715,7 @@ def training_changes(saved: dict, cfg: RunConfig) -> dict:
     try:  # fields added since the run was saved take their defaults, as the run had them
         saved = RunConfig.from_dict(saved).to_dict()
     except ConfigError:
-        pass
+        saved = renamed_config(saved)  # renamed fields (model.max_actions) still compare under their new names
     return {k: v for k, v in flat_diff(saved, cfg.to_dict()).items()
             if k not in RESUME_SAFE and not k.startswith("eval.")}
 

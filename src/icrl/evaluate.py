@@ -168,16 +168,15 @@ def model_horizon(cfg) -> Horizon:
     return env_spec(cfg.env).horizon(cfg.eval.steps, cfg.eval.episodes)
 
 
-def model_policy_factory(model, cfg, device=None, protocol: Protocol | None = None):
+def model_policy_factory(model, cfg, device=None, protocol: Protocol | None = None, session=None):
     """Makes the in-context policy of a model playing ``protocol`` (default: the paper's, see
-    ``icrl.protocol``); bf16 on CUDA as ``runtime.use_bf16`` decides, float32 on CPU."""
-    import torch
-
+    ``icrl.protocol``); bf16 as the ``session`` decides (``runtime.Session``; without one, as
+    ``runtime.use_bf16`` decides on ``device``: on CUDA, float32 on CPU)."""
     from .agent import InContextPolicy
-    from .runtime import use_bf16
+    from .runtime import Session
 
     protocol = protocol or paper_protocol(cfg)
-    bf16 = device is not None and use_bf16(cfg, torch.device(device))
+    bf16 = (session if session is not None else Session.local(cfg, device)).bf16
     return lambda: InContextPolicy(model, selection=protocol.action_selection, temperature=protocol.temperature,
                                    device=device, amp=bf16)
 
@@ -201,7 +200,7 @@ def usable_suites(model, tasks: dict[str, TaskSet]) -> tuple[dict[str, TaskSet],
 
 def evaluate_model(model, cfg, *, tasks: dict[str, TaskSet] | None = None, suites=None, num_tasks=None, device=None,
                    progress=True, one_batch: bool | None = None, rows: dict[str, Protocol] | None = None,
-                   split: str = "eval") -> tuple[dict, dict]:
+                   split: str = "eval", session=None) -> tuple[dict, dict]:
     """The model's results on its eval suites: (``{suite: {row: score}}``, skipped suites with reasons).
 
     ``rows``: ``{row name: protocol}`` (default: the kind's row at the paper's protocol); rows
@@ -210,9 +209,21 @@ def evaluate_model(model, cfg, *, tasks: dict[str, TaskSet] | None = None, suite
     on the device, which keeps a GPU busy; otherwise suites run one after another
     (``eval.batch_size`` tasks at a time), split across the processes of a torchrun job. Every
     task draws from its own random streams (``task_seeds``), so both ways give the same numbers.
+    ``session``: the command's ``runtime.Session`` (its device, bf16, process group and evaluation
+    CPU threads); without one, ``device`` and the process group already joined, if any.
     """
-    from .runtime import process_group
+    from .runtime import Session
 
+    if session is None:
+        session = Session.local(cfg, device)
+    elif device is None:
+        device = session.device
+    with session.evaluating():  # the evaluation's CPU threads (runtime: 1 unless configured)
+        return _evaluate_model(model, cfg, tasks=tasks, suites=suites, num_tasks=num_tasks, device=device,
+                               progress=progress, one_batch=one_batch, rows=rows, split=split, session=session)
+
+
+def _evaluate_model(model, cfg, *, tasks, suites, num_tasks, device, progress, one_batch, rows, split, session):
     if tasks is None:
         names = suites if suites is not None else (cfg.eval.suites or None)
         tasks = eval_suites(cfg.env, cfg.eval.seed, names, num_tasks or cfg.eval.num_tasks, train_seed=cfg.data.seed,
@@ -222,7 +233,7 @@ def evaluate_model(model, cfg, *, tasks: dict[str, TaskSet] | None = None, suite
     spec = env_spec(cfg.env)
     length = model_horizon(cfg).kwargs()
     seeds = {name: task_seeds(cfg.eval.seed, cfg.env, name, len(ts), split) for name, ts in usable.items()}
-    rank, world = process_group()
+    rank, world = session.rank, session.world
     if one_batch is None:
         one_batch = device is not None and str(device).startswith("cuda")
     results: dict[str, dict] = {name: {} for name in usable}
@@ -235,7 +246,7 @@ def evaluate_model(model, cfg, *, tasks: dict[str, TaskSet] | None = None, suite
                     results[name][row] = results[name][same]
             continue
         played[row] = row
-        factory = model_policy_factory(model, cfg, device, protocol)
+        factory = model_policy_factory(model, cfg, device, protocol, session=session)
         if one_batch and world == 1 and usable:
             merged = TaskSet.concatenate(list(usable.values()))
             traj = rollout(factory(), make_env(merged), task_seeds=[s for name in usable for s in seeds[name]], **length)
@@ -325,7 +336,7 @@ def sharpened_baseline(reference: str, factor: float) -> Baseline | None:
 
 
 def evaluate(model, cfg, *, tuned: Protocol | None = None, tuning: dict | None = None, device=None,
-             progress=True) -> dict:
+             progress=True, session=None) -> dict:
     """A model's in-context results with the baselines on the same suites, normalised, in the
     shared results shape (``eval.json``).
 
@@ -342,7 +353,8 @@ def evaluate(model, cfg, *, tuned: Protocol | None = None, tuning: dict | None =
     spec = env_spec(cfg.env)
     tasks = eval_suites(cfg.env, cfg.eval.seed, cfg.eval.suites or None, cfg.eval.num_tasks, train_seed=cfg.data.seed)
     rows = model_rows(cfg, tuned)
-    results, skipped = evaluate_model(model, cfg, tasks=tasks, device=device, progress=progress, rows=rows)
+    results, skipped = evaluate_model(model, cfg, tasks=tasks, device=device, progress=progress, rows=rows,
+                                      session=session)
     horizon = model_horizon(cfg)
     reference, description = reference_policy(cfg)
     baselines = [Baseline.from_row(r) for r in spec.baselines]
@@ -402,36 +414,45 @@ def load_run_model(run_dir, *, device=None, eval_section=None, overrides=(), com
     return model, cfg
 
 
-def evaluate_run(run_dir, *, device=None, progress=True, overrides=(), eval_section=None) -> dict:
+def evaluate_run(run_dir, *, device=None, progress=True, overrides=(), eval_section=None, session=None) -> dict:
     """Evaluate a run's final model (and the baselines on the same suites): ``evaluate``, with
     the run's tuned protocol (``RUN_DIR/tune.json``, written by ``icrl tune``) as a second row.
-    ``eval_section`` and ``overrides`` as in ``load_run_model``."""
+    ``eval_section`` and ``overrides`` as in ``load_run_model``. ``session``: the command's
+    (``icrl run`` hands its own); without it one is resolved from ``device`` (a name, default
+    ``auto``) and the run's config, once."""
     from .tune import read_tuning
 
-    model, cfg = load_run_model(run_dir, device=device, eval_section=eval_section, overrides=overrides)
+    model, cfg, session = load_run_session(run_dir, device, session, eval_section=eval_section, overrides=overrides)
     tuning = read_tuning(run_dir, cfg)
     tuned = Protocol.from_dict(tuning["protocol"]) if tuning else None
-    return evaluate(model, cfg, tuned=tuned, tuning=tuning, device=device, progress=progress)
+    return evaluate(model, cfg, tuned=tuned, tuning=tuning, device=session.device, progress=progress, session=session)
+
+
+def load_run_session(run_dir, device=None, session=None, **options):
+    """(model, config, session) of a run's final model: ``load_run_model`` (``options``), on the
+    ``session``'s device, or on that of a session resolved here from ``device`` (default ``auto``)
+    and the loaded config."""
+    from .runtime import Session
+
+    if session is not None:
+        model, cfg = load_run_model(run_dir, device=session.device, **options)
+        return model, cfg, session
+    model, cfg = load_run_model(run_dir, device="cpu", **options)
+    session = Session.resolve(cfg, device if device is not None else "auto")
+    return model.to(session.device), cfg, session
 
 
 def training_recipe(cfg) -> dict:
     """How the model was trained, and where that departs from the paper's recipe (SPEC section 3).
 
-    ``departures`` lists the named switches a run uses instead of the paper's: another teacher
-    than the environment's (e.g. ``explore_replay``), ``data.targets=policy``, the compact token
-    layout and ``model.action_stats``. Reports print it, so that no number is read as the paper's
-    method when it is not.
+    ``departures`` lists the switches a run sets otherwise than the paper, as each config field
+    declares it (``icrl.config.departures``): another teacher than the environment's (e.g.
+    ``explore_replay``), ``data.targets=policy``, the compact token layout, ``model.action_stats``.
+    Reports print it, so that no number is read as the paper's method when it is not.
     """
-    spec = env_spec(cfg.env)
+    from .config import departures
+
     m = cfg.model
-    departures = []
-    if cfg.data.teacher != spec.teacher:
-        departures.append(f"data.teacher={cfg.data.teacher} (paper: {spec.teacher})")
-    if cfg.data.targets != "action":
-        departures.append(f"data.targets={cfg.data.targets} (paper: the sampled action)")
-    if m.layout != "interleaved":
-        departures.append(f"model.layout={m.layout} (paper: interleaved)")
-    departures += [f"model.{switch}=true" for switch in ("action_stats", "action_effects") if getattr(m, switch)]
     return {"teacher": cfg.data.teacher, "num_histories": cfg.data.num_tasks, "targets": cfg.data.targets,
             "model": f"{m.kind}, {m.layout} layout, {m.num_layers} layers x {m.d_model} wide, {m.num_heads} heads",
-            "train_steps": cfg.train.num_steps, "batch_size": cfg.train.batch_size, "departures": departures}
+            "train_steps": cfg.train.num_steps, "batch_size": cfg.train.batch_size, "departures": departures(cfg)}

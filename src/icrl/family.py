@@ -297,7 +297,7 @@ class GymFamily:
         seq_len = max(100, 2 * self.max_episode_steps)
         data = {"teacher": self.teacher_name, "teacher_kwargs": dict(self.teacher_kwargs), "steps": None,
                 "episodes": self.episodes}
-        model = {"max_actions": self.num_actions, "action_dim": max(DEFAULT_MAX_ACTIONS, self.num_actions),
+        model = {"head_size": self.num_actions, "action_dim": max(DEFAULT_MAX_ACTIONS, self.num_actions),
                  "seq_len": seq_len}
         evaluation = {"steps": None, "episodes": self.episodes}
         common = {"env": self.name, "data": data, "model": model, "eval": evaluation}

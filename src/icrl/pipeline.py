@@ -8,13 +8,11 @@ evaluated as it is in memory, and the eval suites are made once for the model an
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
 from .config import (
     ConfigError,
-    DataConfig,
     RunConfig,
     check_overrides,
     describe_changes,
@@ -22,7 +20,7 @@ from .config import (
     training_changes,
 )
 from .data.history import DatasetError
-from .runtime import barrier, init_distributed, is_main, resolve_device
+from .runtime import Session, barrier, is_main
 
 
 def say(message: str) -> None:
@@ -32,10 +30,12 @@ def say(message: str) -> None:
 
 
 def ensure_dataset(cfg: RunConfig, data=None, *, progress: bool = True) -> Path:
-    """The run's dataset (``data`` or ``cfg.dataset_path()``): generated if missing, reused when it
-    was made from the same data config, refused (``DatasetError``) when it was not."""
+    """The run's dataset (``data`` or ``cfg.dataset_path()``): generated if missing, reused when the
+    fingerprint it records is the run's (``icrl.data.fingerprint``), refused (``DatasetError``
+    naming the fields that differ) when it is not."""
     from .data import dataset_attrs
-    from .data.generate import dataset_config, generate_dataset
+    from .data.fingerprint import DatasetFingerprint, dataset_fingerprint
+    from .data.generate import generate_dataset
     from .lock import file_lock
 
     path = Path(data) if data else cfg.dataset_path()
@@ -50,20 +50,16 @@ def ensure_dataset(cfg: RunConfig, data=None, *, progress: bool = True) -> Path:
         barrier()  # the other processes of a torchrun job wait for it
         if made:
             return path
-    wanted = dataset_config(cfg)
-    have = {k: v for k, v in dataset_attrs(path)["config"].items() if k != "path"}
-    for f in dataclasses.fields(DataConfig):  # a field added since the file was made: it had the default
-        if f.name not in have and f.name in wanted and f.default is not dataclasses.MISSING:
-            have[f.name] = f.default
+    wanted = dataset_fingerprint(cfg)
+    have = DatasetFingerprint.of_record(dataset_attrs(path)["config"])
     if have != wanted:
-        diff = ", ".join(f"{k}: {have.get(k)!r} vs {v!r}" for k, v in wanted.items() if have.get(k) != v)
-        raise DatasetError(f"{path} was generated from another data config or code ({diff}); "
+        raise DatasetError(f"{path} was generated from another data config or code ({have.differences(wanted)}); "
                            "set data.path to a new file or remove it")
     say(f"reusing {path}")
     return path
 
 
-def periodic_eval(cfg: RunConfig, device):
+def periodic_eval(cfg: RunConfig, session: Session):
     """In-training evaluation on ``train.eval_suites`` (at most 20 tasks each), or None."""
     if not cfg.train.eval_every or not cfg.train.eval_suites:
         return None
@@ -71,32 +67,35 @@ def periodic_eval(cfg: RunConfig, device):
 
     def run_eval(model):
         results, _ = evaluate_model(model, cfg, suites=cfg.train.eval_suites, num_tasks=min(cfg.eval.num_tasks, 20),
-                                    device=device, progress=False)
+                                    session=session, progress=False)
         model.train()
         return {f"eval/{name}": row[cfg.model.kind]["final"] for name, row in results.items()}
 
     return run_eval
 
 
-def train(cfg: RunConfig, run_dir, *, data=None, resume: bool = False, device=None, progress: bool = True):
+def train(cfg: RunConfig, run_dir, *, data=None, resume: bool = False, device=None, progress: bool = True,
+          session: Session | None = None):
     """Ensure the dataset and train; returns the trained model (on its training device). Holds the
-    run directory's lock (``icrl.lock``) meanwhile: a second process on it is refused."""
+    run directory's lock (``icrl.lock``) meanwhile: a second process on it is refused. ``session``:
+    the command's (``icrl run`` hands its own); without it one is resolved here, from ``device``
+    (default ``train.device``)."""
     from .lock import run_dir_lock
 
     with run_dir_lock(run_dir):
-        return _train(cfg, run_dir, data=data, resume=resume, device=device, progress=progress)
+        return _train(cfg, run_dir, data=data, resume=resume, device=device, progress=progress, session=session)
 
 
-def _train(cfg: RunConfig, run_dir, *, data=None, resume: bool = False, device=None, progress: bool = True):
+def _train(cfg: RunConfig, run_dir, *, data=None, resume: bool = False, device=None, progress: bool = True,
+           session: Session | None = None):
     from .train import Trainer, check_resumable, check_trainable
 
     check_trainable(cfg)  # what can be refused is refused before a dataset is generated
     check_resumable(cfg, run_dir, resume)
-    device = device if device is not None else resolve_device(cfg.train.device)
-    init_distributed(device)
+    session = session if session is not None else Session.resolve(cfg, device)
     dataset = ensure_dataset(cfg, data, progress=progress)
-    trainer = Trainer(cfg, run_dir, dataset, resume=resume, progress=progress, eval_fn=periodic_eval(cfg, device),
-                      device=device)
+    trainer = Trainer(cfg, run_dir, dataset, resume=resume, progress=progress, eval_fn=periodic_eval(cfg, session),
+                      session=session)
     trainer.run()
     return trainer.model
 
@@ -157,7 +156,7 @@ def _run(cfg: RunConfig, run_dir: Path, tic: float, *, resume: bool, force: bool
             say(f"wrote {', '.join(map(str, report(results, run_dir)))}")
         return results
     refuse_overwrite(run_dir / "eval.json", True)
-    device = resolve_device(cfg.train.device)
+    session = Session.resolve(cfg)  # once: training, tuning and evaluation share it
     if (run_dir / "model.safetensors").exists() and (resume or force):  # only the evaluation is left to do (again)
         saved = run_dir / "config.json"
         changed = training_changes(read_run_config(saved), cfg) if saved.exists() else {}
@@ -166,15 +165,15 @@ def _run(cfg: RunConfig, run_dir: Path, tic: float, *, resume: bool, force: bool
                               f"{describe_changes(changed)}. Train them in another --run-dir")
         # this command's eval section applies to this evaluation (the model file holds the training one)
         if cfg.eval.tune and not (run_dir / TUNE_FILE).exists():
-            say(tuning_table(tune_run(run_dir, device=device, progress=progress, eval_section=cfg.eval)))
-        results = evaluate_run(run_dir, device=device, progress=progress, eval_section=cfg.eval)
+            say(tuning_table(tune_run(run_dir, session=session, progress=progress, eval_section=cfg.eval)))
+        results = evaluate_run(run_dir, session=session, progress=progress, eval_section=cfg.eval)
     else:
-        model = train(cfg, run_dir, resume=resume, device=device, progress=progress)
-        tuning = write_tuning(run_dir, tune(model, cfg, device=device, progress=progress)) if cfg.eval.tune else None
+        model = train(cfg, run_dir, resume=resume, progress=progress, session=session)
+        tuning = write_tuning(run_dir, tune(model, cfg, session=session, progress=progress)) if cfg.eval.tune else None
         if tuning is not None:
             say(tuning_table(tuning))
         tuned = Protocol.from_dict(tuning["protocol"]) if tuning else None
-        results = evaluate(model, cfg, tuned=tuned, tuning=tuning, device=device, progress=progress)
+        results = evaluate(model, cfg, tuned=tuned, tuning=tuning, session=session, progress=progress)
     if is_main():
         paths = report(results, run_dir)
         say(results_table(results))

@@ -35,6 +35,19 @@ class Variant:
     overrides: tuple[str, ...] = ()
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """``--shard I/N`` as (I, N): this process takes runs I, I+N, I+2N, ... of the sweep.
+    ``ConfigError`` naming the text unless it is two integers with 0 <= I < N."""
+    parts = str(text).split("/")
+    try:
+        index, count = (int(x) for x in parts)
+    except ValueError:
+        index = count = None
+    if index is None or not 0 <= index < count:
+        raise ConfigError(f"--shard {text!r} is invalid: allowed I/N, two integers with 0 <= I < N (e.g. 0/4)")
+    return index, count
+
+
 @dataclass
 class SweepRun:
     variant: Variant
@@ -111,7 +124,7 @@ def ablation_variants(preset: str, ad_arms=None) -> list[Variant]:
         if f"num_{k}" not in spec.eval_suites:
             raise ConfigError(f"--ad-arms {k} is invalid: allowed arm counts of {cfg.env}'s num_K suites "
                               f"({', '.join(s[4:] for s in spec.eval_suites if s.startswith('num_'))})")
-        variants.append(Variant(f"ad_{k}", ("model.kind=ad", f"model.max_actions={k}", f"data.min_actions={k}",
+        variants.append(Variant(f"ad_{k}", ("model.kind=ad", f"model.head_size={k}", f"data.min_actions={k}",
                                             f"data.max_actions={k}", f"eval.suites=[num_{k}]")))
     return variants
 

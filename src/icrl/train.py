@@ -26,16 +26,18 @@ from .config import (
     describe_changes,
     flat_diff,
     model_diff,
+    renamed,
+    renamed_config,
     training_changes,
 )
 from .data import TensorWindowSampler, load_histories
 from .data.history import DatasetError
-from .errors import IcrlError
+from .errors import IcrlError, ModelFileError
 from .io import ensure_folder, write_bytes, write_json, write_text
 from .models.files import build_model, checkpoints, latest_checkpoint, read_model_config, save_model
 from .models.kinds import model_kind
 from .reading import read_dataset_record, read_metrics, read_run_config
-from .runtime import autocast, barrier, init_distributed, resolve_device, use_bf16
+from .runtime import Session, barrier
 
 
 # -- before any work ----------------------------------------------------------------------------
@@ -63,7 +65,7 @@ def check_resumable(cfg: RunConfig, run_dir, resume: bool) -> dict | None:
     if found is None:
         raise FileNotFoundError(f"{run_dir}: nothing to resume (no complete checkpoint in {run_dir / 'checkpoints'})")
     path = run_dir / "config.json"
-    saved = read_run_config(path) if path.exists() else None
+    saved = renamed_config(read_run_config(path)) if path.exists() else None  # old field names under the new
     changed = training_changes(saved, cfg) if saved is not None else {}
     if changed:
         raise ConfigError(f"{run_dir}: cannot resume with changed training settings ({describe_changes(changed)}); "
@@ -82,15 +84,21 @@ def _relative_to(path, folder) -> str:
 
 
 def _same_dataset(before: dict, now: dict, dataset_path, run_dir) -> bool:
-    """Whether a run's recorded dataset is the one it resumes on: the same file (a recorded relative
-    path is relative to the run directory), or, where the recorded file is gone (an older absolute
-    record of a project folder since moved), one made the same way with as many histories."""
+    """Whether a run's recorded dataset (``dataset.json``) is the one it resumes on: the same file (a
+    recorded relative path is relative to the run directory), or, where the recorded file is gone
+    (an older absolute record of a project folder since moved), one with the same fingerprint
+    (``icrl.data.fingerprint``) and as many histories. A record written before fingerprints were
+    recorded is matched on env, teacher and seed."""
+    from .data.fingerprint import DatasetFingerprint
+
     recorded = Path(before["path"])
     recorded = recorded if recorded.is_absolute() else Path(run_dir) / recorded
     if before["num_histories"] != now["num_histories"]:
         return False
     if recorded.exists():
         return recorded.resolve() == Path(dataset_path).resolve()
+    if isinstance(before.get("fingerprint"), dict):
+        return DatasetFingerprint.of_record(before["fingerprint"]) == DatasetFingerprint.of_record(now["fingerprint"])
     return all(before.get(k) == now[k] for k in ("env", "teacher", "seed"))
 
 
@@ -115,20 +123,22 @@ def make_optimizer(model: torch.nn.Module, cfg: RunConfig, device: torch.device)
 
 
 class Trainer:
-    """Holds everything a training run needs; ``run()`` trains to ``cfg.train.num_steps``."""
+    """Holds everything a training run needs; ``run()`` trains to ``cfg.train.num_steps``.
+
+    ``session``: the command's ``runtime.Session`` (device, process group, bf16), resolved once by
+    the caller; without it the Trainer resolves one from ``device`` (default ``train.device``).
+    """
 
     def __init__(self, cfg: RunConfig, run_dir, dataset_path, *, resume: bool = False, progress: bool = True,
-                 eval_fn=None, device=None):
+                 eval_fn=None, device=None, session: Session | None = None):
         self.cfg, self.run_dir = cfg, Path(run_dir)
-        self.device = device if device is not None else resolve_device(cfg.train.device)
-        if self.device.type == "cuda":
-            torch.cuda.set_device(self.device)
-        self.rank, self.world = init_distributed(self.device)
-        self.is_main = self.rank == 0
+        self.session = session if session is not None else Session.resolve(cfg, device)
+        self.device, self.rank, self.world = self.session.device, self.session.rank, self.session.world
+        self.is_main = self.session.is_main
         self.progress = progress and self.is_main
         if cfg.train.batch_size % self.world:
             raise ConfigError(f"train.batch_size={cfg.train.batch_size} is invalid: allowed multiples of the {self.world} processes")
-        self.bf16 = use_bf16(cfg, self.device)
+        self.bf16 = self.session.bf16
         self.dataset = load_histories(dataset_path)
         if self.dataset.env != cfg.env:
             raise DatasetError(f"{dataset_path}: a {self.dataset.env} dataset cannot train a {cfg.env} model")
@@ -136,13 +146,13 @@ class Trainer:
         self.kind = model_kind(cfg.model.kind)
         limit, field = self.kind.action_limit(cfg.model)
         if limit is not None and widest > limit:
-            raise ConfigError(f"{field}={limit} is invalid: the dataset has tasks with {widest} actions")
-        if cfg.data.targets in ("policy", "optimal") and self.dataset.policy is None:
+            raise ConfigError(f"{renamed(field)}={limit} is invalid: the dataset has tasks with {widest} actions")
+        if cfg.data.targets in ("policy", "optimal") and self.dataset.targets is None:
             what = "the teacher's distributions" if cfg.data.targets == "policy" else "the optimal actions"
             raise DatasetError(f"{dataset_path}: data.targets={cfg.data.targets} needs {what}, and this dataset "
                                f"has none (made with data.targets=action); generate it anew")
         self.sampler = TensorWindowSampler(self.dataset, cfg.model.seq_len, seed=cfg.train.seed, device=self.device,
-                                           policy=cfg.data.targets in ("policy", "optimal"))
+                                           targets=cfg.data.targets in ("policy", "optimal"))
         self.width = int(self.dataset.action_sets.shape[1])
         torch.manual_seed(cfg.train.seed + self.rank)  # dropout differs per process, like its data
         self.model = build_model(cfg).to(self.device)
@@ -164,11 +174,14 @@ class Trainer:
         barrier()
 
     def _prepare_dir(self, resume: bool, dataset_path) -> None:
+        from .data.fingerprint import DatasetFingerprint
+
         run_dir = self.run_dir
         # relative to the run directory: a project folder moved or copied as a whole still resumes
         dataset_record = {"path": _relative_to(dataset_path, run_dir), "env": str(self.dataset.attrs["env"]),
                           "teacher": str(self.dataset.attrs["teacher"]), "seed": int(self.dataset.attrs["seed"]),
-                          "num_histories": self.dataset.num_histories}
+                          "num_histories": self.dataset.num_histories,
+                          "fingerprint": DatasetFingerprint.of_record(self.dataset.attrs["config"]).record()}
         saved = check_resumable(self.cfg, run_dir, resume)
         if resume:
             recorded = run_dir / "dataset.json"
@@ -263,7 +276,7 @@ class Trainer:
         for step, model_file, state_file in checkpoints(self.run_dir):
             try:
                 ckpt_cfg = read_model_config(model_file)
-            except DatasetError as err:
+            except ModelFileError as err:
                 skipped.append(f"{model_file.name} ({err})")
                 continue
             if (ckpt_cfg.env, asdict(ckpt_cfg.model)) != (self.cfg.env, asdict(self.cfg.model)):
@@ -276,24 +289,24 @@ class Trainer:
                                   f"({describe_changes(changed)}); the run's steps so far were made with the old ones")
             try:
                 self._load_checkpoint(step, model_file, state_file)
-            except DatasetError as err:
+            except ModelFileError as err:
                 skipped.append(f"{model_file.name} ({err})")
                 continue
             if skipped:
                 warnings.warn(f"skipped unreadable checkpoint(s) {'; '.join(skipped)}; resuming from step {step}",
                               stacklevel=2)
             return
-        raise DatasetError(f"{self.run_dir}: no readable checkpoint to resume from ({'; '.join(skipped)})")
+        raise ModelFileError(f"{self.run_dir}: no readable checkpoint to resume from ({'; '.join(skipped)})")
 
     def _load_checkpoint(self, step, model_file, state_file) -> None:
         try:
             self.model.load_state_dict(load_file(str(model_file)))
         except Exception as err:  # safetensors raises several error types for damaged files
-            raise DatasetError(f"{model_file}: unreadable model weights ({err})") from None
+            raise ModelFileError(f"{model_file}: unreadable model weights ({err})") from None
         try:
             state = torch.load(state_file, map_location="cpu", weights_only=False)
         except Exception as err:
-            raise DatasetError(f"{state_file}: unreadable trainer state ({err})") from None
+            raise ModelFileError(f"{state_file}: unreadable trainer state ({err})") from None
         try:
             if not isinstance(state.get("step"), int) or state["step"] != step:
                 raise ValueError(f"its step is {state.get('step')!r}, expected {step}")
@@ -305,9 +318,9 @@ class Trainer:
             if state.get("cuda_rng") is not None and self.device.type == "cuda":
                 torch.cuda.set_rng_state_all(state["cuda_rng"])
         except KeyError as err:
-            raise DatasetError(f"{state_file}: unreadable trainer state (no {err} entry)") from None
+            raise ModelFileError(f"{state_file}: unreadable trainer state (no {err} entry)") from None
         except (AttributeError, TypeError, ValueError, RuntimeError) as err:
-            raise DatasetError(f"{state_file}: unreadable trainer state ({err})") from None
+            raise ModelFileError(f"{state_file}: unreadable trainer state ({err})") from None
         self.step = state["step"]
 
     def _diverged(self, where: str, row: dict) -> None:
@@ -327,7 +340,7 @@ class Trainer:
         action_emb = self.model.actions.draw(cfg.train.batch_size, self.width, self.embed_gen, self.device)
         if action_emb is not None:
             action_emb = action_emb[self.local]
-        with autocast(self.device, self.bf16):
+        with self.session.autocast():
             loss, metrics = self.forward(batch, action_emb, self.width)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -422,6 +435,3 @@ class MetricsLogger:
         if self.wandb is not None:
             self.wandb.finish()
 
-
-def train(cfg: RunConfig, run_dir, dataset_path, *, resume: bool = False, progress: bool = True, eval_fn=None) -> Path:
-    return Trainer(cfg, run_dir, dataset_path, resume=resume, progress=progress, eval_fn=eval_fn).run()

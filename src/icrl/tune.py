@@ -27,14 +27,15 @@ class TuningError(IcrlError, ValueError):
     """A ``tune.json`` that cannot be read, or that was made for another model."""
 
 
-def tune(model, cfg, *, device=None, progress: bool = True) -> dict:
+def tune(model, cfg, *, device=None, progress: bool = True, session=None) -> dict:
     """Choose ``cfg``'s protocol on validation suites; returns the ``tune.json`` record.
 
     Record: ``protocol`` (the choice, ``tuned_on="validation"``), ``candidates`` (each protocol
     with its per-suite and mean validation normalised score), ``reference``, ``split``,
     ``suites``, ``num_tasks``, ``seed`` and ``trained_config`` (to refuse the record for another
     model). The suites are ``eval.suites`` (default: all) of the validation split, with
-    ``eval.tune_num_tasks`` tasks each, played for the evaluation's horizon.
+    ``eval.tune_num_tasks`` tasks each, played for the evaluation's horizon. ``session``: the
+    command's ``runtime.Session`` (as in ``evaluate_model``).
     """
     from .evaluate import (
         Baseline,
@@ -50,7 +51,7 @@ def tune(model, cfg, *, device=None, progress: bool = True) -> dict:
     rows = {p.label: p for p in tried}
     tasks = eval_suites(cfg.env, cfg.eval.seed, cfg.eval.suites or None, cfg.eval.tune_num_tasks, split="validation")
     results, skipped = evaluate_model(model, cfg, tasks=tasks, rows=rows, split="validation", device=device,
-                                      progress=progress)
+                                      progress=progress, session=session)
     reference, _ = reference_policy(cfg)
     base = baseline_results(cfg.env, {n: tasks[n] for n in results}, seed=cfg.eval.seed, horizon=model_horizon(cfg),
                             baselines=[Baseline("random", "random"), Baseline(reference, reference)], progress=False)
@@ -76,20 +77,20 @@ def _trained(cfg) -> dict:
 
 
 def tune_run(run_dir, *, device=None, progress: bool = True, overrides=(), eval_section=None,
-             force: bool = False) -> dict:
+             force: bool = False, session=None) -> dict:
     """Tune a run's final model (``tune``) and write ``RUN_DIR/tune.json``; returns the record.
 
     ``eval_section`` / ``overrides`` (``eval.field=value``, e.g. ``eval.tune_num_tasks=20``) as in
     ``icrl.evaluate.load_run_model``. An existing ``tune.json`` is refused (``FileExistsError``)
-    unless ``force``.
+    unless ``force``. ``session`` / ``device`` as in ``icrl.evaluate.evaluate_run``.
     """
-    from .evaluate import load_run_model
+    from .evaluate import load_run_session
     from .io import refuse_overwrite
 
     refuse_overwrite(Path(run_dir) / TUNE_FILE, force)
-    model, cfg = load_run_model(run_dir, device=device, eval_section=eval_section, overrides=overrides,
-                                command="icrl tune")
-    return write_tuning(run_dir, tune(model, cfg, device=device, progress=progress))
+    model, cfg, session = load_run_session(run_dir, device, session, eval_section=eval_section, overrides=overrides,
+                                           command="icrl tune")
+    return write_tuning(run_dir, tune(model, cfg, device=session.device, progress=progress, session=session))
 
 
 def write_tuning(run_dir, record: dict) -> dict:

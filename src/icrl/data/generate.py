@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..config import LATE_DATA_FIELDS, RunConfig
+from ..config import RunConfig
 from ..envs import make_env
 from ..rollout import rollout
 from ..suites import env_spec, train_tasks
 from ..teachers import make_teacher
+from .fingerprint import dataset_fingerprint
 from .history import HistoryWriter
-
-# Bumped whenever a teacher or environment changes what it generates for the same config, so
-# that `icrl run` does not silently reuse a dataset made by older code.
-GENERATOR_VERSION = 2
-
-
-def dataset_config(cfg: RunConfig) -> dict:
-    """What a dataset file records about how it was made (and what reuse is checked against)."""
-    made = {k: v for k, v in asdict(cfg.data).items()
-            if k != "path" and not (k in LATE_DATA_FIELDS and v is None)}
-    return {**made, "env": cfg.env, "generator_version": GENERATOR_VERSION}
 
 
 def generate_dataset(cfg: RunConfig, out=None, *, force: bool = False, progress: bool = True) -> Path:
@@ -46,10 +35,10 @@ def _generate(cfg: RunConfig, out: Path, force: bool, progress: bool) -> Path:
     probe = make_env(tasks.subset(slice(0, 1)))
     spec = env_spec(cfg.env)
     writer = HistoryWriter(
-        out, env=cfg.env, teacher=d.teacher, suite="train", seed=d.seed, config=dataset_config(cfg),
+        out, env=cfg.env, teacher=d.teacher, suite="train", seed=d.seed, config=dataset_fingerprint(cfg).record(),
         obs_kind=probe.obs_kind, obs_dim=probe.obs_dim,
         max_actions=max(spec.train_max_actions, int(tasks.num_actions.max())), overwrite=force,
-        with_policy=d.targets in ("policy", "optimal"),
+        with_targets=d.targets in ("policy", "optimal"),
     )
     horizon = {"steps": d.steps} if d.steps is not None else {"episodes": d.episodes}
     teacher_kwargs = dict(d.teacher_kwargs)

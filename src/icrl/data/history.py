@@ -1,17 +1,19 @@
 """Learning-history datasets: the HDF5 schema, writer and reader.
 
-Schema ``icrl-history`` version 2, one file per dataset (version 1 files, which are version 2
-files without ``policy``, are still read). Histories are stored back to back
-("ragged"): history ``h`` occupies steps ``offsets[h]:offsets[h + 1]`` of every per-step array.
+Schema ``icrl-history`` version 3, one file per dataset. Versions 1 and 2 are still read: version
+2 named ``targets`` ``policy``, and version 1 files are version 2 files without it. Histories are
+stored back to back ("ragged"): history ``h`` occupies steps ``offsets[h]:offsets[h + 1]`` of every per-step array.
 
 Per step (``N`` steps in all):
   ``observations``  ``(N,)`` int16 cells (discrete), ``(N, d)`` float32 (vector), ``(N,)`` uint8 zeros (none)
   ``actions``       ``(N,)`` int16, local index into the history's action set
   ``rewards``       ``(N,)`` float32
   ``dones``         ``(N,)`` bool, the episode ended with this step
-  ``policy``        ``(N, A)`` float16, optional (``data.targets=policy``): the teacher's action
-                    distribution at this step over the history's local actions, zero past
-                    ``num_actions`` (exact, or for Thompson sampling a Monte-Carlo estimate)
+  ``targets``       ``(N, A)`` float16, optional: the soft training targets of this step, a
+                    distribution over the history's local actions, zero past ``num_actions``.
+                    With ``data.targets=policy`` the teacher's action distribution (exact, or
+                    for Thompson sampling a Monte-Carlo estimate); with ``data.targets=optimal``
+                    DPT's labels, uniform over the actions optimal in the step's state
 Per history (``H`` histories):
   ``offsets``       ``(H + 1,)`` int64
   ``num_actions``   ``(H,)`` int16
@@ -38,9 +40,10 @@ from ..errors import IcrlError
 from ..io import check_room, ensure_folder, file_mode, remove_stale_temps, temp_path
 
 FORMAT = "icrl-history"
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
-POLICY_SUM_TOLERANCE = 0.02  # float16 rounding of up to 125 probabilities
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+LEGACY_TARGETS = "policy"  # the name of ``targets`` in version 2 files
+TARGETS_SUM_TOLERANCE = 0.02  # float16 rounding of up to 125 probabilities
 # What a task parameter can hold (Bernoulli means, darkroom goal cells); others need only be finite.
 STEP_FIELDS = ("observations", "actions", "rewards", "dones")
 HISTORY_FIELDS = ("offsets", "num_actions", "action_sets")
@@ -64,7 +67,7 @@ class HistoryDataset:
     action_sets: np.ndarray
     task_params: dict[str, np.ndarray] = field(default_factory=dict)
     attrs: dict = field(default_factory=dict)
-    policy: np.ndarray | None = None  # (N, A) teacher action distributions, if recorded
+    targets: np.ndarray | None = None  # (N, A) soft targets (teacher distributions or optimal-action labels), if recorded
 
     @property
     def num_histories(self) -> int:
@@ -98,7 +101,7 @@ class HistoryWriter:
     """
 
     def __init__(self, path, *, env: str, teacher: str, suite: str, seed: int, config: dict,
-                 obs_kind: str, obs_dim: int, max_actions: int, overwrite: bool = False, with_policy: bool = False):
+                 obs_kind: str, obs_dim: int, max_actions: int, overwrite: bool = False, with_targets: bool = False):
         from .. import __version__
 
         self.path = Path(path)
@@ -124,32 +127,33 @@ class HistoryWriter:
             "rewards": self._create("rewards", (0,), np.float32),
             "dones": self._create("dones", (0,), bool),
         }
-        if with_policy:
-            self._steps["policy"] = self._create("policy", (0, max_actions), np.float16)
+        if with_targets:
+            self._steps["targets"] = self._create("targets", (0, max_actions), np.float16)
         self._num_actions: list[np.ndarray] = []
         self._action_sets: list[np.ndarray] = []
         self._params: dict[str, list[np.ndarray]] = {}
         self._offsets = [0]
 
     def _create(self, name, shape, dtype):
-        chunk = (1 << 16 if name != "policy" else 1 << 12, *shape[1:])  # policy rows are A values wide
+        chunk = (1 << 16 if name != "targets" else 1 << 12, *shape[1:])  # targets rows are A values wide
         return self.file.create_dataset(name, shape=shape, maxshape=(None, *shape[1:]), dtype=dtype, chunks=chunk,
                                         track_times=False, **_filters(dtype))
 
-    def append(self, tasks: TaskSet, observations, actions, rewards, dones, valid, policy=None) -> None:
+    def append(self, tasks: TaskSet, observations, actions, rewards, dones, valid, targets=None) -> None:
         """Add one history per task from ``(B, T, ...)`` arrays; only ``valid`` steps are kept.
 
-        ``policy``: ``(B, T, A)`` action distributions, required when the writer was made
-        ``with_policy`` and refused otherwise.
+        ``targets``: ``(B, T, A)`` distributions over each task's actions (the teacher's, or the
+        optimal-action labels), required when the writer was made ``with_targets`` and refused
+        otherwise.
         """
         valid = np.asarray(valid, dtype=bool)
         lengths = valid.sum(axis=1)
         arrays = {"observations": observations, "actions": actions, "rewards": rewards, "dones": dones}
-        if (policy is not None) != ("policy" in self._steps):
-            raise DatasetError("policy distributions must be given exactly when the writer was made with_policy=True")
-        if policy is not None:
-            arrays["policy"] = _pad_to(np.asarray(policy).reshape(-1, policy.shape[-1]), self.max_actions, 0).reshape(
-                *policy.shape[:2], self.max_actions)
+        if (targets is not None) != ("targets" in self._steps):
+            raise DatasetError("targets must be given exactly when the writer was made with_targets=True")
+        if targets is not None:
+            arrays["targets"] = _pad_to(np.asarray(targets).reshape(-1, targets.shape[-1]), self.max_actions, 0).reshape(
+                *targets.shape[:2], self.max_actions)
         steps = int(valid.sum())
         # before HDF5 writes: a write it fails for want of room breaks its state (and crashes the process)
         check_room(self.path, self.tmp, steps * sum(self._steps[k].dtype.itemsize * int(np.prod(self._steps[k].shape[1:]))
@@ -328,13 +332,14 @@ def load_histories(path) -> HistoryDataset:
         try:
             arrays = {k: f[k][()] for k in STEP_FIELDS + HISTORY_FIELDS}
             params = {k: _read_param(f["task"][k]) for k in f["task"]} if "task" in f else {}
-            policy = f["policy"][()] if "policy" in f else None
+            name = "targets" if int(attrs["schema_version"]) >= 3 else LEGACY_TARGETS
+            targets = f[name][()] if name in f else None
         except OSError as err:  # HDF5 reports a failed checksum or decompression this way
             raise DatasetError(f"{path}: corrupt dataset, its bytes are damaged ({err})") from None
         except (KeyError, ValueError) as err:
             raise DatasetError(f"{path}: corrupt dataset ({err})") from None
     attrs = _parse_config(path, attrs)
-    ds = HistoryDataset(**arrays, task_params=params, attrs=attrs, policy=policy)
+    ds = HistoryDataset(**arrays, task_params=params, attrs=attrs, targets=targets)
     _check_consistent(path, ds)
     return ds
 
@@ -391,11 +396,11 @@ def _check_consistent(path, ds: HistoryDataset) -> None:
         if not (np.isfinite(value).all() and (value >= low).all() and (value <= high).all()):
             raise DatasetError(f"{path}: corrupt task parameters: task/{name} holds values outside [{low}, {high}]"
                                if np.isfinite(value).all() else f"{path}: corrupt task parameters: task/{name} is not finite")
-    if ds.policy is not None:
-        p = ds.policy
+    if ds.targets is not None:
+        p = ds.targets
         if p.shape != (n, ds.action_sets.shape[1]):
-            raise DatasetError(f"{path}: policy has shape {p.shape}, expected ({n}, {ds.action_sets.shape[1]})")
+            raise DatasetError(f"{path}: targets has shape {p.shape}, expected ({n}, {ds.action_sets.shape[1]})")
         outside = np.arange(p.shape[1])[None, :] >= per_step_limit[:, None]
         total = p.sum(axis=1, dtype=np.float32)
-        if not np.isfinite(p).all() or (p < 0).any() or (p[outside] != 0).any() or (np.abs(total - 1) > POLICY_SUM_TOLERANCE).any():
-            raise DatasetError(f"{path}: policy rows are not distributions over their history's action set")
+        if not np.isfinite(p).all() or (p < 0).any() or (p[outside] != 0).any() or (np.abs(total - 1) > TARGETS_SUM_TOLERANCE).any():
+            raise DatasetError(f"{path}: targets rows are not distributions over their history's action set")

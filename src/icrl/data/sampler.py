@@ -66,9 +66,10 @@ class TensorWindowSampler:
     every process of a distributed run can draw the same global batch and keep its own slice.
     """
 
-    def __init__(self, dataset: HistoryDataset, seq_len: int, seed: int = 0, device="cpu", policy: bool = False):
-        """``policy``: also return each step's teacher distribution (``(B, T, A)`` float32, as
-        ``"policy"``); the dataset must hold one."""
+    def __init__(self, dataset: HistoryDataset, seq_len: int, seed: int = 0, device="cpu", targets: bool = False):
+        """``targets``: also return each step's soft targets (``(B, T, A)`` float32, as
+        ``"targets"``: the teacher's distribution or the optimal-action labels); the dataset must
+        hold them (``HistoryDataset.targets``)."""
         import torch
 
         self.torch = torch
@@ -84,11 +85,11 @@ class TensorWindowSampler:
         self.rewards = as_t(dataset.rewards, torch.float32)
         self.dones = as_t(dataset.dones, torch.bool)
         self.num_actions = as_t(dataset.num_actions.astype(np.int64))
-        self.policy = None
-        if policy:
-            if dataset.policy is None:
-                raise DatasetError("this dataset holds no teacher distributions (generate it with data.targets=policy)")
-            self.policy = as_t(dataset.policy)  # float16 on the device; a batch is cast to float32
+        self.targets = None
+        if targets:
+            if dataset.targets is None:
+                raise DatasetError("this dataset holds no soft targets (generate it with data.targets=policy or optimal)")
+            self.targets = as_t(dataset.targets)  # float16 on the device; a batch is cast to float32
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.steps = torch.arange(seq_len, device=self.device)
 
@@ -102,6 +103,6 @@ class TensorWindowSampler:
         idx = (self.offsets[h] + ids - first)[:, None] + self.steps
         batch = {"observations": self.observations[idx], "actions": self.actions[idx],
                  "rewards": self.rewards[idx], "dones": self.dones[idx], "num_actions": self.num_actions[h]}
-        if self.policy is not None:
-            batch["targets"] = self.policy[idx].float()
+        if self.targets is not None:
+            batch["targets"] = self.targets[idx].float()
         return batch

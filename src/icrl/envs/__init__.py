@@ -22,12 +22,4 @@ def make_env(tasks: TaskSet, seed=None) -> BatchedEnv:
     return env_spec(tasks.env).env_class(tasks, seed)
 
 
-def __getattr__(name):
-    if name == "ENV_CLASSES":  # {name: env class} of every registered environment
-        from ..suites import ENV_SPECS
-
-        return {env: spec.env_class for env, spec in ENV_SPECS.items()}
-    raise AttributeError(f"module 'icrl.envs' has no attribute {name!r}")
-
-
 __all__ = ["BatchedEnv", "BernoulliBandit", "ContextualBandit", "DarkRoom", "EnvError", "TaskSet", "make_env"]

@@ -8,7 +8,7 @@ A model kind builds one of two (``ACTION_INTERFACES``); nothing outside this fil
   embedding scored against each available action: by dot product over tau (InfoNCE), or by minus
   the squared distance under the MSE ablation, whose policy is the nearest action only.
 * ``indexed`` (AD, Laskin et al., 2022; DPT): an action is an index into a learned table, the head
-  has one logit per index, and a task may have at most ``model.max_actions`` actions.
+  has one logit per index, and a task may have at most ``model.head_size`` actions.
 
 Each interface carries its rules (``rules``, torch-free in ``rules.py`` for the config
 validation): the most actions a task may have, the temperature of the distribution it was
@@ -164,8 +164,8 @@ class IndexedActions(ActionInterface):
     def __init__(self, cfg):
         super().__init__()
         self.cfg, self.embed_dim = cfg, cfg.d_model
-        self.action_table = nn.Embedding(cfg.max_actions, cfg.d_model)
-        self.head = nn.Linear(cfg.d_model, cfg.max_actions)
+        self.action_table = nn.Embedding(cfg.head_size, cfg.d_model)
+        self.head = nn.Linear(cfg.d_model, cfg.head_size)
         self.label_smoothing = cfg.label_smoothing
 
     def embed(self, actions, drawn):

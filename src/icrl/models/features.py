@@ -209,7 +209,7 @@ class ContextScorer(nn.Module):
             steps = torch.arange(T, device=phi.device, dtype=phi.dtype)[None, :, None, None]
             pool.last = slice(0, T)
         start = 0
-        for b, part in zip(self.blocks.values(), parts):
+        for b, part in zip(self.blocks.values(), parts, strict=True):
             size = sum(p.shape[-1] for p in part)
             pool.sums[b.name] = sums[..., start:start + size]
             start += size

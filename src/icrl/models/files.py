@@ -9,14 +9,13 @@ A checkpoint is ``checkpoints/step-NNNNNNN.safetensors`` (the model) with
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 from safetensors.torch import load_file, save
 
 from .. import __version__
-from ..config import ConfigError, RunConfig, model_diff
-from ..data.history import DatasetError
+from ..config import RunConfig
+from ..errors import ModelFileError
 from ..io import write_bytes
 from .model import InContextModel
 
@@ -38,6 +37,8 @@ def save_model(model: InContextModel, cfg: RunConfig, path) -> None:
 
 
 def read_model_config(path) -> RunConfig:
+    """The run config in a model file's metadata, validated; ``ModelFileError`` for a file that is
+    not a readable icrl model or whose config is damaged."""
     from safetensors import safe_open
 
     path = Path(path)
@@ -45,15 +46,15 @@ def read_model_config(path) -> RunConfig:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
     except Exception as err:  # safetensors raises several error types for foreign files
-        raise DatasetError(f"{path}: not a readable safetensors model file ({err})") from None
+        raise ModelFileError(f"{path}: not a readable safetensors model file ({err})") from None
     if meta.get("format") != MODEL_FORMAT:
-        raise DatasetError(f"{path}: not an icrl model (format {meta.get('format')!r}, expected {MODEL_FORMAT!r})")
+        raise ModelFileError(f"{path}: not an icrl model (format {meta.get('format')!r}, expected {MODEL_FORMAT!r})")
     if "config" not in meta:
-        raise DatasetError(f"{path}: a damaged icrl model file (its metadata has no 'config')")
+        raise ModelFileError(f"{path}: a damaged icrl model file (its metadata has no 'config')")
     try:
         return RunConfig.from_dict(json.loads(meta["config"])).validate()
     except ValueError as err:  # not JSON, or a config that does not validate
-        raise DatasetError(f"{path}: a damaged icrl model file (the config in its metadata: {err})") from None
+        raise ModelFileError(f"{path}: a damaged icrl model file (the config in its metadata: {err})") from None
 
 
 def evaluated_model(path) -> Path:
@@ -66,35 +67,32 @@ def evaluated_model(path) -> Path:
     return path
 
 
-def load_model(path, device="cpu", expect: RunConfig | None = None) -> tuple[InContextModel, RunConfig]:
+def load_model(path, device="cpu") -> tuple[InContextModel, RunConfig]:
     """Load a model from a ``.safetensors`` file or a run directory (its ``model.safetensors``, or
-    the newest checkpoint). With ``expect``, a model of another architecture is refused."""
+    the newest checkpoint). ``FileNotFoundError`` where there is none; ``ModelFileError`` for a
+    foreign or damaged file, or weights that do not fit the config in its metadata. (Whether a
+    checkpoint fits a run's config is the trainer's check, on resume.)"""
     path = evaluated_model(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no model file")
     cfg = read_model_config(path)
-    if expect is not None and (cfg.env != expect.env or asdict(cfg.model) != asdict(expect.model)):
-        raise ConfigError(
-            f"{path} holds a {cfg.env} {cfg.model.kind} model of another config than this run's "
-            f"({model_diff(asdict(cfg.model), asdict(expect.model))})"
-        )
     model = build_model(cfg)
     try:
         state = load_file(str(path))
     except Exception as err:  # safetensors raises several error types for damaged files
-        raise DatasetError(f"{path}: unreadable model weights ({err})") from None
+        raise ModelFileError(f"{path}: unreadable model weights ({err})") from None
     state = {new: state[old] for old, new in upgrade_state_names(state).items()}
     expected = model.state_dict()
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
-        raise ConfigError(
+        raise ModelFileError(
             f"{path}: its weights do not fit the model its config describes (written by another icrl "
             f"version?); missing {missing[:4]}, unexpected {unexpected[:4]}"
         )
     wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})" for k, v in expected.items()
              if state[k].shape != v.shape]
     if wrong:
-        raise DatasetError(f"{path}: a damaged model file, weights of the wrong shape: {', '.join(wrong[:3])}")
+        raise ModelFileError(f"{path}: a damaged model file, weights of the wrong shape: {', '.join(wrong[:3])}")
     model.load_state_dict(state)
     return model.to(device), cfg
 

@@ -54,12 +54,12 @@ class EmbeddedRules(ActionRules):
 
 class IndexedRules(ActionRules):
     name = "indexed"
-    fields = ("model.max_actions", "model.label_smoothing")
+    fields = ("model.head_size", "model.label_smoothing")
     limit_note = " (the paper retrains AD per size)"
 
     @staticmethod
     def limit(model_cfg):
-        return model_cfg.max_actions, "model.max_actions"
+        return model_cfg.head_size, "model.head_size"
 
     @staticmethod
     def training_temperature(model_cfg) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import TeacherError
 from .bandits import UCB, DirichletPolicy, EpsilonGreedy, LinUCB, RandomPolicy, ThompsonSampling
 from .base import Policy, random_actions, random_argmax
 from .demonstrators import ExploreReplay
@@ -15,17 +16,19 @@ TEACHERS: dict[str, type[Policy]] = {
 
 
 def make_teacher(name: str, **kwargs) -> Policy:
-    """A teacher by name with the paper's hyperparameters unless ``kwargs`` override them."""
-    from ..envs.base import EnvError
-
-    try:
-        cls = TEACHERS[name]
-    except (KeyError, TypeError):
-        raise EnvError(f"unknown teacher {name!r}; known: {sorted(TEACHERS)}") from None
+    """A teacher by name (a key of ``TEACHERS``) with the paper's hyperparameters unless ``kwargs``
+    override them. ``TeacherError`` naming an unknown name and the known ones, or options the
+    teacher does not take or whose values it refuses."""
+    cls = TEACHERS.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise TeacherError(f"teacher {name!r} is invalid: allowed {', '.join(sorted(TEACHERS))}")
     try:
         return cls(**kwargs)
-    except (TypeError, ValueError) as err:
-        raise EnvError(f"bad options for teacher {name!r}: {err}") from None
+    except TeacherError as err:
+        raise TeacherError(f"bad options for teacher {name!r}: {err}") from None
+    except TypeError as err:  # an option the class does not take
+        raise TeacherError(f"bad options for teacher {name!r} ({', '.join(f'{k}={v!r}' for k, v in kwargs.items())}): "
+                           f"{err}") from None
 
 
 __all__ = [

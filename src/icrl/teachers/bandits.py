@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..envs.base import TaskStreams
+from ..errors import TeacherError
 from .base import Policy, argmax_probs, epsilon_mix, random_actions, random_argmax, uniform_probs
 
 
@@ -36,7 +37,7 @@ class DirichletPolicy(Policy):
 
     def __init__(self, alpha: float = 1.0):
         if not alpha > 0:
-            raise ValueError(f"alpha must be > 0, got {alpha}")
+            raise TeacherError(f"alpha must be > 0, got {alpha}")
         self.alpha = alpha
 
     def reset(self, env, rng, horizon=None):
@@ -98,7 +99,7 @@ class EpsilonGreedy(_CountingBandit):
 
     def __init__(self, epsilon: float = 0.1):
         if not 0.0 <= epsilon <= 1.0:
-            raise ValueError(f"epsilon must lie in [0, 1], got {epsilon}")
+            raise TeacherError(f"epsilon must lie in [0, 1], got {epsilon}")
         self.epsilon = epsilon
 
     def _scores(self):
@@ -123,7 +124,7 @@ class UCB(_CountingBandit):
 
     def __init__(self, alpha: float = 0.3):
         if alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha}")
+            raise TeacherError(f"alpha must be >= 0, got {alpha}")
         self.alpha = alpha
 
     def reset(self, env, rng, horizon=None):
@@ -193,12 +194,12 @@ class ThompsonSampling(_CountingBandit):
 
     def __init__(self, prior_a: float = 1.0, prior_b: float = 1.0, prob_draws: int = 63, sharpen: float = 1.0):
         if not (prior_a > 0 and prior_b > 0):  # NaN too
-            raise ValueError(f"Beta prior parameters must be > 0, got ({prior_a}, {prior_b})")
+            raise TeacherError(f"Beta prior parameters must be > 0, got ({prior_a}, {prior_b})")
         if not isinstance(prob_draws, int) or isinstance(prob_draws, bool) or not 0 <= prob_draws <= MAX_PROB_DRAWS:
-            raise ValueError(f"prob_draws must be an integer in [0, {MAX_PROB_DRAWS}] (its draws are held in memory "
+            raise TeacherError(f"prob_draws must be an integer in [0, {MAX_PROB_DRAWS}] (its draws are held in memory "
                              f"at once), got {prob_draws!r}")
         if not 0 < sharpen < float("inf"):  # NaN too
-            raise ValueError(f"sharpen must be a finite number > 0, got {sharpen}")
+            raise TeacherError(f"sharpen must be a finite number > 0, got {sharpen}")
         self.prior_a, self.prior_b, self.prob_draws, self.sharpen = prior_a, prior_b, prob_draws, float(sharpen)
 
     def reset(self, env, rng, horizon=None):
@@ -257,7 +258,7 @@ class LinUCB(Policy):
 
     def __init__(self, alpha: float = 0.3, ridge: float = 1.0, try_each_arm: bool = True):
         if alpha < 0 or ridge <= 0:
-            raise ValueError(f"LinUCB needs alpha >= 0 and ridge > 0, got alpha={alpha}, ridge={ridge}")
+            raise TeacherError(f"LinUCB needs alpha >= 0 and ridge > 0, got alpha={alpha}, ridge={ridge}")
         self.alpha, self.ridge, self.try_each_arm = alpha, ridge, try_each_arm
 
     def reset(self, env, rng, horizon=None):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import TeacherError
 from .base import Policy, epsilon_mix, random_actions, uniform_probs
 
 
@@ -53,17 +54,17 @@ class ExploreReplay(Policy):
 
     def __init__(self, noise: float = 0.0):
         if not 0.0 <= noise <= 1.0:
-            raise ValueError(f"noise must lie in [0, 1], got {noise}")
+            raise TeacherError(f"noise must lie in [0, 1], got {noise}")
         self.noise = noise
 
     def reset(self, env, rng, horizon=None):
         super().reset(env, rng, horizon)
         if env.obs_kind != "discrete":
-            raise ValueError(f"explore_replay needs discrete observations; {env.name} has {env.obs_kind!r}")
+            raise TeacherError(f"explore_replay needs discrete observations; {env.name} has {env.obs_kind!r}")
         self.obs_dim = env.obs_dim
         self.phases = int(getattr(env, "reward_phases", 1))
         if self.phases < 1:
-            raise ValueError(f"explore_replay: {env.name}.reward_phases must be >= 1, got {self.phases}")
+            raise TeacherError(f"explore_replay: {env.name}.reward_phases must be >= 1, got {self.phases}")
         states = self.phases * env.obs_dim
         self.found = np.zeros(env.num_envs, dtype=bool)  # a successful episode has been seen
         self.phase = np.zeros(env.num_envs, dtype=np.int64)  # rewarding steps so far this episode (capped)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import TeacherError
 from .base import Policy, epsilon_mix
 
 
@@ -30,9 +31,9 @@ class NoisyOracle(Policy):
 
     def __init__(self, num_episodes: int | None = None, decay_fraction: float = 0.9):
         if num_episodes is not None and num_episodes < 1:
-            raise ValueError(f"num_episodes must be >= 1, got {num_episodes}")
+            raise TeacherError(f"num_episodes must be >= 1, got {num_episodes}")
         if not 0 < decay_fraction <= 1:
-            raise ValueError(f"decay_fraction must lie in (0, 1], got {decay_fraction}")
+            raise TeacherError(f"decay_fraction must lie in (0, 1], got {decay_fraction}")
         self.fixed_episodes, self.decay_fraction = num_episodes, decay_fraction
 
     def reset(self, env, rng, horizon=None):

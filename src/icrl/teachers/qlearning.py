@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import TeacherError
 from .base import Policy, argmax_probs, epsilon_mix, random_actions, random_argmax
 
 DEFAULT_EPISODES = 200  # the paper's Q-learning budget on the darkroom
@@ -36,9 +37,9 @@ class QLearning(Policy):
     def __init__(self, num_episodes: int | None = None, lr: float = 0.9933, discount: float = 0.6238,
                  decay_fraction: float = 0.9):
         if num_episodes is not None and num_episodes < 1:
-            raise ValueError(f"num_episodes must be >= 1, got {num_episodes}")
+            raise TeacherError(f"num_episodes must be >= 1, got {num_episodes}")
         if not (0 < lr <= 1 and 0 <= discount <= 1 and 0 < decay_fraction <= 1):
-            raise ValueError(
+            raise TeacherError(
                 f"Q-learning needs lr in (0, 1], discount in [0, 1], decay_fraction in (0, 1]; "
                 f"got lr={lr}, discount={discount}, decay_fraction={decay_fraction}"
             )
@@ -50,7 +51,7 @@ class QLearning(Policy):
         if self.fixed_episodes is None:  # the epsilon schedule spans the episodes it is run for
             self.num_episodes = horizon.episodes if horizon is not None and horizon.episodes else DEFAULT_EPISODES
         if env.obs_kind != "discrete":
-            raise ValueError(f"tabular Q-learning needs discrete observations; {env.name} has {env.obs_kind!r}")
+            raise TeacherError(f"tabular Q-learning needs discrete observations; {env.name} has {env.obs_kind!r}")
         q = rng.random((env.num_envs, env.obs_dim, env.max_actions), dtype=np.float32)
         if not self.action_mask.all():
             q[~np.broadcast_to(self.action_mask[:, None, :], q.shape)] = -np.inf
