@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from icrl.config import ConfigError, ModelConfig, load_config
+from icrl.models.features import Pool
 from icrl.models.model import ActionSetTooLarge, InContextModel, sample_action_embeddings
 
 OBS = {"none": 0, "vector": 2, "discrete": 81}
@@ -317,8 +318,8 @@ def action_stats(obs_kind, obs_dim, d_model, effects=False, effect_dim=16):
     """The context scorer of model.action_stats (and action_effects) for these observations."""
     from icrl.models.features import ActionEffects, ContextScorer, LinearRewardStats, RewardStats
 
-    blocks = [RewardStats()] + ([LinearRewardStats(obs_dim)] if obs_kind == "vector" else [])
-    return ContextScorer(blocks + ([ActionEffects(obs_dim, effect_dim)] if effects else []), d_model)
+    blocks = [RewardStats()] + ([LinearRewardStats(obs_kind, obs_dim)] if obs_kind == "vector" else [])
+    return ContextScorer(blocks + ([ActionEffects(obs_kind, obs_dim, effect_dim)] if effects else []), d_model)
 
 
 @pytest.mark.parametrize("obs_kind", ["none", "vector"])
@@ -426,3 +427,40 @@ def test_action_effects_set_summary_ignores_padding_actions():
         other[actions != 0] += 1.0  # change only what the other actions revealed
         moved = stats(obs, actions, other, dones, hidden, n, 3)
     assert (moved[..., 0] - narrow[..., 0]).abs().max() > 1e-4  # action 0 is scored with the others in view
+
+
+def test_state_action_stats_pool_the_earlier_steps_of_each_action_in_the_current_state():
+    """model.context_features=[state_action]: for each readout step and action, the count, mean
+    reward and stay-in-place fraction of the earlier steps that took it in the same cell, against
+    a loop over the window; the acting form equals the last row; a wrong observation kind is
+    refused by the config validation."""
+    from icrl.models.state_action import StateActionStats
+
+    block = StateActionStats("discrete", 5)
+    B, T, A = 2, 14, 4
+    g = torch.Generator().manual_seed(7)
+    obs = torch.randint(0, 3, (B, T), generator=g)  # few cells: many repeats
+    actions = torch.randint(0, A, (B, T), generator=g)
+    rewards = torch.rand(B, T, generator=g).round()
+    dones = torch.rand(B, T, generator=g) < 0.2
+    pool = Pool((obs, actions, rewards, dones), A)
+    n, log_n, means = block.extras(pool)
+    pool_last = Pool((obs, actions, rewards, dones), A, last=slice(T - 1, T))
+    last = torch.cat(block.extras(pool_last), dim=-1)
+    torch.testing.assert_close(last[:, 0], torch.cat([n, log_n, means], dim=-1)[:, -1])
+    for b in range(B):
+        for t in range(T):
+            for a in range(A):
+                here = [k for k in range(t) if obs[b, k] == obs[b, t] and actions[b, k] == a]
+                assert float(n[b, t, a, 0]) == float(bool(here))
+                assert abs(float(log_n[b, t, a, 0]) - math.log1p(len(here))) < 1e-6
+                if here:
+                    mean_r = sum(float(rewards[b, k]) for k in here) / len(here)
+                    stay = sum(float(obs[b, k + 1] == obs[b, k] and not dones[b, k]) for k in here) / len(here)
+                    assert abs(float(means[b, t, a, 0]) - mean_r) < 1e-6
+                    assert abs(float(means[b, t, a, 1]) - stay) < 1e-6
+    assert n.sum() > 0 and (means[..., 1] > 0).any()  # the test has teeth: repeats and stays happen
+    with pytest.raises(ConfigError, match="state_action needs discrete"):
+        load_config("bandit-cpu", ["model.context_features=[state_action]"])
+    with pytest.raises(ConfigError, match="allowed a list of the feature blocks"):
+        load_config("darkroom-cpu", ["model.context_features=[ngram]"])

@@ -85,6 +85,8 @@ class ModelConfig:
     layout: str = switch("interleaved", "interleaved")  # interleaved (the paper's separate tokens) | compact (one token per step)
     action_stats: bool = switch(False, False, None)  # score each action's pooled context statistics too (models.model.ActionStats)
     action_effects: bool = switch(False, False, None)  # with action_stats: also what each action does to the observation (discrete only)
+    # More context-feature blocks by name (models.features.FEATURE_BLOCKS), e.g. [state_action]
+    context_features: list = field(default_factory=list, metadata={PAPER: PaperSwitch([], None)})
     seq_len: int = 300  # context length in environment steps
     num_layers: int = 4
     num_heads: int = 8
@@ -199,7 +201,25 @@ def departures(cfg: RunConfig) -> list[str]:
 
 def _yaml_scalar(value) -> str:
     """A value as an override would write it (``true``, ``compact``)."""
+    if isinstance(value, list):
+        return "[" + ",".join(map(_yaml_scalar, value)) + "]"
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _check_context_features(m, obs_kind: str, env: str) -> None:
+    """``model.context_features``: distinct names of feature blocks that read ``obs_kind``
+    observations (imports torch: only when the list is not empty)."""
+    from .models.features import FEATURE_BLOCKS
+
+    names = m.context_features
+    _check(all(isinstance(n, str) and n in FEATURE_BLOCKS for n in names), "model.context_features", names,
+           f"a list of the feature blocks {', '.join(FEATURE_BLOCKS)}")
+    _check(len(set(names)) == len(names), "model.context_features", names, "a list without repeats")
+    _check(m.loss == "infonce", "model.context_features", names, "[] with model.loss=mse (their scores add to logits)")
+    for n in names:
+        kinds = FEATURE_BLOCKS[n].obs_kinds
+        _check(obs_kind in kinds, "model.context_features", names,
+               f"blocks that read {env}'s {obs_kind} observations ({n} needs {' or '.join(kinds)})")
 
 
 def train_action_range(cfg: RunConfig) -> tuple[int, int]:
@@ -632,6 +652,8 @@ def _validate(cfg: RunConfig) -> None:
         _check(m.action_stats, "model.action_effects", m.action_effects, "false without model.action_stats=true (it extends them)")
         _check(obs_kind == "discrete", "model.action_effects", m.action_effects,
                f"false for {cfg.env}, whose observations are {obs_kind}, not discrete cells")
+    if m.context_features:
+        _check_context_features(m, obs_kind, cfg.env)
     for key in ("seq_len", "num_layers", "num_heads", "d_model", "action_dim", "head_size"):
         _at_least(f"model.{key}", getattr(m, key), 1)
     _check(m.d_model % m.num_heads == 0, "model.num_heads", m.num_heads, f"a divisor of model.d_model={m.d_model}")

@@ -25,8 +25,13 @@ Feature blocks (``FEATURE_BLOCKS``, in this order; each knows its own width and 
   mixes across actions: the mean of every available action's first-layer activations, through a
   linear map, is added to each action's (a DeepSets set network, still order-equivariant).
 
-Adding a block: a class with ``name``, ``enabled``, ``width``, ``phi`` (and ``extras``, ``build``,
-``mix`` where needed) and one line in ``FEATURE_BLOCKS``.
+* ``StateActionStats`` (``state_action.py``, ``model.context_features=[state_action]``, discrete
+  observations): the same statistics restricted to the steps taken in the current state.
+
+Adding a block: a ``FeatureBlock`` subclass in its own file with ``name``, ``width``,
+``obs_kinds`` and ``phi`` or ``extras`` (``build``, ``mix`` where needed), and one line in
+``FEATURE_BLOCKS``; ``model.context_features=[name]`` switches it on. Every scorer also has
+``RewardStats``, whose counts the others read.
 """
 
 from __future__ import annotations
@@ -59,12 +64,20 @@ class Pool:
 
 
 class FeatureBlock(nn.Module):
-    name = ""
-    mean_width = 0  # leading pooled columns that enter the features as plain means
+    """``width``: the per-action features it adds; ``obs_kinds``: the observations it reads."""
 
-    @staticmethod
-    def enabled(cfg, obs_kind: str) -> bool:
-        raise NotImplementedError
+    name = ""
+    width = 0
+    mean_width = 0  # leading pooled columns that enter the features as plain means
+    obs_kinds: tuple[str, ...] = ("none", "discrete", "vector")
+
+    def __init__(self, obs_kind: str = "none", obs_dim: int = 0):
+        super().__init__()
+
+    @classmethod
+    def enabled(cls, cfg, obs_kind: str) -> bool:
+        """On when ``model.context_features`` names it (some blocks also by an older switch)."""
+        return cls.name in cfg.context_features
 
     def phi(self, pool: Pool) -> list[torch.Tensor]:
         """Per-step features ``(B, T, *)`` to pool per action."""
@@ -85,9 +98,9 @@ class FeatureBlock(nn.Module):
 class RewardStats(FeatureBlock):
     name, mean_width, width = "reward", 2, 2
 
-    @staticmethod
-    def enabled(cfg, obs_kind):
-        return cfg.action_stats
+    @classmethod
+    def enabled(cls, cfg, obs_kind):
+        return cfg.action_stats or bool(cfg.context_features)  # every scorer's base: n comes from it
 
     def phi(self, pool):
         r = pool.window[2].float()[..., None]
@@ -97,16 +110,17 @@ class RewardStats(FeatureBlock):
 
 class LinearRewardStats(FeatureBlock):
     name = "linear_reward"
+    obs_kinds = ("vector",)
 
-    def __init__(self, obs_dim: int):
+    def __init__(self, obs_kind: str = "vector", obs_dim: int = 0):
         super().__init__()
         self.obs_dim = obs_dim
         self.mean_width = 2 * obs_dim
         self.width = 4 * obs_dim
 
-    @staticmethod
-    def enabled(cfg, obs_kind):
-        return cfg.action_stats and obs_kind == "vector"
+    @classmethod
+    def enabled(cls, cfg, obs_kind):
+        return (cfg.action_stats and obs_kind == "vector") or super().enabled(cfg, obs_kind)
 
     def phi(self, pool):
         o = pool.window[0].float()
@@ -120,18 +134,16 @@ class LinearRewardStats(FeatureBlock):
 
 class ActionEffects(FeatureBlock):
     name = "effects"
+    obs_kinds = ("discrete",)
 
-    def __init__(self, obs_dim: int, effect_dim: int = 16):
+    def __init__(self, obs_kind: str = "discrete", obs_dim: int = 0, effect_dim: int = 16):
         super().__init__()
         self.obs_dim, self.effect_dim = obs_dim, effect_dim
         self.width = 5 * effect_dim + 2
 
-    @staticmethod
-    def enabled(cfg, obs_kind):
-        on = cfg.action_stats and cfg.action_effects
-        if on and obs_kind != "discrete":
-            raise ValueError(f"action effects need discrete observations, not {obs_kind!r}")
-        return on
+    @classmethod
+    def enabled(cls, cfg, obs_kind):
+        return (cfg.action_stats and cfg.action_effects) or super().enabled(cfg, obs_kind)
 
     def build(self, hidden):
         self.cell = nn.Embedding(self.obs_dim, self.effect_dim)
@@ -167,7 +179,6 @@ class ActionEffects(FeatureBlock):
         return first + self.summary(pooled)
 
 
-FEATURE_BLOCKS = (RewardStats, LinearRewardStats, ActionEffects)
 
 
 class ContextScorer(nn.Module):
@@ -226,9 +237,22 @@ class ContextScorer(nn.Module):
 
 
 def context_scorer(cfg, obs_kind: str, obs_dim: int) -> ContextScorer | None:
-    """The scorer of the blocks ``cfg`` switches on, or None when none is."""
+    """The scorer of the blocks ``cfg`` switches on, or None when none is. ``ValueError`` for a
+    block that cannot read these observations (the config validation says so first)."""
     blocks = []
-    for cls in FEATURE_BLOCKS:
+    for cls in FEATURE_BLOCKS.values():
         if cls.enabled(cfg, obs_kind):
-            blocks.append(cls() if cls is RewardStats else cls(obs_dim))
+            if obs_kind not in cls.obs_kinds:
+                raise ValueError(f"context feature {cls.name!r} needs {' or '.join(cls.obs_kinds)} observations, "
+                                 f"not {obs_kind!r}")
+            blocks.append(cls(obs_kind, obs_dim))
     return ContextScorer(blocks, cfg.d_model) if blocks else None
+
+
+from .state_action import StateActionStats  # noqa: E402  (a block in a file of its own)
+
+# The registry, in feature-column order (a new block: its file and one line here).
+FEATURE_BLOCKS: dict[str, type[FeatureBlock]] = {b.name: b for b in (
+    RewardStats, LinearRewardStats, ActionEffects,
+    StateActionStats,
+)}
