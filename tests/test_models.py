@@ -429,38 +429,61 @@ def test_action_effects_set_summary_ignores_padding_actions():
     assert (moved[..., 0] - narrow[..., 0]).abs().max() > 1e-4  # action 0 is scored with the others in view
 
 
-def test_state_action_stats_pool_the_earlier_steps_of_each_action_in_the_current_state():
-    """model.context_features=[state_action]: for each readout step and action, the count, mean
-    reward and stay-in-place fraction of the earlier steps that took it in the same cell, against
-    a loop over the window; the acting form equals the last row; a wrong observation kind is
-    refused by the config validation."""
+@pytest.mark.parametrize("obs_kind", ["discrete", "vector", "none"])
+def test_state_action_stats_pool_the_earlier_steps_of_each_action_in_states_like_this_one(obs_kind):
+    """model.context_features=[state_action]: for each readout step and action, the weight, mean
+    reward and stay-in-place fraction of the earlier steps that took it, weighted by the likeness
+    of their observation to the current one (same cell; a Gaussian kernel; all steps), against a
+    loop over the window; the acting form equals the last row."""
     from icrl.models.state_action import StateActionStats
 
-    block = StateActionStats("discrete", 5)
+    block = StateActionStats(obs_kind, 5)
     B, T, A = 2, 14, 4
     g = torch.Generator().manual_seed(7)
-    obs = torch.randint(0, 3, (B, T), generator=g)  # few cells: many repeats
+    if obs_kind == "vector":
+        obs = torch.randint(0, 2, (B, T, 3), generator=g).float()  # coarse values: some steps repeat exactly
+    else:
+        obs = torch.randint(0, 3, (B, T), generator=g) if obs_kind == "discrete" else torch.zeros(B, T, dtype=torch.long)
     actions = torch.randint(0, A, (B, T), generator=g)
     rewards = torch.rand(B, T, generator=g).round()
     dones = torch.rand(B, T, generator=g) < 0.2
-    pool = Pool((obs, actions, rewards, dones), A)
-    n, log_n, means = block.extras(pool)
-    pool_last = Pool((obs, actions, rewards, dones), A, last=slice(T - 1, T))
-    last = torch.cat(block.extras(pool_last), dim=-1)
+    with torch.no_grad():
+        n, log_n, means = block.extras(Pool((obs, actions, rewards, dones), A))
+        last = torch.cat(block.extras(Pool((obs, actions, rewards, dones), A, last=slice(T - 1, T))), dim=-1)
     torch.testing.assert_close(last[:, 0], torch.cat([n, log_n, means], dim=-1)[:, -1])
+
+    def like(b, k, t):
+        if obs_kind == "discrete":
+            return float(obs[b, k] == obs[b, t])
+        if obs_kind == "vector":
+            return math.exp(-0.5 * float((obs[b, k] - obs[b, t]).pow(2).sum()))
+        return 1.0
+
+    def stayed(b, k):
+        same = bool((obs[b, k + 1] == obs[b, k]).all()) if obs_kind != "none" else False
+        return float(same and not dones[b, k])
+
     for b in range(B):
         for t in range(T):
             for a in range(A):
-                here = [k for k in range(t) if obs[b, k] == obs[b, t] and actions[b, k] == a]
-                assert float(n[b, t, a, 0]) == float(bool(here))
-                assert abs(float(log_n[b, t, a, 0]) - math.log1p(len(here))) < 1e-6
-                if here:
-                    mean_r = sum(float(rewards[b, k]) for k in here) / len(here)
-                    stay = sum(float(obs[b, k + 1] == obs[b, k] and not dones[b, k]) for k in here) / len(here)
-                    assert abs(float(means[b, t, a, 0]) - mean_r) < 1e-6
-                    assert abs(float(means[b, t, a, 1]) - stay) < 1e-6
-    assert n.sum() > 0 and (means[..., 1] > 0).any()  # the test has teeth: repeats and stays happen
-    with pytest.raises(ConfigError, match="state_action needs discrete"):
-        load_config("bandit-cpu", ["model.context_features=[state_action]"])
+                here = [(k, like(b, k, t)) for k in range(t) if actions[b, k] == a]
+                weight = sum(w for _, w in here)
+                assert abs(float(log_n[b, t, a, 0]) - math.log1p(weight)) < 1e-5
+                assert float(n[b, t, a, 0]) == float(weight > 1e-6)
+                if weight > 1e-6:
+                    mean_r = sum(w * float(rewards[b, k]) for k, w in here) / weight
+                    stay = sum(w * stayed(b, k) for k, w in here) / weight
+                    assert abs(float(means[b, t, a, 0]) - mean_r) < 1e-4
+                    assert abs(float(means[b, t, a, 1]) - stay) < 1e-4
+    assert n.sum() > 0 and (obs_kind == "none" or (means[..., 1] > 0).any())  # the test has teeth
+
+
+def test_context_features_are_checked_before_any_work():
+    with pytest.raises(ConfigError, match="linear_reward needs vector"):
+        load_config("bandit-cpu", ["model.context_features=[linear_reward]"])
     with pytest.raises(ConfigError, match="allowed a list of the feature blocks"):
         load_config("darkroom-cpu", ["model.context_features=[ngram]"])
+    with pytest.raises(ConfigError, match="without repeats"):
+        load_config("darkroom-cpu", ["model.context_features=[state_action,state_action]"])
+    for preset in ("bandit-cpu", "contextual-cpu", "darkroom-cpu", "keydoor-cpu"):  # defined for every env
+        assert load_config(preset, ["model.context_features=[state_action]"]).model.context_features == ["state_action"]

@@ -1,44 +1,69 @@
-"""``state_action``: per-action statistics of the context restricted to the current state.
+"""``state_action``: per-action statistics of the context in states like the current one.
 
-A context-feature block (``features.py``), switched on by ``model.context_features=[state_action]``,
-for discrete observations. For each readout step ``t`` and action ``a``, it pools the earlier
-steps ``k < t`` of the window that took ``a`` *in the state the agent is in now* (``o_k = o_t``):
-their count ``n`` (as ``n > 0`` and ``log(1 + n)``), their mean reward, and the fraction of them
-after which the observation stayed the same (``o_{k+1} = o_k`` within the episode: the action did
-nothing here, e.g. walked into a wall). An exact-match n-gram head of length one on the
-observation, fixed rather than learned (after Zisman et al., 2024): "what did each action do, and
-pay, the last times I was here". Defined on the context alone and equivariant to the order of
-the action set.
+A context-feature block (``features.py``), switched on by ``model.context_features=[state_action]``.
+For each readout step ``t`` and action ``a``, it pools the earlier steps ``k < t`` of the window
+that took ``a``, each weighted by how alike its observation is to the current one, ``w_tk``:
+their weight ``n = sum w`` (as ``n > 0`` and ``log(1 + n)``), their weighted mean reward, and the
+weighted fraction of them after which the observation stayed the same (``o_{k+1} = o_k`` within
+the episode: the action did nothing there, e.g. walked into a wall).
+
+* discrete observations: ``w_tk = 1`` when ``o_k = o_t``, else 0 (an exact-match n-gram head of
+  length one on the observation, fixed rather than learned, after Zisman et al., 2024: "what did
+  each action do, and pay, the last times I was here");
+* vector observations: ``w_tk = exp(-|o_k - o_t|^2 / (2 b^2))`` with a learned bandwidth ``b``
+  (initially 1): a kernel estimate of each action's reward near the current context;
+* no observations (bandits): every earlier step counts (the per-action statistics of the reward).
+
+Defined on the context alone, for every observation kind, and equivariant to the order of the
+action set.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .features import FeatureBlock, Pool
 
 
 class StateActionStats(FeatureBlock):
     name, width = "state_action", 4
-    obs_kinds = ("discrete",)
+
+    def __init__(self, obs_kind: str = "discrete", obs_dim: int = 0):
+        super().__init__()
+        self.obs_kind = obs_kind
+        if obs_kind == "vector":
+            self.log_bandwidth = nn.Parameter(torch.zeros(()))
+
+    def _likeness(self, obs, last_only: bool):
+        """``(B, T', T)`` weights of each earlier step's observation against the readout's."""
+        B, T = obs.shape[:2]
+        now = obs[:, -1:] if last_only else obs
+        if self.obs_kind == "discrete":
+            w = (now.long()[:, :, None] == obs.long()[:, None, :]).float()
+        elif self.obs_kind == "vector":
+            d2 = torch.cdist(now.float(), obs.float()).pow(2)
+            w = torch.exp(-0.5 * d2 * torch.exp(-2 * self.log_bandwidth))
+        else:
+            w = torch.ones(B, now.shape[1], T, device=obs.device)
+        k = torch.arange(T, device=obs.device)
+        t = k[-1:] if last_only else k
+        return w * (k[None, :] < t[:, None]).float()[None]  # steps k < t only
 
     def extras(self, pool: Pool) -> list[torch.Tensor]:
         obs, actions, rewards, dones = pool.window
         B, T = actions.shape
-        o = obs.long()
-        stayed = torch.zeros(B, T, device=o.device)
-        stayed[:, :-1] = (o[:, 1:] == o[:, :-1]).float()
-        if dones is not None:
-            stayed = stayed * (~dones.bool()).float()
+        stayed = torch.zeros(B, T, device=actions.device)
+        if self.obs_kind != "none":
+            same = obs[:, 1:] == obs[:, :-1]
+            stayed[:, :-1] = (same.all(-1) if self.obs_kind == "vector" else same).float()
+            if dones is not None:
+                stayed = stayed * (~dones.bool()).float()
         phi = torch.stack([torch.ones_like(stayed), rewards.float(), stayed], dim=-1)  # (B, T, 3)
         joint = F.one_hot(actions.long().clamp(min=0), pool.width).float()[..., None] * phi[:, :, None, :]
-        k = torch.arange(T, device=o.device)
-        if pool.last == slice(T - 1, T):  # the acting agent: the last step only
-            match = ((o == o[:, -1:]) & (k < T - 1)[None, :]).float()[:, None, :]  # (B, 1, T)
-        else:
-            match = ((o[:, :, None] == o[:, None, :]) & (k[None, :] < k[:, None])[None]).float()  # (B, T, T)
-        sums = torch.einsum("btk,bkaf->btaf", match, joint)  # (B, T', A, 3)
+        w = self._likeness(obs, last_only=pool.last == slice(T - 1, T))
+        sums = torch.einsum("btk,bkaf->btaf", w, joint)  # (B, T', A, 3)
         n = sums[..., :1]
-        means = sums[..., 1:] / n.clamp(min=1.0)
-        return [(n > 0).float(), torch.log1p(n), means]
+        means = sums[..., 1:] / n.clamp(min=1e-6).where(n > 1e-6, torch.ones_like(n))
+        return [(n > 1e-6).float(), torch.log1p(n), means]
