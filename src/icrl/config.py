@@ -81,9 +81,9 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    kind: str = "headless_ad"  # a model kind of icrl.models.kinds.MODEL_KINDS: headless_ad | ad
+    kind: str = "headless_ad"  # a model kind of icrl.models.kinds.MODEL_KINDS: headless_ad | ad | dpt | headless_dpt
     layout: str = switch("interleaved", "interleaved")  # interleaved (the paper's separate tokens) | compact (one token per step)
-    action_stats: bool = switch(False, False, None)  # score each action's pooled context statistics too (models.model.ActionStats)
+    action_stats: bool = switch(False, False, None)  # score each action's pooled context statistics too (models.features)
     action_effects: bool = switch(False, False, None)  # with action_stats: also what each action does to the observation (discrete only)
     # More context-feature blocks by name (models.features.FEATURE_BLOCKS), e.g. [state_action]
     context_features: list = field(default_factory=list, metadata={PAPER: PaperSwitch([], None)})
