@@ -425,7 +425,7 @@ def test_darkroom_select_steps_exactly_like_the_whole_batch():
     index = np.array([0, 3, 4, 11, 12, 20, 23])
     sub = full.select(index)
     assert sub is not full and sub.num_envs == len(index) and full.num_envs == len(tasks)
-    assert sub.max_actions == full.max_actions  # per-task arrays keep their width
+    assert sub.action_width == full.action_width  # per-task arrays keep their width
     np.testing.assert_array_equal(sub.num_actions, tasks.num_actions[index])
     np.testing.assert_array_equal(sub.tasks.params["goals"], tasks.params["goals"][index])
     np.testing.assert_array_equal(sub.agent_cell, full.agent_cell[index])

@@ -62,7 +62,7 @@ class InContextPolicy(Policy):
     # -- episode bookkeeping ---------------------------------------------------------------------
     def reset(self, env, rng, horizon=None):
         super().reset(env, rng, horizon)
-        width = int(env.max_actions)
+        width = int(env.action_width)
         self.width = width
         self.num_actions_t = torch.as_tensor(np.asarray(env.num_actions), device=self.device)
         self.model.actions.check_width(width)
@@ -281,7 +281,7 @@ class Agent:
         self.action_set = actions
         n = len(actions)
         fake_env = SimpleNamespace(
-            num_envs=1, num_actions=np.array([n]), max_actions=n, action_mask=np.ones((1, n), dtype=bool),
+            num_envs=1, num_actions=np.array([n]), action_width=n, action_mask=np.ones((1, n), dtype=bool),
             obs_kind=m.obs_kind, obs_dim=m.obs_dim,
         )
         self.policy.reset(fake_env, self.rng)

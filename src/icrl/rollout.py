@@ -146,7 +146,7 @@ def rollout(
         "valid": np.full((B, max_steps), steps is not None, dtype=bool),
     }
     if record_probs or record_optimal:
-        record["probs"] = np.zeros((B, max_steps, env.max_actions), dtype=np.float16)
+        record["probs"] = np.zeros((B, max_steps, env.action_width), dtype=np.float16)
     regrets = None
     retire = (
         episodes is not None and retire_below > 0

@@ -22,7 +22,7 @@ class BernoulliBandit(BatchedEnv):
     def __init__(self, tasks, seed=None):
         super().__init__(tasks, seed)
         means = np.asarray(tasks.params["means"], dtype=np.float64)
-        self.means = np.where(self.action_mask, means[:, : self.max_actions], -np.inf)
+        self.means = np.where(self.action_mask, means[:, : self.action_width], -np.inf)
         self.best = self.means.max(axis=1)
 
     def select(self, index):

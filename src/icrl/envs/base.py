@@ -199,9 +199,14 @@ class BatchedEnv:
         self.num_envs = len(tasks)
         self.num_actions = tasks.num_actions
         self.action_sets = tasks.action_sets
-        self.max_actions = tasks.action_sets.shape[1]
+        self.action_width = tasks.action_sets.shape[1]  # slots of every per-action array (the widest set)
         self.action_mask = tasks.action_mask
         self._obs: np.ndarray | None = None
+
+    @property
+    def max_actions(self) -> int:
+        """The former name of ``action_width`` (read-only; kept for environments written against it)."""
+        return self.action_width
 
     @property
     def obs_shape(self) -> tuple[int, ...]:

@@ -24,7 +24,7 @@ class ContextualBandit(BatchedEnv):
 
     def __init__(self, tasks, seed=None, noise_std: float = 1.0):
         super().__init__(tasks, seed)
-        self.features = np.asarray(tasks.params["arm_features"], dtype=np.float64)[:, : self.max_actions]
+        self.features = np.asarray(tasks.params["arm_features"], dtype=np.float64)[:, : self.action_width]
         self.noise_std = noise_std
         self._context = np.zeros((self.num_envs, CONTEXT_DIM))
 

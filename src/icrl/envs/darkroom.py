@@ -133,7 +133,7 @@ class DarkRoom(BatchedEnv):
         self.goals = goals
         self._goal_starts = goals * (GRID * GRID * NUM_COMPOUND_ACTIONS)  # the goal's slice of _passes
         self._action_ids = ids.astype(np.int16).reshape(-1)  # global id of [b, a] at b * A + a (small: read at random)
-        self._row_starts = np.arange(self.num_envs) * self.max_actions
+        self._row_starts = np.arange(self.num_envs) * self.action_width
         self._landing, self._passes = _transition_tables()
         self.agent_cell = np.full(self.num_envs, START_CELL, dtype=np.int64)  # the agent's cell
         self.t = np.zeros(self.num_envs, dtype=np.int64)
@@ -143,7 +143,7 @@ class DarkRoom(BatchedEnv):
         """The local actions on a shortest path to the goal from each task's cell (ties: all),
         among the task's own actions; computed once per task set by value iteration."""
         if self._optimal is None:
-            ids = self._action_ids.reshape(self.num_envs, self.max_actions).astype(np.int64)
+            ids = self._action_ids.reshape(self.num_envs, self.action_width).astype(np.int64)
             paths = action_paths(np.where(self.action_mask, ids, 0))
             finish = (paths == self.goals[:, None, None, None]).any(axis=3)
             dist, cost = steps_to_go(finish, paths[..., -1].astype(np.int64), self.action_mask)
@@ -155,8 +155,8 @@ class DarkRoom(BatchedEnv):
         new._optimal = None if self._optimal is None else self._optimal[index]
         new.goals = self.goals[index]
         new._goal_starts = self._goal_starts[index]
-        new._action_ids = self._action_ids.reshape(self.num_envs, self.max_actions)[index].reshape(-1)
-        new._row_starts = np.arange(new.num_envs) * self.max_actions
+        new._action_ids = self._action_ids.reshape(self.num_envs, self.action_width)[index].reshape(-1)
+        new._row_starts = np.arange(new.num_envs) * self.action_width
         new.agent_cell = self.agent_cell[index]
         new.t = self.t[index]
         return new

@@ -155,13 +155,13 @@ class GymFamilyEnv(BatchedEnv):
         fam = self.family
         if fam.oracle is None:
             raise EnvError(f"{self.name} has no oracle: give GymFamily(oracle=...) for optimal actions")
-        mask = np.zeros((self.num_envs, self.max_actions), dtype=bool)
+        mask = np.zeros((self.num_envs, self.action_width), dtype=bool)
         for b, env in enumerate(self.envs):
             ids = np.asarray(_optimal_sequences(fam, env, self._raw[b], fam.compound), dtype=np.int64)
             first = np.unique(ids // fam.env_actions ** (fam.compound - 1))
             for chosen in (np.isin(self.action_sets[b], ids),
                            np.isin(self.action_sets[b] // fam.env_actions ** (fam.compound - 1), first),
-                           np.ones(self.max_actions, dtype=bool)):
+                           np.ones(self.action_width, dtype=bool)):
                 mask[b] = chosen & self.action_mask[b]
                 if mask[b].any():
                     break

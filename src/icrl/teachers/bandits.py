@@ -66,10 +66,10 @@ class _CountingBandit(Policy):
 
     def reset(self, env, rng, horizon=None):
         super().reset(env, rng, horizon)
-        self.counts = np.zeros((env.num_envs, env.max_actions))
-        self.sums = np.zeros((env.num_envs, env.max_actions))
+        self.counts = np.zeros((env.num_envs, env.action_width))
+        self.sums = np.zeros((env.num_envs, env.action_width))
         self.t = 0  # steps so far, the same for every task
-        self._row_starts = np.arange(env.num_envs) * env.max_actions
+        self._row_starts = np.arange(env.num_envs) * env.action_width
 
     def select(self, index):
         self._select_common(index)
@@ -264,8 +264,8 @@ class LinUCB(Policy):
     def reset(self, env, rng, horizon=None):
         super().reset(env, rng, horizon)
         d = env.obs_dim
-        self.a_inv = np.tile(np.eye(d) / self.ridge, (env.num_envs, env.max_actions, 1, 1))
-        self.b = np.zeros((env.num_envs, env.max_actions, d))
+        self.a_inv = np.tile(np.eye(d) / self.ridge, (env.num_envs, env.action_width, 1, 1))
+        self.b = np.zeros((env.num_envs, env.action_width, d))
         self.tried = ~self.action_mask if self.try_each_arm else np.ones_like(self.action_mask)
 
     def select(self, index):

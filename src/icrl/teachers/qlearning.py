@@ -52,13 +52,13 @@ class QLearning(Policy):
             self.num_episodes = horizon.episodes if horizon is not None and horizon.episodes else DEFAULT_EPISODES
         if env.obs_kind != "discrete":
             raise TeacherError(f"tabular Q-learning needs discrete observations; {env.name} has {env.obs_kind!r}")
-        q = rng.random((env.num_envs, env.obs_dim, env.max_actions), dtype=np.float32)
+        q = rng.random((env.num_envs, env.obs_dim, env.action_width), dtype=np.float32)
         if not self.action_mask.all():
             q[~np.broadcast_to(self.action_mask[:, None, :], q.shape)] = -np.inf
         self.q = q  # C-contiguous: see _q_rows
         rows = env.num_envs * env.obs_dim
         self.v = np.empty(rows, dtype=np.float32)  # v[b * S + s] = max_a q[b, s, a]
-        self.greedy = np.empty(rows, dtype=np.min_scalar_type(env.max_actions))  # an a with q[b, s, a] == v[b * S + s]
+        self.greedy = np.empty(rows, dtype=np.min_scalar_type(env.action_width))  # an a with q[b, s, a] == v[b * S + s]
         self.tied = np.empty(rows, dtype=bool)  # more than one such a
         self._summarize()
         self.episode = np.zeros(env.num_envs, dtype=np.int64)
