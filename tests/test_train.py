@@ -296,6 +296,34 @@ def test_headless_ad_learns_bandits_in_context(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_papers_plain_recipe_learns_bandits_in_context_at_toy_size(tmp_path):
+    """The paper's recipe, none of the laptop switches (interleaved tokens, no context features,
+    sampled-action targets, InfoNCE), at toy size: it beats random and improves within its context.
+
+    Weak, as docs/quality.md measures the plain recipe at CPU budgets: the thresholds say "learns
+    something in context", not "reaches Thompson sampling". Sampled at half of tau, a protocol
+    fixed here, not tuned. Seen: 70 s on 2 cores (AVX-512).
+    """
+    cfg = load_config("bandit-cpu", [
+        "model.layout=interleaved", "model.action_stats=false", "data.num_tasks=1000", "data.steps=100",
+        "data.batch_tasks=1000", "model.seq_len=100", "model.d_model=64", "model.num_heads=4",
+        "model.num_layers=2", "train.num_steps=800", "train.batch_size=16", "train.lr=2e-3",
+        "train.checkpoint_every=1000", "train.log_every=100", "eval.steps=100", "eval.num_tasks=50",
+    ])
+    assert cfg.model.layout == "interleaved" and not cfg.model.action_stats and not cfg.model.context_features
+    data = generate_dataset(cfg, tmp_path / "data.h5", progress=False)
+    trainer = Trainer(cfg, tmp_path / "run", data, progress=False)
+    trainer.run()
+    row = _normalized(trainer.model, cfg, "train", cfg.model.tau / 2)
+    curve = row["headless_ad"]["curve"]
+    first, last = curve[19], curve[-1] - curve[-21]
+    summary = {"train@tau/2": round(row["headless_ad"]["normalized"], 2), "regret first/last 20": (round(first, 2), round(last, 2))}
+    print("plain recipe learning test:", summary)
+    assert row["headless_ad"]["normalized"] >= 0.25, summary  # seen: 0.39 (random play: 0)
+    assert last <= 0.85 * first, summary  # seen: 5.89 vs 7.84 (a random policy: equal)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["interleaved", "compact"])
 def test_compiled_training_matches_eager(tmp_path, small_config, small_dataset_path, layout):
     """``train.compile=true`` runs the same computation (checked on CPU; compiling takes a minute)."""
