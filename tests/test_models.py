@@ -478,6 +478,44 @@ def test_state_action_stats_pool_the_earlier_steps_of_each_action_in_states_like
     assert n.sum() > 0 and (obs_kind == "none" or (means[..., 1] > 0).any())  # the test has teeth
 
 
+def test_episode_state_action_stats_count_only_steps_of_the_same_cell_and_phase():
+    """episode_state_action: the state is the cell and the reward earned so far in the episode, so
+    an earlier step counts only where both match; against a loop; the acting form equals the last row."""
+    from icrl.models.state_action import EpisodeStateActionStats
+
+    block = EpisodeStateActionStats("discrete", 5)
+    B, T, A = 2, 16, 3
+    g = torch.Generator().manual_seed(11)
+    obs = torch.randint(0, 2, (B, T), generator=g)
+    actions = torch.randint(0, A, (B, T), generator=g)
+    rewards = (torch.rand(B, T, generator=g) < 0.25).float()
+    dones = torch.rand(B, T, generator=g) < 0.2
+    with torch.no_grad():
+        n, log_n, means = block.extras(Pool((obs, actions, rewards, dones), A))
+        last = torch.cat(block.extras(Pool((obs, actions, rewards, dones), A, last=slice(T - 1, T))), dim=-1)
+    torch.testing.assert_close(last[:, 0], torch.cat([n, log_n, means], dim=-1)[:, -1])
+
+    def episode(b, k):
+        return int(dones[b, :k].sum())
+
+    def phase(b, k):
+        return sum(float(rewards[b, j]) for j in range(k) if episode(b, j) == episode(b, k))
+
+    differs = 0
+    for b in range(B):
+        for t in range(T):
+            for a in range(A):
+                here = [k for k in range(t) if actions[b, k] == a and obs[b, k] == obs[b, t]
+                        and phase(b, k) == phase(b, t)]
+                cell_only = [k for k in range(t) if actions[b, k] == a and obs[b, k] == obs[b, t]]
+                differs += len(here) != len(cell_only)
+                assert abs(float(log_n[b, t, a, 0]) - math.log1p(len(here))) < 1e-5
+                if here:
+                    mean_r = sum(float(rewards[b, k]) for k in here) / len(here)
+                    assert abs(float(means[b, t, a, 0]) - mean_r) < 1e-5
+    assert differs > 0  # the phase matters in this window: the test has teeth
+
+
 def test_context_features_are_checked_before_any_work():
     with pytest.raises(ConfigError, match="linear_reward needs vector"):
         load_config("bandit-cpu", ["model.context_features=[linear_reward]"])

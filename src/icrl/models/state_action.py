@@ -36,8 +36,8 @@ class StateActionStats(FeatureBlock):
         if obs_kind == "vector":
             self.log_bandwidth = nn.Parameter(torch.zeros(()))
 
-    def _likeness(self, obs, last_only: bool):
-        """``(B, T', T)`` weights of each earlier step's observation against the readout's."""
+    def _likeness(self, obs, last_only: bool, rewards=None, dones=None):
+        """``(B, T', T)`` weights of each earlier step's state against the readout's."""
         B, T = obs.shape[:2]
         now = obs[:, -1:] if last_only else obs
         if self.obs_kind == "discrete":
@@ -62,8 +62,30 @@ class StateActionStats(FeatureBlock):
                 stayed = stayed * (~dones.bool()).float()
         phi = torch.stack([torch.ones_like(stayed), rewards.float(), stayed], dim=-1)  # (B, T, 3)
         joint = F.one_hot(actions.long().clamp(min=0), pool.width).float()[..., None] * phi[:, :, None, :]
-        w = self._likeness(obs, last_only=pool.last == slice(T - 1, T))
+        w = self._likeness(obs, pool.last == slice(T - 1, T), rewards, dones)
         sums = torch.einsum("btk,bkaf->btaf", w, joint)  # (B, T', A, 3)
         n = sums[..., :1]
         means = sums[..., 1:] / n.clamp(min=1e-6).where(n > 1e-6, torch.ones_like(n))
         return [(n > 1e-6).float(), torch.log1p(n), means]
+
+
+class EpisodeStateActionStats(StateActionStats):
+    """``episode_state_action``: as ``state_action``, with the state taken to be the observation
+    *and the reward earned so far in the episode* (within the window): steps of another phase of
+    an episode (before or after a key was found, a subgoal reached) do not count. Without
+    episodes (the bandits: every step ends one) it equals ``state_action``."""
+
+    name = "episode_state_action"
+
+    def _likeness(self, obs, last_only: bool, rewards=None, dones=None):
+        w = super()._likeness(obs, last_only)
+        if dones is None:
+            return w
+        B, T = dones.shape
+        ends = dones.bool().float()
+        episode = torch.cumsum(ends, 1) - ends  # the episode of each step: ends strictly before it
+        k = torch.arange(T, device=obs.device)
+        same = (episode[:, :, None] == episode[:, None, :]) & (k[None, :] < k[:, None])[None]  # (B, T, T)
+        phase = torch.einsum("btk,bk->bt", same.float(), rewards.float())  # reward earned so far
+        now = phase[:, -1:] if last_only else phase
+        return w * (now[:, :, None] == phase[:, None, :]).float()
