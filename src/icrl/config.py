@@ -662,7 +662,7 @@ def _validate(cfg: RunConfig) -> None:
     _between("model.attn_dropout", m.attn_dropout, 0.0, 0.99)
     _between("model.label_smoothing", m.label_smoothing, 0.0, 0.99)
     _check(m.tau > 0, "model.tau", m.tau, "> 0")
-    limit, limit_field = MODEL_KINDS[m.kind].action_limit(m)
+    limit, limit_field = MODEL_KINDS[m.kind].rules.limit(m)
     if limit is not None:
         _check(hi <= limit, renamed(limit_field), limit, f">= {hi} (the most actions of a {cfg.env} training task)")
     _at_least("train.num_steps", t.num_steps, 1)

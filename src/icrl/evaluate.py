@@ -186,7 +186,7 @@ def usable_suites(model, tasks: dict[str, TaskSet]) -> tuple[dict[str, TaskSet],
     AD's fixed head, the size of orthonormal embeddings)."""
     from .models.kinds import model_kind
 
-    limit, field = model_kind(model.cfg.kind).action_limit(model.cfg)
+    limit, field = model_kind(model.cfg.kind).rules.limit(model.cfg)
     usable, skipped = {}, {}
     for name, ts in tasks.items():
         widest = int(ts.num_actions.max())

@@ -55,13 +55,13 @@ class Protocol:
 def training_temperature(cfg) -> float:
     """The temperature of the distribution the model was trained to fit: tau for the headless
     kinds (InfoNCE over similarities / tau), 1 for a softmax head (AD, DPT)."""
-    return model_kind(cfg.model.kind).default_temperature(cfg.model)
+    return model_kind(cfg.model.kind).rules.training_temperature(cfg.model)
 
 
 def only_greedy(cfg) -> bool:
     """Whether the model can only take its nearest action: the MSE ablation regresses an embedding
     and has no distribution to sample from (the paper takes the nearest neighbour)."""
-    return model_kind(cfg.model.kind).greedy_only(cfg.model)
+    return model_kind(cfg.model.kind).rules.greedy_only(cfg.model)
 
 
 def paper_protocol(cfg) -> Protocol:

@@ -144,7 +144,7 @@ class Trainer:
             raise DatasetError(f"{dataset_path}: a {self.dataset.env} dataset cannot train a {cfg.env} model")
         widest = int(self.dataset.num_actions.max())
         self.kind = model_kind(cfg.model.kind)
-        limit, field = self.kind.action_limit(cfg.model)
+        limit, field = self.kind.rules.limit(cfg.model)
         if limit is not None and widest > limit:
             raise ConfigError(f"{renamed(field)}={limit} is invalid: the dataset has tasks with {widest} actions")
         if cfg.data.targets in ("policy", "optimal") and self.dataset.targets is None:

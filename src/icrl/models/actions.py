@@ -116,7 +116,7 @@ class EmbeddedActions(ActionInterface):
         self.cfg, self.embed_dim = cfg, cfg.d_model
         self.action_in = nn.Linear(cfg.action_dim, cfg.d_model, bias=False)
         self.head = nn.Linear(cfg.d_model, cfg.action_dim)
-        self.regresses = cfg.loss == "mse"
+        self.regresses = self.rules.greedy_only(cfg)  # the MSE ablation: it regresses the embedding
 
     def draw(self, batch, width, generator=None, device="cpu"):
         return sample_action_embeddings(batch, width, self.cfg.action_dim, self.cfg.embeddings, generator, device)

@@ -55,9 +55,16 @@ class Pool:
     window: tuple
     width: int
     last: slice = field(default_factory=lambda: slice(None))
+    onehot: torch.Tensor | None = None  # (B, T, A): the action each step took
     sums: dict = field(default_factory=dict)
     n: torch.Tensor | None = None
     scratch: dict = field(default_factory=dict)
+
+    def actions_onehot(self) -> torch.Tensor:
+        """``(B, T, A)`` float: the action each step of the window took (computed once)."""
+        if self.onehot is None:
+            self.onehot = F.one_hot(self.window[1].long().clamp(min=0), self.width).float()
+        return self.onehot
 
     def means(self, name: str) -> torch.Tensor:
         return self.sums[name] / self.n.clamp(min=1.0)
@@ -208,7 +215,7 @@ class ContextScorer(nn.Module):
         pool = Pool((obs, actions, rewards, dones), width)
         parts = [b.phi(pool) for b in self.blocks.values()]
         phi = torch.cat([p for part in parts for p in part], dim=-1)  # (B, T, F)
-        onehot = F.one_hot(actions.long().clamp(min=0), width).to(phi.dtype)  # (B, T, A)
+        onehot = pool.onehot = F.one_hot(actions.long().clamp(min=0), width).to(phi.dtype)  # (B, T, A)
         if last_only:
             sums = torch.einsum("bta,btf->baf", onehot[:, :-1], phi[:, :-1])[:, None]  # (B, 1, A, F)
             steps = torch.full((1, 1, 1, 1), float(T - 1), device=phi.device)

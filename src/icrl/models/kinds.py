@@ -46,18 +46,6 @@ class ModelKind:
         """The model.* fields that only this kind (and kinds sharing its interface) reads."""
         return self.rules.fields
 
-    def action_limit(self, model_cfg) -> tuple[int | None, str]:
-        """(most actions a task may have, or None for no limit; the config field that sets it)."""
-        return self.rules.limit(model_cfg)
-
-    def default_temperature(self, model_cfg) -> float:
-        """Sampling temperature of the paper's protocol: the one the model was trained to fit."""
-        return self.rules.training_temperature(model_cfg)
-
-    def greedy_only(self, model_cfg) -> bool:
-        """Whether its policy can only take its best action (the MSE ablation)."""
-        return self.rules.greedy_only(model_cfg)
-
 
 # DPT (Lee et al., NeurIPS 2023) learns the optimal action of each step's state from the context
 # before it: the same decoder, trained with data.targets=optimal (soft targets over tied optima).

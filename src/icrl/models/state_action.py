@@ -21,7 +21,6 @@ action set.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .features import FeatureBlock, Pool
@@ -61,7 +60,7 @@ class StateActionStats(FeatureBlock):
             if dones is not None:
                 stayed = stayed * (~dones.bool()).float()
         phi = torch.stack([torch.ones_like(stayed), rewards.float(), stayed], dim=-1)  # (B, T, 3)
-        joint = F.one_hot(actions.long().clamp(min=0), pool.width).float()[..., None] * phi[:, :, None, :]
+        joint = pool.actions_onehot().float()[..., None] * phi[:, :, None, :]
         w = self._likeness(obs, pool.last == slice(T - 1, T), rewards, dones)
         sums = torch.einsum("btk,bkaf->btaf", w, joint)  # (B, T', A, 3)
         n = sums[..., :1]
