@@ -80,6 +80,7 @@ CLI_CASES = [
     (["sweep", "bandit-cpu", "--seeds", "1", "--vary", "data.seed=1,2", "--dry-run"], "data.seed"),  # S12
     (["sweep", "bandit-cpu", "--seeds", "100000000", "--dry-run"], "--seeds=100000000"),  # S23
     (["sweep", "bandit-cpu", "--seeds", "2", "--first-seed", "4294967295", "--dry-run"], "--first-seed=4294967295"),
+    (["sweep", "bandit-cpu", "--ablations", "--only", "no_prompt,nope", "--dry-run"], "nope"),
     (["compare", "runs", "--reps", "100000000"], "--reps=100000000"),  # P16
     (["run", "bandit-cpu", "--set", "eval.suites=train,train"], "each suite once"),
     (["baselines", "bandit", "--num-tasks", "1000000000"], "--num-tasks=1000000000"),

@@ -138,6 +138,18 @@ def test_each_verdict_on_synthetic_runs(tmp_path, offsets, expected):
     assert finding["verdict"] == expected, finding
 
 
+def test_one_seed_gives_no_interval_and_no_verdict(tmp_path):
+    """A difference of one run per group has no interval: inconclusive, however large."""
+    root = tmp_path / "sweeps"
+    fake_run(root, "full", 0, {s: 0.9 for s in SUITES})
+    fake_run(root, "no_prompt", 0, {s: 0.2 for s in SUITES})
+    md, js = compare([root], tmp_path / "out.md", reps=200)
+    finding = json.loads(js.read_text())["findings"]["bandit"]["full>=no_prompt"]
+    assert finding["verdict"] == "inconclusive" and finding["difference"][1:] == [None, None]
+    assert finding["difference"][0] == pytest.approx(0.7)
+    assert "0.70 [no interval: one seed]" in md.read_text()
+
+
 def test_compare_refuses_what_it_cannot_read(tmp_path):
     with pytest.raises(CompareError, match="no finished run"):
         find_runs([tmp_path])
@@ -220,6 +232,16 @@ def test_sweep_then_compare_end_to_end(tmp_path, monkeypatch):
     assert "model.prompt=false" in text and (tmp_path / "rep-figures/bandit-cpu-curves.png").exists()
     refused = runner.invoke(app, ["compare", "sw", "--out", "rep.md"])
     assert refused.exit_code == 2 and "already exists" in refused.output
+
+
+def test_sweep_only_runs_the_named_variants(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    listed = runner.invoke(app, ["sweep", "bandit-cpu", "--seeds", "2", "--ablations", "--ad-arms", "50",
+                                 "--only", "ad_50,no_prompt", "--out", "sw", "--dry-run"])
+    assert listed.exit_code == 0, listed.output
+    rows = [line.split() for line in listed.output.splitlines()]
+    assert [(r[0], r[2]) for r in rows] == [("no_prompt", "0"), ("no_prompt", "1"), ("ad_50", "0"), ("ad_50", "1")]
+    assert not (tmp_path / "sw").exists()
 
 
 def test_sweep_hands_runs_to_gpus_and_shards(tmp_path, monkeypatch):

@@ -228,6 +228,8 @@ def sweep(
         "--ablations", help="The paper's ablations: full, no_prompt, mse, gaussian, ad, and AD retrained per arm count.")] = False,
     ad_arms: Annotated[str | None, typer.Option(
         "--ad-arms", help="With --ablations: arm counts to retrain AD for, e.g. 50,100 (default: every num_K beyond training).")] = None,
+    only: Annotated[str | None, typer.Option(
+        "--only", help="Run only these variants, e.g. no_prompt,mse (the others stay as they are).")] = None,
     out: Annotated[Path | None, typer.Option(help="Sweep folder (default: sweeps/<preset>).")] = None,
     gpus: Annotated[str | None, typer.Option(help="Run one run per listed GPU at a time, e.g. 0,1,2,3.")] = None,
     shard: Annotated[str | None, typer.Option(help="I/N: this process takes runs I, I+N, ... (several machines).")] = None,
@@ -238,7 +240,7 @@ def sweep(
     import shlex
     import sys
 
-    from .sweep import Variant, ablation_variants, execute, parse_shard, plan, vary_variants
+    from .sweep import Variant, ablation_variants, execute, keep_variants, parse_shard, plan, vary_variants
 
     variants = vary_variants(vary)
     if ablations:
@@ -249,6 +251,8 @@ def sweep(
         variants = ablation_variants(preset, arms) + variants
     elif ad_arms:
         raise ConfigError("--ad-arms needs --ablations")
+    if only is not None:
+        variants = keep_variants(variants or [Variant("base")], only)
     runs = plan(preset, seeds=seeds, first_seed=first_seed, sets=set_ or (), variants=variants or [Variant("base")], out=out)
     if shard:
         index, count = parse_shard(shard)

@@ -170,8 +170,11 @@ def interval_estimates(scores: dict[str, np.ndarray], stat: str = "mean", *, rep
 def difference_interval(a: np.ndarray, b: np.ndarray, *, reps: int = REPS, seed: int = 0) -> tuple[float, float, float]:
     """Mean of ``a`` minus mean of ``b`` (two groups of runs, one score each) and its 95% interval:
     rliable's stratified bootstrap resamples each column of the (runs x 2) matrix on its own,
-    which is the independent bootstrap of two groups. Groups of unequal size are cut to the smaller."""
+    which is the independent bootstrap of two groups. Groups of unequal size are cut to the smaller.
+    With one run per group there is no interval: the bounds are NaN (``verdict``: inconclusive)."""
     n = min(len(a), len(b))
+    if n < 2:
+        return float(np.mean(a[:n]) - np.mean(b[:n])), float("nan"), float("nan")
     stacked = np.stack([np.asarray(a, float)[:n], np.asarray(b, float)[:n]], axis=1)
     library, _ = _rliable()
     points, cis = library.get_interval_estimates(
@@ -182,7 +185,14 @@ def difference_interval(a: np.ndarray, b: np.ndarray, *, reps: int = REPS, seed:
 
 def fmt(est, digits: int = 2) -> str:
     point, lo, hi = est
+    if np.isnan(lo) or np.isnan(hi):
+        return f"{point:.{digits}f} [no interval: one seed]"
     return f"{point:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def as_json(interval) -> list:
+    """``(point, low, high)`` as a JSON list, a missing bound (one seed) as null."""
+    return [None if np.isnan(x) else x for x in interval]
 
 
 VERDICTS = ("holds", "inconclusive", "does not hold")
@@ -191,8 +201,10 @@ VERDICTS = ("holds", "inconclusive", "does not hold")
 def verdict(interval) -> str:
     """The verdict a 95% interval ``(point, low, high)`` of a difference supports on the claim
     "the difference is above zero": ``holds`` when the whole interval is above zero, ``does not
-    hold`` when it is below, ``inconclusive`` when it contains zero."""
+    hold`` when it is below, ``inconclusive`` when it contains zero or is missing (one seed)."""
     _, lo, hi = interval
+    if np.isnan(lo) or np.isnan(hi):
+        return VERDICTS[1]
     return VERDICTS[0] if lo > 0 else VERDICTS[2] if hi < 0 else VERDICTS[1]
 
 
@@ -459,7 +471,7 @@ class Report:
         def state(key, claim, d, detail):
             v = verdict(d)
             out.append(f"- {claim}: **{v}** ({detail}).")
-            found[key] = {"verdict": v, "holds": v == "holds", "difference": d}
+            found[key] = {"verdict": v, "holds": v == "holds", "difference": as_json(d)}
             return found[key]
 
         for name in ABLATIONS:
@@ -479,7 +491,7 @@ class Report:
             entry = state(f"gap_to_{name}_grows", f"The gap to `{name}` grows with the number of arms", grow,
                           f"gap at {hi[4:]} arms minus gap at {lo[4:]} arms: {fmt(grow)}; gap per arm count: "
                           + ", ".join(f"{k[4:]} arms {fmt(g)}" for k, g in gaps.items()))
-            entry["gaps"] = gaps
+            entry["gaps"] = {k: as_json(g) for k, g in gaps.items()}
         if "mse" in variants:
             base = [s for s in full_suites if arm_count(s) is None and s in suites_of(variants["mse"])]
             if base:
@@ -502,7 +514,7 @@ class Report:
                 entry = state("ad_falls_behind", "AD retrained per K falls behind Headless-AD as K grows", grow,
                               f"(Headless-AD minus AD) at {hi[4:]} arms minus at {lo[4:]} arms: {fmt(grow)}; per arm count: "
                               + ", ".join(f"{k[4:]} arms {fmt(g)}" for k, g in gaps.items()))
-                entry["gaps"] = gaps
+                entry["gaps"] = {k: as_json(g) for k, g in gaps.items()}
         self.numbers.setdefault("findings", {})[env] = found
         self.lines += out + [""]
 

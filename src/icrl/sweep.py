@@ -95,6 +95,20 @@ def vary_variants(items) -> list[Variant]:
     return variants
 
 
+def keep_variants(variants: list[Variant], only: str) -> list[Variant]:
+    """The variants named in ``only`` (``"no_prompt,mse"``), in their sweep order.
+
+    Raises ``ConfigError`` naming any name that is not one of ``variants`` (and listing those).
+    """
+    names = split_values(only)
+    known = [v.name for v in variants]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise ConfigError(f"--only {only!r}: {', '.join(unknown) or 'no variant named'} is not a variant of this "
+                          f"sweep; allowed: {', '.join(known)}")
+    return [v for v in variants if v.name in names]
+
+
 def ablation_variants(preset: str, ad_arms=None) -> list[Variant]:
     """The paper's ablations of Headless-AD (Table 1) for ``preset``'s environment.
 
