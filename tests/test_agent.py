@@ -103,19 +103,21 @@ def test_cache_matches_recomputation_with_vector_observations_and_argmax():
 
 @pytest.mark.parametrize("kind", ["headless_ad", "ad", "headless_dpt"])
 @pytest.mark.parametrize("env", ["bandit", "contextual", "darkroom", "darkroom+effects", "darkroom+state_action",
-                                 "contextual+state_action", "darkroom+episode_state_action"])
+                                 "contextual+state_action", "darkroom+episode_state_action",
+                                 "darkroom+episode_effects", "contextual+episode_effects"])
 def test_cache_matches_recomputation_with_action_stats(env, kind):
     """model.action_stats scores per-action statistics of the window (with model.action_effects,
     also the episode ends the agent records; state_action: those of the current state): the cached
     step computes the same logits as recomputation, also when the window slides."""
     env, _, extra = env.partition("+")
     model = make_model(env, kind, "compact", seq_len=12, head_size=20 if env != "darkroom" else 50, action_stats=True,
-                       action_effects=extra == "effects", context_features=[extra] if "state_action" in extra else [])
+                       action_effects=extra == "effects", context_features=[extra] if extra not in ("", "effects") else [])
     tasks = {"bandit": bandit_tasks, "darkroom": darkroom_tasks}.get(env, lambda: eval_suite("contextual", "eval", 0, 4))()
     assert_same_run(model, tasks, steps=40)
 
 
-@pytest.mark.parametrize("features", [{"action_effects": True}, {"context_features": ["state_action"]}])
+@pytest.mark.parametrize("features", [{"action_effects": True}, {"context_features": ["state_action"]},
+                                      {"context_features": ["episode_effects"]}])
 @pytest.mark.parametrize("use_cache", [True, False])
 def test_acting_scores_equal_the_training_forward_on_the_same_history(use_cache, features):
     """What the agent scores at step t is what training scores at step t of the recorded history

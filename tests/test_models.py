@@ -478,6 +478,57 @@ def test_state_action_stats_pool_the_earlier_steps_of_each_action_in_states_like
     assert n.sum() > 0 and (obs_kind == "none" or (means[..., 1] > 0).any())  # the test has teeth
 
 
+@pytest.mark.parametrize("obs_kind", ["discrete", "vector"])
+def test_episode_effects_look_ahead_towards_where_this_phase_was_rewarded(obs_kind):
+    """episode_effects: for each readout step t and action a, e(o_t) + effect_a - g_p, where g_p
+    is the reward-weighted mean over the earlier rewarded steps of t's phase (the reward earned
+    before it in its episode) of e(o_k) + effect of a_k; against a loop; zero with a flag off
+    before such a step exists; the acting form equals the last row."""
+    from icrl.models.episode_effects import EpisodeEffects
+    from icrl.models.features import ContextScorer, RewardStats
+    from icrl.models.state_action import episode_phase
+
+    B, T, A, m = 2, 24, 3, 16
+    g = torch.Generator().manual_seed(5)
+    obs = torch.randint(0, 6, (B, T), generator=g) if obs_kind == "discrete" else torch.randn(B, T, 2, generator=g)
+    actions = torch.randint(0, A, (B, T), generator=g)
+    rewards = (torch.rand(B, T, generator=g) < 0.3).float()
+    dones = torch.rand(B, T, generator=g) < 0.15
+    block = EpisodeEffects(obs_kind, 6 if obs_kind == "discrete" else 2)
+    scorer = ContextScorer([RewardStats(), block], d_model=8)
+    seen = {}
+    scorer.first.register_forward_pre_hook(lambda mod, args: seen.__setitem__("x", args[0]))
+    with torch.no_grad():
+        scorer(obs, actions, rewards, dones, torch.zeros(B, T, 8), torch.full((B,), A), A)
+        ahead, norm, found = seen["x"][..., -m - 2:-2], seen["x"][..., -2], seen["x"][..., -1]
+        scorer(obs, actions, rewards, dones, torch.zeros(B, 8), torch.full((B,), A), A, last_only=True)
+        torch.testing.assert_close(seen["x"][:, 0, :, -m - 2:], torch.cat([ahead, norm[..., None], found[..., None]], -1)[:, -1])
+        e = block.embed(obs)
+    phase = episode_phase(rewards, dones)
+    episode = lambda b, k: int(dones[b, :k].sum())  # noqa: E731
+    for b in range(B):
+        for k in range(T):
+            assert float(phase[b, k]) == sum(float(rewards[b, j]) for j in range(k) if episode(b, j) == episode(b, k))
+    hits = 0
+    for b in range(B):
+        for t in range(T):
+            def effect(a):
+                moves = [k for k in range(t) if actions[b, k] == a and not dones[b, k]]
+                return sum((e[b, k + 1] - e[b, k] for k in moves), torch.zeros(m)) / max(len(moves), 1)
+            paid = [k for k in range(t) if rewards[b, k] > 0 and phase[b, k] == phase[b, t]]
+            assert float(found[b, t, 0]) == float(bool(paid))
+            if not paid:
+                assert float(ahead[b, t].abs().max()) == 0.0
+                continue
+            hits += 1
+            goal = sum(float(rewards[b, k]) * (e[b, k] + effect(int(actions[b, k]))) for k in paid) / sum(
+                float(rewards[b, k]) for k in paid)
+            for a in range(A):
+                torch.testing.assert_close(ahead[b, t, a], e[b, t] + effect(a) - goal, atol=1e-4, rtol=1e-4)
+                assert abs(float(norm[b, t, a]) - float((e[b, t] + effect(a) - goal).pow(2).sum())) < 1e-3
+    assert hits > 5  # the test has teeth
+
+
 def test_episode_state_action_stats_count_only_steps_of_the_same_cell_and_phase():
     """episode_state_action: the state is the cell and the reward earned so far in the episode, so
     an earlier step counts only where both match; against a loop; the acting form equals the last row."""

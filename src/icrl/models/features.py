@@ -27,6 +27,11 @@ Feature blocks (``FEATURE_BLOCKS``, in this order; each knows its own width and 
 
 * ``StateActionStats`` (``state_action.py``, ``model.context_features=[state_action]``, discrete
   observations): the same statistics restricted to the steps taken in the current state.
+  ``EpisodeStateActionStats`` (``episode_state_action``) also matches the episode's phase (the
+  reward earned earlier in it).
+* ``EpisodeEffects`` (``episode_effects.py``, discrete or vector observations): ``ActionEffects``
+  with one goal per phase of the episode (where reward was found by steps of the readout's phase)
+  and a linear embedding of vector observations.
 
 Adding a block: a ``FeatureBlock`` subclass in its own file with ``name``, ``width``,
 ``obs_kinds`` and ``phi`` or ``extras`` (``build``, ``mix`` where needed), and one line in
@@ -156,11 +161,15 @@ class ActionEffects(FeatureBlock):
         self.cell = nn.Embedding(self.obs_dim, self.effect_dim)
         self.summary = nn.Linear(hidden, hidden)
 
+    def embed(self, obs: torch.Tensor) -> torch.Tensor:
+        """``e(o)`` ``(B, T, m)`` of observations ``(B, T)``: the learned cell embedding."""
+        return self.cell(obs.long())
+
     def phi(self, pool):
         obs, _, _, dones = pool.window
         if dones is None:
             raise ValueError("action effects need the window's episode ends (dones)")
-        e = pool.scratch["e"] = self.cell(obs.long())  # (B, T, m)
+        e = pool.scratch["e"] = self.embed(obs)  # (B, T, m)
         moves = (~dones.bool()).to(e.dtype)[..., None]  # a step that ended its episode moved nowhere
         change = torch.cat([e[:, 1:] - e[:, :-1], torch.zeros_like(e[:, :1])], dim=1)
         return [moves, moves * change, pool.scratch["r"] * e]
@@ -257,9 +266,10 @@ def context_scorer(cfg, obs_kind: str, obs_dim: int) -> ContextScorer | None:
 
 
 from .state_action import EpisodeStateActionStats, StateActionStats  # noqa: E402  (blocks in a file of their own)
+from .episode_effects import EpisodeEffects  # noqa: E402
 
 # The registry, in feature-column order (a new block: its file and one line here).
 FEATURE_BLOCKS: dict[str, type[FeatureBlock]] = {b.name: b for b in (
     RewardStats, LinearRewardStats, ActionEffects,
-    StateActionStats, EpisodeStateActionStats,
+    StateActionStats, EpisodeStateActionStats, EpisodeEffects,
 )}

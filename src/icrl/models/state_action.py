@@ -26,6 +26,18 @@ from torch import nn
 from .features import FeatureBlock, Pool
 
 
+def episode_phase(rewards: torch.Tensor, dones: torch.Tensor) -> torch.Tensor:
+    """``(B, T)``: the reward each step's episode earned before that step, within the window
+    (``rewards``, ``dones`` ``(B, T)``; a step with ``dones`` set ends its episode)."""
+    r = rewards.float()
+    before = torch.cumsum(r, 1) - r  # reward before each step, over the whole window
+    first = torch.ones_like(dones, dtype=torch.bool)
+    first[:, 1:] = dones[:, :-1].bool()  # the steps that start an episode
+    k = torch.arange(r.shape[1], device=r.device).expand_as(r)
+    start = torch.cummax(torch.where(first, k, torch.zeros_like(k)), 1).values  # each step's episode start
+    return before - before.gather(1, start)
+
+
 class StateActionStats(FeatureBlock):
     name, width = "state_action", 4
 
@@ -80,11 +92,6 @@ class EpisodeStateActionStats(StateActionStats):
         w = super()._likeness(obs, last_only)
         if dones is None:
             return w
-        B, T = dones.shape
-        ends = dones.bool().float()
-        episode = torch.cumsum(ends, 1) - ends  # the episode of each step: ends strictly before it
-        k = torch.arange(T, device=obs.device)
-        same = (episode[:, :, None] == episode[:, None, :]) & (k[None, :] < k[:, None])[None]  # (B, T, T)
-        phase = torch.einsum("btk,bk->bt", same.float(), rewards.float())  # reward earned so far
+        phase = episode_phase(rewards, dones)
         now = phase[:, -1:] if last_only else phase
         return w * (now[:, :, None] == phase[:, None, :]).float()
