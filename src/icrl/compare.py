@@ -190,9 +190,15 @@ def fmt(est, digits: int = 2) -> str:
     return f"{point:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
-def as_json(interval) -> list:
-    """``(point, low, high)`` as a JSON list, a missing bound (one seed) as null."""
-    return [None if np.isnan(x) else x for x in interval]
+def no_nan(obj):
+    """``obj`` with every NaN float (a bound one seed cannot give) as None, for strict JSON."""
+    if isinstance(obj, float):
+        return None if np.isnan(obj) else obj
+    if isinstance(obj, dict):
+        return {k: no_nan(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [no_nan(v) for v in obj]
+    return obj
 
 
 VERDICTS = ("holds", "inconclusive", "does not hold")
@@ -261,7 +267,9 @@ class Report:
         self.lines: list[str] = []
 
     def est(self, m: np.ndarray, stat: str = "mean") -> tuple[float, float, float]:
-        return interval_estimates({"x": m}, stat, reps=self.reps)["x"]
+        """``(point, low, high)`` of ``stat`` over a (runs x tasks) matrix; one run: no interval (NaN bounds)."""
+        point, lo, hi = interval_estimates({"x": m}, stat, reps=self.reps)["x"]
+        return (point, lo, hi) if len(m) > 1 else (point, float("nan"), float("nan"))
 
     def build(self, title: str, command: str, notes=()) -> str:
         by_preset = groups(self.runs)
@@ -471,7 +479,7 @@ class Report:
         def state(key, claim, d, detail):
             v = verdict(d)
             out.append(f"- {claim}: **{v}** ({detail}).")
-            found[key] = {"verdict": v, "holds": v == "holds", "difference": as_json(d)}
+            found[key] = {"verdict": v, "holds": v == "holds", "difference": d}
             return found[key]
 
         for name in ABLATIONS:
@@ -491,7 +499,7 @@ class Report:
             entry = state(f"gap_to_{name}_grows", f"The gap to `{name}` grows with the number of arms", grow,
                           f"gap at {hi[4:]} arms minus gap at {lo[4:]} arms: {fmt(grow)}; gap per arm count: "
                           + ", ".join(f"{k[4:]} arms {fmt(g)}" for k, g in gaps.items()))
-            entry["gaps"] = {k: as_json(g) for k, g in gaps.items()}
+            entry["gaps"] = gaps
         if "mse" in variants:
             base = [s for s in full_suites if arm_count(s) is None and s in suites_of(variants["mse"])]
             if base:
@@ -514,7 +522,7 @@ class Report:
                 entry = state("ad_falls_behind", "AD retrained per K falls behind Headless-AD as K grows", grow,
                               f"(Headless-AD minus AD) at {hi[4:]} arms minus at {lo[4:]} arms: {fmt(grow)}; per arm count: "
                               + ", ".join(f"{k[4:]} arms {fmt(g)}" for k, g in gaps.items()))
-                entry["gaps"] = {k: as_json(g) for k, g in gaps.items()}
+                entry["gaps"] = gaps
         self.numbers.setdefault("findings", {})[env] = found
         self.lines += out + [""]
 
@@ -528,7 +536,7 @@ class Report:
             if pn is None:
                 continue
             est = self.est(values(runs, [s]))
-            if not est[1] <= pn <= est[2]:
+            if not np.isnan(est[1]) and not est[1] <= pn <= est[2]:
                 outside.append(f"`{s}` (ours {fmt(est)}, paper {pn})")
         if env in paper.RANGES:
             lo, hi = paper.RANGES[env]["headless_ad"]["range"]
@@ -707,5 +715,5 @@ def compare(paths, out, *, with_paper: bool = False, figures=None, title: str | 
     report = Report(runs, with_paper=with_paper, figures=figures, md_dir=out.parent, reps=reps)
     text = report.build(title or "Comparison over seeds", command, notes)
     md = write_text(out, text)
-    js = write_json(out.with_suffix(".json"), {"runs": [str(r.path) for r in runs], **report.numbers})
+    js = write_json(out.with_suffix(".json"), no_nan({"runs": [str(r.path) for r in runs], **report.numbers}))
     return md, js
