@@ -148,7 +148,7 @@ def test_one_seed_gives_no_interval_and_no_verdict(tmp_path):
     assert finding["verdict"] == "inconclusive" and finding["difference"][1:] == [None, None]
     assert finding["difference"][0] == pytest.approx(0.7)
     text = md.read_text()
-    assert "0.70 [no interval: one seed]" in text and "0.90 [no interval: one seed]" in text  # the suite table too
+    assert "0.70 [one seed]" in text and "0.90 [one seed]" in text and "1 seed\n" in text  # the suite table too
 
 
 def test_compare_refuses_what_it_cannot_read(tmp_path):

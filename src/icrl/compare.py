@@ -186,7 +186,7 @@ def difference_interval(a: np.ndarray, b: np.ndarray, *, reps: int = REPS, seed:
 def fmt(est, digits: int = 2) -> str:
     point, lo, hi = est
     if np.isnan(lo) or np.isnan(hi):
-        return f"{point:.{digits}f} [no interval: one seed]"
+        return f"{point:.{digits}f} [one seed]"
     return f"{point:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
@@ -314,7 +314,7 @@ class Report:
         runs = variants[main]
         env, metric = runs[0].env, runs[0].results["metric"]
         self.numbers[preset] = {"env": env, "variants": {}}
-        self.lines += [f"## {preset} ({env}), variant `{main}`, {len(runs)} seeds", ""]
+        self.lines += [f"## {preset} ({env}), variant `{main}`, {len(runs)} seed{'s' * (len(runs) > 1)}", ""]
         recipe = runs[0].results.get("recipe", {})
         protocol = runs[0].results.get("protocol", {})
         if recipe:
