@@ -509,12 +509,15 @@ def test_episode_effects_look_ahead_towards_where_this_phase_was_rewarded(obs_ki
     for b in range(B):
         for k in range(T):
             assert float(phase[b, k]) == sum(float(rewards[b, j]) for j in range(k) if episode(b, j) == episode(b, k))
+    def effect_of(a, b, t):  # the mean embedding change of a's steps before t that did not end an episode
+        moves = [k for k in range(t) if actions[b, k] == a and not dones[b, k]]
+        return sum((e[b, k + 1] - e[b, k] for k in moves), torch.zeros(m)) / max(len(moves), 1)
+
     hits = 0
     for b in range(B):
         for t in range(T):
-            def effect(a):
-                moves = [k for k in range(t) if actions[b, k] == a and not dones[b, k]]
-                return sum((e[b, k + 1] - e[b, k] for k in moves), torch.zeros(m)) / max(len(moves), 1)
+            def effect(a, b=b, t=t):
+                return effect_of(a, b, t)
             paid = [k for k in range(t) if rewards[b, k] > 0 and phase[b, k] == phase[b, t]]
             assert float(found[b, t, 0]) == float(bool(paid))
             if not paid:
