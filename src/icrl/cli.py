@@ -240,7 +240,15 @@ def sweep(
     import shlex
     import sys
 
-    from .sweep import Variant, ablation_variants, execute, keep_variants, parse_shard, plan, vary_variants
+    from .sweep import (
+        Variant,
+        ablation_variants,
+        execute,
+        keep_variants,
+        parse_shard,
+        plan,
+        vary_variants,
+    )
 
     variants = vary_variants(vary)
     if ablations:

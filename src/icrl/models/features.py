@@ -265,8 +265,8 @@ def context_scorer(cfg, obs_kind: str, obs_dim: int) -> ContextScorer | None:
     return ContextScorer(blocks, cfg.d_model) if blocks else None
 
 
-from .state_action import EpisodeStateActionStats, StateActionStats  # noqa: E402  (blocks in a file of their own)
 from .episode_effects import EpisodeEffects  # noqa: E402
+from .state_action import EpisodeStateActionStats, StateActionStats  # noqa: E402  (blocks in a file of their own)
 
 # The registry, in feature-column order (a new block: its file and one line here).
 FEATURE_BLOCKS: dict[str, type[FeatureBlock]] = {b.name: b for b in (
