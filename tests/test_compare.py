@@ -63,7 +63,7 @@ def test_incomplete_score_matrices_are_refused():
 SUITES = ["train", "inverse", "all_new", "num_10", "num_20", "num_50", "num_100"]
 
 
-def fake_run(root, variant, seed, scores: dict, arms=10.0, preset="bandit-cpu", policy="headless_ad"):
+def fake_run(root, variant, seed, scores: dict, arms=10.0, preset="bandit-cpu", policy="headless_ad", sets=()):
     run = root / variant / f"seed{seed}"
     run.mkdir(parents=True)
     suites = {}
@@ -76,6 +76,7 @@ def fake_run(root, variant, seed, scores: dict, arms=10.0, preset="bandit-cpu", 
         "protocol": {"policy": policy, "steps": 2, "num_tasks": 5, "seed": seed},
         "recipe": {"teacher": "thompson", "num_histories": 10, "train_steps": 5, "model": "tiny", "departures": []}}))
     (run / "sweep.json").write_text(json.dumps({"preset": preset, "variant": variant, "seed": seed, "wall_s": 60.0,
+                                                "overrides": [*sets, f"data.seed={seed}"], "variant_overrides": [],
                                                 "sweep_command": "icrl sweep bandit-cpu --ablations",
                                                 "hardware": {"cpu": "test cpu", "cores": 2, "avx512": True}}))
 
@@ -149,6 +150,21 @@ def test_one_seed_gives_no_interval_and_no_verdict(tmp_path):
     assert finding["difference"][0] == pytest.approx(0.7)
     text = md.read_text()
     assert "0.70 [one seed]" in text and "0.90 [one seed]" in text and "1 seed\n" in text  # the suite table too
+
+
+def test_two_recipes_of_one_preset_get_their_own_sections(tmp_path):
+    """A sweep with its own --set items (another recipe of the preset) is not merged with the
+    preset's sweep: its section is named after its folder and lists the settings."""
+    for seed in (0, 1):
+        fake_run(tmp_path / "laptop", "base", seed, {s: 0.95 for s in SUITES})
+        fake_run(tmp_path / "plain", "full", seed, {s: 0.3 for s in SUITES}, sets=("model.layout=interleaved",))
+    md, js = compare([tmp_path / "laptop", tmp_path / "plain"], tmp_path / "out.md", reps=200)
+    numbers = json.loads(js.read_text())
+    assert numbers["bandit-cpu"]["variants"] == {} or "bandit-cpu" in numbers
+    assert "bandit-cpu@plain" in numbers and numbers["bandit-cpu@plain"]["env"] == "bandit"
+    text = md.read_text()
+    assert "## bandit-cpu (bandit), variant `base`, 2 seeds" in text
+    assert "## bandit-cpu@plain (bandit), variant `full`, 2 seeds" in text and "`--set model.layout=interleaved`" in text
 
 
 def test_compare_refuses_what_it_cannot_read(tmp_path):
@@ -230,7 +246,7 @@ def test_sweep_then_compare_end_to_end(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     text = (tmp_path / "rep.md").read_text()
     assert "variant `model.prompt=true`, 2 seeds" in text and "| num_25 |" in text
-    assert "model.prompt=false" in text and (tmp_path / "rep-figures/bandit-cpu-curves.png").exists()
+    assert "model.prompt=false" in text and (tmp_path / "rep-figures/bandit-cpu@sw-curves.png").exists()  # TINY's --set: its own recipe
     refused = runner.invoke(app, ["compare", "sw", "--out", "rep.md"])
     assert refused.exit_code == 2 and "already exists" in refused.output
 

@@ -33,6 +33,7 @@ from .io import atomic_path, ensure_folder, write_json, write_text
 from .protocol import TUNED
 from .reading import RunFileError, read_results, read_sweep_record
 from .suites import env_spec
+from .sweep import SEED_FIELDS
 
 REPS = 2000  # bootstrap resamples
 MAIN_VARIANTS = ("full", "base")  # the variant a preset's section reports first
@@ -57,6 +58,13 @@ class Run:
     @property
     def env(self) -> str:
         return self.results["env"]
+
+    @property
+    def sweep_sets(self) -> list[str]:
+        """The sweep's own ``--set`` items (every variant and seed of it has them): the run's
+        overrides without its variant's and the seed fields."""
+        own = set(self.record.get("variant_overrides") or ())
+        return [o for o in self.record.get("overrides") or () if o not in own and o.split("=", 1)[0] not in SEED_FIELDS]
 
     @property
     def policy(self) -> str:
@@ -106,7 +114,10 @@ def find_runs(paths) -> list[Run]:
         name = config.get("name") if isinstance(config.get("name"), str) else None
         preset = record.get("preset") or name or path.parent.name
         seed = record.get("seed", train.get("seed", 0) if isinstance(train.get("seed", 0), int) else 0)
-        runs.append(Run(path, Path(preset).stem, record.get("variant") or path.parent.name, int(seed), results, record))
+        run = Run(path, Path(preset).stem, record.get("variant") or path.parent.name, int(seed), results, record)
+        if run.sweep_sets:  # another recipe of the preset: its own section, named after its sweep folder
+            run.preset = f"{run.preset}@{path.parent.parent.name}"
+        runs.append(run)
     return runs
 
 
@@ -317,6 +328,8 @@ class Report:
         self.lines += [f"## {preset} ({env}), variant `{main}`, {len(runs)} seed{'s' * (len(runs) > 1)}", ""]
         recipe = runs[0].results.get("recipe", {})
         protocol = runs[0].results.get("protocol", {})
+        if runs[0].sweep_sets:
+            self.lines += [f"Settings beyond the preset (the sweep's): `{' '.join('--set ' + o for o in runs[0].sweep_sets)}`.", ""]
         if recipe:
             self.lines += [f"Training: {', '.join(f'{k} = {v}' for k, v in recipe.items() if k != 'departures')}. "
                            f"Evaluation: {', '.join(f'{k} = {v}' for k, v in protocol.items() if k != 'seed')}; "
