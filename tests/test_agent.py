@@ -104,7 +104,7 @@ def test_cache_matches_recomputation_with_vector_observations_and_argmax():
 @pytest.mark.parametrize("kind", ["headless_ad", "ad", "headless_dpt"])
 @pytest.mark.parametrize("env", ["bandit", "contextual", "darkroom", "darkroom+effects", "darkroom+state_action",
                                  "contextual+state_action", "darkroom+episode_state_action",
-                                 "darkroom+episode_effects", "contextual+episode_effects"])
+                                 "darkroom+episode_effects", "contextual+episode_effects", "bandit+episode_effects"])
 def test_cache_matches_recomputation_with_action_stats(env, kind):
     """model.action_stats scores per-action statistics of the window (with model.action_effects,
     also the episode ends the agent records; state_action: those of the current state): the cached

@@ -532,6 +532,24 @@ def test_episode_effects_look_ahead_towards_where_this_phase_was_rewarded(obs_ki
     assert hits > 5  # the test has teeth
 
 
+def test_episode_effects_add_nothing_without_observations():
+    """On a bandit (no observations) episode_effects has no features and no parameters: the
+    scorer is the one of the reward statistics alone, so one feature list serves every environment."""
+    from icrl.models.episode_effects import EpisodeEffects
+    from icrl.models.features import ContextScorer, RewardStats
+
+    torch.manual_seed(0)
+    alone = ContextScorer([RewardStats()], d_model=8)
+    torch.manual_seed(0)
+    both = ContextScorer([RewardStats(), EpisodeEffects("none", 0)], d_model=8)
+    assert [n for n, _ in both.named_parameters()] == [n for n, _ in alone.named_parameters()]
+    B, T, A = 2, 10, 4
+    args = (torch.zeros(B, T, dtype=torch.long), torch.randint(0, A, (B, T)), torch.rand(B, T), torch.ones(B, T, dtype=torch.bool),
+            torch.randn(B, T, 8), torch.full((B,), A), A)
+    with torch.no_grad():
+        torch.testing.assert_close(both(*args), alone(*args))
+
+
 def test_episode_state_action_stats_count_only_steps_of_the_same_cell_and_phase():
     """episode_state_action: the state is the cell and the reward earned so far in the episode, so
     an earlier step counts only where both match; against a loop; the acting form equals the last row."""

@@ -12,8 +12,10 @@ It extends ``effects`` (``ActionEffects``) in two ways:
   lookahead ``e(o_t) + effect_a - g_{p_t}`` and its squared norm join the features, with a flag
   saying whether a rewarded step of that phase exists yet (``effects``' all-phase lookahead
   stays beside it, for phases never rewarded before).
-* **Vector observations.** ``e`` is a learned linear map of the observation (an embedding of
-  the cell index for discrete observations).
+* **Every observation kind.** ``e`` is a learned linear map of vector observations (an
+  embedding of the cell index for discrete ones). Without observations (the bandits) no action
+  changes anything and the block adds nothing (no features, no parameters), so one list of
+  context features can serve every environment.
 
 Defined on the context alone (observations, actions, rewards, episode ends); equivariant to the
 order of the action set. Cost: a ``(T', T)`` mask per sequence, like ``episode_state_action``.
@@ -30,26 +32,36 @@ from .state_action import episode_phase
 
 class EpisodeEffects(ActionEffects):
     name = "episode_effects"
-    obs_kinds = ("discrete", "vector")
+    obs_kinds = ("none", "discrete", "vector")
 
     def __init__(self, obs_kind: str = "discrete", obs_dim: int = 0, effect_dim: int = 16):
         super().__init__(obs_kind, obs_dim, effect_dim)
         self.obs_kind = obs_kind
-        self.width += effect_dim + 2
+        self.width = 0 if obs_kind == "none" else self.width + effect_dim + 2
 
     @classmethod
     def enabled(cls, cfg, obs_kind):
         return FeatureBlock.enabled.__func__(cls, cfg, obs_kind)  # only by name, not by action_effects
 
     def build(self, hidden):
+        if self.obs_kind == "none":
+            return
         super().build(hidden)
         if self.obs_kind == "vector":
             self.cell = nn.Linear(self.obs_dim, self.effect_dim)
+
+    def phi(self, pool: Pool):
+        return [] if self.obs_kind == "none" else super().phi(pool)
+
+    def mix(self, first, valid):
+        return first if self.obs_kind == "none" else super().mix(first, valid)
 
     def embed(self, obs):
         return self.cell(obs.float()) if self.obs_kind == "vector" else super().embed(obs)
 
     def extras(self, pool: Pool):
+        if self.obs_kind == "none":
+            return []
         feats = super().extras(pool)
         _, actions, rewards, dones = pool.window
         B, T = actions.shape
