@@ -167,6 +167,21 @@ def test_two_recipes_of_one_preset_get_their_own_sections(tmp_path):
     assert "## bandit-cpu@plain (bandit), variant `full`, 2 seeds" in text and "`--set model.layout=interleaved`" in text
 
 
+def test_switch_difference_reads_a_field_an_older_run_lacks_as_its_default(tmp_path):
+    """A run saved before a field existed (no model.context_features) differs from a new run
+    only in what was switched, not in the fields added since."""
+    from icrl.compare import Run, switch_difference
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    for path, model in ((old, {"kind": "headless_ad", "prompt": True}),
+                        (new, {"kind": "headless_ad", "prompt": False, "context_features": []})):
+        path.mkdir()
+        (path / "config.json").write_text(json.dumps({"data": {"seed": 0}, "model": model, "eval": {"seed": 1}}))
+    runs = [Run(p, "bandit-cpu", p.name, 0, {}, {}) for p in (old, new)]
+    assert switch_difference(*runs) == "model.prompt=false"
+    assert switch_difference(runs[0], runs[0]) == "-"
+
+
 def test_compare_refuses_what_it_cannot_read(tmp_path):
     with pytest.raises(CompareError, match="no finished run"):
         find_runs([tmp_path])

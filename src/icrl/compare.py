@@ -700,15 +700,27 @@ def switch_difference(main: Run, other: Run) -> str:
     """The model and data settings in which ``other``'s run differs from ``main``'s, as text
     (``model.loss=mse, model.action_stats=false``), from their ``config.json``; the eval section
     and seeds are left out. ``-`` for none, ``?`` when a config is missing."""
-    from .config import flat_diff, renamed_config
+    import dataclasses
+
+    from .config import DataConfig, ModelConfig, flat_diff, renamed_config
 
     a, b = _read_json(main.path / "config.json"), _read_json(other.path / "config.json")
     if not a or not b:
         return "?"
     a, b = renamed_config(a), renamed_config(b)  # a run saved before a field's rename (model.max_actions)
-    keep = {"data", "model"}
-    diff = flat_diff({k: a.get(k) for k in keep if isinstance(a.get(k), dict)},
-                     {k: b.get(k) for k in keep if isinstance(b.get(k), dict)})
+    sections = {"data": DataConfig, "model": ModelConfig}
+
+    def filled(cfg: dict) -> dict:  # a field added after the run was saved has its default, the old behaviour
+        out = {}
+        for name, cls in sections.items():
+            if isinstance(cfg.get(name), dict):
+                defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                            for f in dataclasses.fields(cls)
+                            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+                out[name] = {**defaults, **cfg[name]}
+        return out
+
+    diff = flat_diff(filled(a), filled(b))
     diff = {k: v for k, v in diff.items() if k not in ("data.seed", "data.path")}
     return ", ".join(f"{k}={_show(v[1])}" for k, v in diff.items()) or "-"
 
