@@ -532,6 +532,21 @@ def test_episode_effects_look_ahead_towards_where_this_phase_was_rewarded(obs_ki
     assert hits > 5  # the test has teeth
 
 
+@pytest.mark.parametrize("obs_kind", ["none", "discrete"])
+def test_linear_reward_adds_nothing_without_vector_observations(obs_kind):
+    from icrl.models.features import ContextScorer, LinearRewardStats, RewardStats
+
+    torch.manual_seed(0)
+    alone = ContextScorer([RewardStats()], d_model=8)
+    torch.manual_seed(0)
+    both = ContextScorer([RewardStats(), LinearRewardStats(obs_kind, 9)], d_model=8)
+    B, T, A = 2, 10, 4
+    args = (torch.randint(0, 9, (B, T)), torch.randint(0, A, (B, T)), torch.rand(B, T), torch.ones(B, T, dtype=torch.bool),
+            torch.randn(B, T, 8), torch.full((B,), A), A)
+    with torch.no_grad():
+        torch.testing.assert_close(both(*args), alone(*args))
+
+
 def test_episode_effects_add_nothing_without_observations():
     """On a bandit (no observations) episode_effects has no features and no parameters: the
     scorer is the one of the reward statistics alone, so one feature list serves every environment."""
@@ -589,11 +604,13 @@ def test_episode_state_action_stats_count_only_steps_of_the_same_cell_and_phase(
 
 
 def test_context_features_are_checked_before_any_work():
-    with pytest.raises(ConfigError, match="linear_reward needs vector"):
-        load_config("bandit-cpu", ["model.context_features=[linear_reward]"])
+    with pytest.raises(ConfigError, match="effects needs discrete"):
+        load_config("contextual-cpu", ["model.context_features=[effects]"])
     with pytest.raises(ConfigError, match="allowed a list of the feature blocks"):
         load_config("darkroom-cpu", ["model.context_features=[ngram]"])
     with pytest.raises(ConfigError, match="without repeats"):
         load_config("darkroom-cpu", ["model.context_features=[state_action,state_action]"])
     for preset in ("bandit-cpu", "contextual-cpu", "darkroom-cpu", "keydoor-cpu"):  # defined for every env
         assert load_config(preset, ["model.context_features=[state_action]"]).model.context_features == ["state_action"]
+        every = ["state_action", "linear_reward", "episode_effects"]  # each defined for every observation kind
+        assert load_config(preset, [f"model.context_features=[{','.join(every)}]"]).model.context_features == every

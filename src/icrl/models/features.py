@@ -121,25 +121,34 @@ class RewardStats(FeatureBlock):
 
 
 class LinearRewardStats(FeatureBlock):
+    """Per-action sufficient statistics of a linear reward model of vector observations.
+
+    Other observation kinds: nothing (no features). A linear model of no observation is the
+    mean reward per action, and of a one-hot cell the mean per cell and action, which ``reward``
+    and ``state_action`` already pool; so one feature list can serve every environment."""
+
     name = "linear_reward"
-    obs_kinds = ("vector",)
 
     def __init__(self, obs_kind: str = "vector", obs_dim: int = 0):
         super().__init__()
-        self.obs_dim = obs_dim
-        self.mean_width = 2 * obs_dim
-        self.width = 4 * obs_dim
+        self.obs_dim = obs_dim if obs_kind == "vector" else 0
+        self.mean_width = 2 * self.obs_dim
+        self.width = 4 * self.obs_dim
 
     @classmethod
     def enabled(cls, cfg, obs_kind):
         return (cfg.action_stats and obs_kind == "vector") or super().enabled(cfg, obs_kind)
 
     def phi(self, pool):
+        if not self.obs_dim:
+            return []
         o = pool.window[0].float()
         pool.scratch["o"] = o
         return [o, pool.scratch["r"] * o]
 
     def extras(self, pool):
+        if not self.obs_dim:
+            return []
         now = pool.scratch["o"][:, pool.last, None, :].expand(-1, -1, pool.width, -1)
         return [pool.means(self.name)[..., self.obs_dim:] * now, now]
 
