@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 
 from . import paper
+from .config import SEED_FIELDS
 from .errors import IcrlError
 from .io import atomic_path, ensure_folder, write_json, write_text
 from .protocol import TUNED
 from .reading import RunFileError, read_results, read_sweep_record
 from .suites import env_spec
-from .sweep import SEED_FIELDS
 
 REPS = 2000  # bootstrap resamples
 MAIN_VARIANTS = ("full", "base")  # the variant a preset's section reports first

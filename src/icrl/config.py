@@ -537,6 +537,7 @@ def load_config(preset, overrides=(), validate: bool = True) -> RunConfig:
 # -- validation ---------------------------------------------------------------------------------
 NAME = re.compile(r"^[^/\\\x00-\x1f.][^/\\\x00-\x1f]*$")  # a file name: no separators, not hidden
 MAX_SEED = 2**32 - 1
+SEED_FIELDS = ("data.seed", "train.seed", "eval.seed")  # what a sweep sets per seed
 # Upper bounds of the sizes, far above any real run: a typo (1e21) fails here, not deep in torch.
 SIZE_LIMITS = {
     "data.num_tasks": 10**7, "data.steps": 10**7, "data.episodes": 10**6, "data.batch_tasks": 10**7,

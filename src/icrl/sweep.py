@@ -21,10 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import MAX_SEED, ConfigError, load_config
+from .config import MAX_SEED, SEED_FIELDS, ConfigError, load_config
 from .io import ensure_folder, write_json
-
-SEED_FIELDS = ("data.seed", "train.seed", "eval.seed")
 
 
 @dataclass(frozen=True)
