@@ -31,6 +31,10 @@ from .state_action import episode_phase
 
 
 class EpisodeEffects(ActionEffects):
+    """Per-action features ``(B, T', A, 6m + 4)`` (``m`` = ``effect_dim``): ``ActionEffects``'
+    ``5m + 2``, then the per-phase lookahead ``(m)``, its squared norm and the found flag; none
+    (width 0) for ``obs_kind="none"``. Needs the window's episode ends (``ValueError`` without)."""
+
     name = "episode_effects"
     obs_kinds = ("none", "discrete", "vector")
 

@@ -29,9 +29,9 @@ Feature blocks (``FEATURE_BLOCKS``, in this order; each knows its own width and 
   observations): the same statistics restricted to the steps taken in the current state.
   ``EpisodeStateActionStats`` (``episode_state_action``) also matches the episode's phase (the
   reward earned earlier in it).
-* ``EpisodeEffects`` (``episode_effects.py``, discrete or vector observations): ``ActionEffects``
-  with one goal per phase of the episode (where reward was found by steps of the readout's phase)
-  and a linear embedding of vector observations.
+* ``EpisodeEffects`` (``episode_effects.py``, every observation kind): ``ActionEffects`` with one
+  goal per phase of the episode (where reward was found by steps of the readout's phase) and a
+  linear embedding of vector observations; without observations it adds nothing.
 
 Adding a block: a ``FeatureBlock`` subclass in its own file with ``name``, ``width``,
 ``obs_kinds`` and ``phi`` or ``extras`` (``build``, ``mix`` where needed), and one line in
