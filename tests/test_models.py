@@ -614,3 +614,16 @@ def test_context_features_are_checked_before_any_work():
         assert load_config(preset, ["model.context_features=[state_action]"]).model.context_features == ["state_action"]
         every = ["state_action", "linear_reward", "episode_effects"]  # each defined for every observation kind
         assert load_config(preset, [f"model.context_features=[{','.join(every)}]"]).model.context_features == every
+
+
+@pytest.mark.parametrize("module", ["state_action", "episode_effects"])
+def test_a_feature_block_module_can_be_imported_first(module):
+    """The registry is built on first use, so importing a block's file before features.py works
+    (it used to fail with a circular import)."""
+    import subprocess
+    import sys
+
+    code = f"import icrl.models.{module}; from icrl.models.features import FEATURE_BLOCKS; print(len(FEATURE_BLOCKS))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) >= 6

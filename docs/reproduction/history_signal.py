@@ -30,12 +30,12 @@ import numpy as np
 
 
 def phases(rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
-    """The reward each step's episode earned before it."""
-    out, p = np.zeros(len(rewards)), 0.0
-    for t, (r, d) in enumerate(zip(rewards, dones, strict=True)):
-        out[t] = p
-        p = 0.0 if d else p + r
-    return out
+    """The reward each step's episode earned before it (the library's rule, ``episode_phase``)."""
+    import torch
+
+    from icrl.models.state_action import episode_phase
+
+    return episode_phase(torch.as_tensor(rewards)[None], torch.as_tensor(dones)[None])[0].numpy()
 
 
 def main() -> None:

@@ -259,9 +259,10 @@ def sweep(
         variants = ablation_variants(preset, arms) + variants
     elif ad_arms:
         raise ConfigError("--ad-arms needs --ablations")
+    variants = variants or [Variant("base")]
     if only is not None:
-        variants = keep_variants(variants or [Variant("base")], only)
-    runs = plan(preset, seeds=seeds, first_seed=first_seed, sets=set_ or (), variants=variants or [Variant("base")], out=out)
+        variants = keep_variants(variants, only)
+    runs = plan(preset, seeds=seeds, first_seed=first_seed, sets=set_ or (), variants=variants, out=out)
     if shard:
         index, count = parse_shard(shard)
         runs = runs[index::count]

@@ -711,14 +711,8 @@ def switch_difference(main: Run, other: Run) -> str:
     sections = {"data": DataConfig, "model": ModelConfig}
 
     def filled(cfg: dict) -> dict:  # a field added after the run was saved has its default, the old behaviour
-        out = {}
-        for name, cls in sections.items():
-            if isinstance(cfg.get(name), dict):
-                defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
-                            for f in dataclasses.fields(cls)
-                            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
-                out[name] = {**defaults, **cfg[name]}
-        return out
+        return {name: {**dataclasses.asdict(cls()), **cfg[name]} for name, cls in sections.items()
+                if isinstance(cfg.get(name), dict)}
 
     diff = flat_diff(filled(a), filled(b))
     diff = {k: v for k, v in diff.items() if k not in ("data.seed", "data.path")}

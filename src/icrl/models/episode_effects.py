@@ -68,9 +68,8 @@ class EpisodeEffects(ActionEffects):
             return []
         feats = super().extras(pool)
         _, actions, rewards, dones = pool.window
-        B, T = actions.shape
-        m, sums = self.effect_dim, pool.sums[self.name]
-        effect = sums[..., 1:1 + m] / sums[..., :1].clamp(min=1.0)  # (B, T', A, m)
+        T = actions.shape[1]
+        effect = pool.scratch["effect"]  # (B, T', A, m): each action's mean effect, from ActionEffects.extras
         phase = episode_phase(rewards, dones)  # (B, T)
         k = torch.arange(T, device=actions.device)
         t = k[pool.last]

@@ -41,6 +41,7 @@ Adding a block: a ``FeatureBlock`` subclass in its own file with ``name``, ``wid
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import torch
@@ -185,7 +186,7 @@ class ActionEffects(FeatureBlock):
 
     def extras(self, pool):
         m, sums = self.effect_dim, pool.sums[self.name]
-        effect = sums[..., 1:1 + m] / sums[..., :1].clamp(min=1.0)
+        effect = pool.scratch["effect"] = sums[..., 1:1 + m] / sums[..., :1].clamp(min=1.0)  # (B, T', A, m)
         paid_from = pool.means(self.name)[..., 1 + m:]
         now = pool.scratch["e"][:, pool.last, None, :].expand(-1, -1, pool.width, -1)
         # Where reward was found: over the rewarded steps k < t, e(o_k) plus the (current) effect
@@ -265,7 +266,7 @@ def context_scorer(cfg, obs_kind: str, obs_dim: int) -> ContextScorer | None:
     """The scorer of the blocks ``cfg`` switches on, or None when none is. ``ValueError`` for a
     block that cannot read these observations (the config validation says so first)."""
     blocks = []
-    for cls in FEATURE_BLOCKS.values():
+    for cls in _registry().values():
         if cls.enabled(cfg, obs_kind):
             if obs_kind not in cls.obs_kinds:
                 raise ValueError(f"context feature {cls.name!r} needs {' or '.join(cls.obs_kinds)} observations, "
@@ -274,11 +275,20 @@ def context_scorer(cfg, obs_kind: str, obs_dim: int) -> ContextScorer | None:
     return ContextScorer(blocks, cfg.d_model) if blocks else None
 
 
-from .episode_effects import EpisodeEffects  # noqa: E402
-from .state_action import EpisodeStateActionStats, StateActionStats  # noqa: E402  (blocks in a file of their own)
+@functools.cache
+def _registry() -> dict[str, type[FeatureBlock]]:
+    """The registry, in feature-column order (a new block: its file and one line here). Built on
+    first use, so that a block's module, which imports this one, can also be imported first."""
+    from .episode_effects import EpisodeEffects
+    from .state_action import EpisodeStateActionStats, StateActionStats
 
-# The registry, in feature-column order (a new block: its file and one line here).
-FEATURE_BLOCKS: dict[str, type[FeatureBlock]] = {b.name: b for b in (
-    RewardStats, LinearRewardStats, ActionEffects,
-    StateActionStats, EpisodeStateActionStats, EpisodeEffects,
-)}
+    return {b.name: b for b in (
+        RewardStats, LinearRewardStats, ActionEffects,
+        StateActionStats, EpisodeStateActionStats, EpisodeEffects,
+    )}
+
+
+def __getattr__(name: str):
+    if name == "FEATURE_BLOCKS":  # ``FEATURE_BLOCKS: dict[str, type[FeatureBlock]]``, name -> block class
+        return _registry()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
