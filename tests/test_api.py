@@ -35,6 +35,12 @@ def test_public_names_work_together(tmp_path, monkeypatch):
     results = icrl.run("bandit-cpu", tmp_path / "run", overrides=TINY, progress=False)
     assert set(results["suites"]) == {"train", "num_25"} and results["reference"] == "thompson"
     assert json.loads((tmp_path / "run" / "eval.json").read_text()) == results
+    # every wall time names its machine: seconds per phase, and the CPU they were measured on
+    wall, machine = results["wall_s"], results["machine"]
+    assert set(wall) == {"data", "train", "tune", "eval", "total"} and min(wall.values()) >= 0
+    assert wall["data"] + wall["train"] + wall["tune"] + wall["eval"] <= wall["total"] + 0.2
+    assert isinstance(machine["cpu"], str) and isinstance(machine["avx512"], bool) and machine["cores"] >= 1
+    assert f"on {machine['cpu']}" in (tmp_path / "run" / "report.md").read_text()
     cfg = icrl.load_config("bandit-cpu", TINY)
     assert icrl.load_histories(cfg.dataset_path()).num_histories == 8
     agent = icrl.Agent.load(tmp_path / "run")

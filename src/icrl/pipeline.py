@@ -8,6 +8,7 @@ evaluated as it is in memory, and the eval suites are made once for the model an
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -20,13 +21,24 @@ from .config import (
     training_changes,
 )
 from .data.history import DatasetError
-from .runtime import Session, barrier, is_main
+from .runtime import PHASES, Session, barrier, describe_wall, is_main, machine
 
 
 def say(message: str) -> None:
     """Print once, from the main process of a torchrun job."""
     if is_main():
         print(message, flush=True)
+
+
+@contextlib.contextmanager
+def timed(wall: dict | None, phase: str):
+    """Add the seconds the block takes to ``wall[phase]`` (nothing when ``wall`` is None)."""
+    tic = time.perf_counter()
+    try:
+        yield
+    finally:
+        if wall is not None:
+            wall[phase] = wall.get(phase, 0.0) + time.perf_counter() - tic
 
 
 def ensure_dataset(cfg: RunConfig, data=None, *, progress: bool = True) -> Path:
@@ -75,28 +87,32 @@ def periodic_eval(cfg: RunConfig, session: Session):
 
 
 def train(cfg: RunConfig, run_dir, *, data=None, resume: bool = False, device=None, progress: bool = True,
-          session: Session | None = None):
+          session: Session | None = None, wall: dict | None = None):
     """Ensure the dataset and train; returns the trained model (on its training device). Holds the
     run directory's lock (``icrl.lock``) meanwhile: a second process on it is refused. ``session``:
     the command's (``icrl run`` hands its own); without it one is resolved here, from ``device``
-    (default ``train.device``)."""
+    (default ``train.device``). ``wall``: a dict that receives the seconds spent on the dataset
+    (``"data"``: generating or checking it) and on training (``"train"``)."""
     from .lock import run_dir_lock
 
     with run_dir_lock(run_dir):
-        return _train(cfg, run_dir, data=data, resume=resume, device=device, progress=progress, session=session)
+        return _train(cfg, run_dir, data=data, resume=resume, device=device, progress=progress, session=session,
+                      wall=wall)
 
 
 def _train(cfg: RunConfig, run_dir, *, data=None, resume: bool = False, device=None, progress: bool = True,
-           session: Session | None = None):
+           session: Session | None = None, wall: dict | None = None):
     from .train import Trainer, check_resumable, check_trainable
 
     check_trainable(cfg)  # what can be refused is refused before a dataset is generated
     check_resumable(cfg, run_dir, resume)
     session = session if session is not None else Session.resolve(cfg, device)
-    dataset = ensure_dataset(cfg, data, progress=progress)
-    trainer = Trainer(cfg, run_dir, dataset, resume=resume, progress=progress, eval_fn=periodic_eval(cfg, session),
-                      session=session)
-    trainer.run()
+    with timed(wall, "data"):
+        dataset = ensure_dataset(cfg, data, progress=progress)
+    with timed(wall, "train"):
+        trainer = Trainer(cfg, run_dir, dataset, resume=resume, progress=progress,
+                          eval_fn=periodic_eval(cfg, session), session=session)
+        trainer.run()
     return trainer.model
 
 
@@ -157,6 +173,7 @@ def _run(cfg: RunConfig, run_dir: Path, tic: float, *, resume: bool, force: bool
         return results
     refuse_overwrite(run_dir / "eval.json", True)
     session = Session.resolve(cfg)  # once: training, tuning and evaluation share it
+    wall: dict = {}
     if (run_dir / "model.safetensors").exists() and (resume or force):  # only the evaluation is left to do (again)
         saved = run_dir / "config.json"
         changed = training_changes(read_run_config(saved), cfg) if saved.exists() else {}
@@ -165,18 +182,27 @@ def _run(cfg: RunConfig, run_dir: Path, tic: float, *, resume: bool, force: bool
                               f"{describe_changes(changed)}. Train them in another --run-dir")
         # this command's eval section applies to this evaluation (the model file holds the training one)
         if cfg.eval.tune and not (run_dir / TUNE_FILE).exists():
-            say(tuning_table(tune_run(run_dir, session=session, progress=progress, eval_section=cfg.eval)))
-        results = evaluate_run(run_dir, session=session, progress=progress, eval_section=cfg.eval)
+            with timed(wall, "tune"):
+                say(tuning_table(tune_run(run_dir, session=session, progress=progress, eval_section=cfg.eval)))
+        with timed(wall, "eval"):
+            results = evaluate_run(run_dir, session=session, progress=progress, eval_section=cfg.eval)
     else:
-        model = train(cfg, run_dir, resume=resume, progress=progress, session=session)
-        tuning = write_tuning(run_dir, tune(model, cfg, session=session, progress=progress)) if cfg.eval.tune else None
-        if tuning is not None:
+        model = train(cfg, run_dir, resume=resume, progress=progress, session=session, wall=wall)
+        tuning = None
+        if cfg.eval.tune:
+            with timed(wall, "tune"):
+                tuning = write_tuning(run_dir, tune(model, cfg, session=session, progress=progress))
             say(tuning_table(tuning))
         tuned = Protocol.from_dict(tuning["protocol"]) if tuning else None
-        results = evaluate(model, cfg, tuned=tuned, tuning=tuning, session=session, progress=progress)
+        with timed(wall, "eval"):
+            results = evaluate(model, cfg, tuned=tuned, tuning=tuning, session=session, progress=progress)
+    # Every wall time names its machine: the seconds per phase of this command, and where it ran.
+    results["wall_s"] = {**{k: round(wall[k], 1) for k in PHASES if k in wall},
+                         "total": round(time.perf_counter() - tic, 1)}
+    results["machine"] = machine(session.device)
     if is_main():
         paths = report(results, run_dir)
         say(results_table(results))
         say(f"wrote {', '.join(map(str, paths))}")
-    say(f"done in {time.perf_counter() - tic:.0f} s")
+    say(f"done in {describe_wall(results['wall_s'], results['machine'])}")
     return results

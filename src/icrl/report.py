@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .evaluate import results_table
 from .io import atomic_path, write_text
+from .runtime import describe_wall
 
 
 def plot_curves(results: dict, path) -> Path:
@@ -79,6 +80,8 @@ def write_report(results: dict, md_path, png_path, title: str = "") -> tuple[Pat
     for policy, skipped in results.get("skipped", {}).items():
         for suite, why in skipped.items():
             lines.append(f"- {policy} skipped on {suite}: {why}")
+    if results.get("wall_s"):
+        lines += ["", f"Wall time: {describe_wall(results['wall_s'], results.get('machine', {}))}."]
     lines += ["", f"![curves]({png_path.name})", ""]
     md = write_text(md_path, "\n".join(lines))
     png = plot_curves(results, png_path)
