@@ -323,6 +323,22 @@ def test_the_papers_plain_recipe_learns_bandits_in_context_at_toy_size(tmp_path)
     assert last <= 0.85 * first, summary  # seen: 5.89 vs 7.84 (a random policy: equal)
 
 
+def test_compile_without_a_cpp_compiler_trains_eagerly_with_a_warning(tmp_path, small_config, small_dataset_path,
+                                                                      monkeypatch):
+    """A CPU without a C++ compiler cannot run torch.compile's inductor: ``train.compile=true``
+    then warns and trains the same model eagerly, instead of failing at the first step."""
+    import torch._inductor.config as inductor_config
+
+    monkeypatch.setattr(inductor_config.cpp, "cxx", ("/no/such/compiler",))
+    cfg = tiny_config(small_config, "train.compile=true", "model.dropout=0.0", "model.attn_dropout=0.0")
+    with pytest.warns(UserWarning, match="no working C\\+\\+ compiler.*training without compiling"):
+        trainer = Trainer(cfg, tmp_path / "compiled", small_dataset_path("bandit"), progress=False)
+    assert not trainer.compiled and trainer.forward is trainer.model
+    eager = Trainer(tiny_config(small_config, "model.dropout=0.0", "model.attn_dropout=0.0"), tmp_path / "eager",
+                    small_dataset_path("bandit"), progress=False)
+    assert [float(trainer.train_step()["loss"]) for _ in range(2)] == [float(eager.train_step()["loss"]) for _ in range(2)]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("layout", ["interleaved", "compact"])
 def test_compiled_training_matches_eager(tmp_path, small_config, small_dataset_path, layout):

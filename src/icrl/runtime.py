@@ -151,6 +151,23 @@ def describe_machine(info: dict) -> str:
     return text + f", {info.get('cores')} cores" + (f", {info['gpu']}" if info.get("gpu") else "")
 
 
+def compile_unavailable(device: torch.device) -> str | None:
+    """Why ``torch.compile`` cannot work on ``device`` here, or None when it can (as far as can be
+    told before compiling). On the CPU, inductor compiles C++ and needs a working C++ compiler (``CXX``
+    or one on ``PATH``); without one the first training step would fail after data generation."""
+    if device.type != "cpu":
+        return None
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+    except ImportError:  # another torch layout: leave it to torch.compile to say
+        return None
+    try:
+        get_cpp_compiler()
+    except Exception as err:  # noqa: BLE001 - inductor raises its own InvalidCxxCompiler, or OSError
+        return f"no working C++ compiler for torch.compile on the CPU ({err})"
+    return None
+
+
 # The phases of ``icrl run`` whose seconds ``eval.json`` keeps under ``wall_s``, in order, with their words.
 PHASES = {"data": "data", "train": "training", "tune": "tuning", "eval": "evaluation"}
 

@@ -13,6 +13,7 @@ import io
 import json
 import math
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from .io import ensure_folder, write_bytes, write_json, write_text
 from .models.files import build_model, checkpoints, latest_checkpoint, read_model_config, save_model
 from .models.kinds import model_kind
 from .reading import read_dataset_record, read_metrics, read_run_config
-from .runtime import Session, barrier
+from .runtime import Session, barrier, compile_unavailable
 
 
 # -- before any work ----------------------------------------------------------------------------
@@ -161,7 +162,8 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             self.forward = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        if cfg.train.compile:
+        self.compiled = cfg.train.compile and self._can_compile()
+        if self.compiled:
             self.forward = torch.compile(self.forward)
         self.optimizer, self.scheduler = make_optimizer(self.model, cfg, self.device)
         # Every process draws the same global batch of windows and embeddings and keeps its slice,
@@ -172,6 +174,16 @@ class Trainer:
         self.eval_fn = eval_fn
         self._prepare_dir(resume, dataset_path)
         barrier()
+
+    def _can_compile(self) -> bool:
+        """Whether torch.compile can work here. Where it cannot (a CPU without a C++ compiler): warn
+        and train eagerly, the same model up to rounding, instead of failing at the first step."""
+        why = compile_unavailable(self.device)
+        if why and self.is_main:
+            warnings.warn(f"train.compile=true: {why}; training without compiling (slower, the same model "
+                          "up to rounding). Install a C++ compiler or set train.compile=false to silence this",
+                          stacklevel=3)
+        return why is None
 
     def _prepare_dir(self, resume: bool, dataset_path) -> None:
         from .data.fingerprint import DatasetFingerprint
