@@ -679,7 +679,13 @@ def test_the_transition_loss_reads_vector_observations_and_is_validated(small_da
     loss.backward()
     assert block.cell.weight.grad is not None
     with pytest.raises(ConfigError, match=r"model.transition_loss=1.0 is invalid: allowed 0 without an effect block"):
-        load_config("bandit-cpu", ["model.transition_loss=1.0", "model.context_features=[episode_effects]"])
+        load_config("darkroom-cpu", ["model.transition_loss=1.0", "model.context_features=[state_action]"])
+    # without observations the effect block is inert, and so is its transition loss
+    bandit = load_config("bandit-cpu", ["model.transition_loss=1.0", "model.context_features=[episode_effects]",
+                                        "model.action_stats=false"]).model
+    model = InContextModel(bandit, "none", 0)
+    acts = torch.randint(0, 5, (2, 12))
+    assert float(model.stats.transition_loss(None, acts, torch.zeros(2, 12), 5)) == 0.0
     with pytest.raises(ConfigError, match=r"model.transition_loss=-0.5 is invalid: allowed >= 0"):
         load_config("darkroom-cpu", ["model.transition_loss=-0.5"])
     cfg = load_config("darkroom-cpu", ["model.transition_loss=1.0", "model.context_features=[episode_effects]"])

@@ -659,11 +659,11 @@ def _validate(cfg: RunConfig) -> None:
     if m.context_features:
         _check_context_features(m, obs_kind, cfg.env)
     _at_least("model.transition_loss", m.transition_loss, 0.0)
-    if m.transition_loss:
+    if m.transition_loss:  # with an effect block that reads no observations (the bandits) it adds nothing
         effects = m.action_effects or any(n in ("effects", "episode_effects") for n in m.context_features)
-        _check(effects and obs_kind != "none", "model.transition_loss", m.transition_loss,
+        _check(effects, "model.transition_loss", m.transition_loss,
                "0 without an effect block (model.action_effects, or effects / episode_effects in "
-               "model.context_features) reading observations: it trains that block's embedding")
+               "model.context_features): it trains that block's embedding")
     for key in ("seq_len", "num_layers", "num_heads", "d_model", "action_dim", "head_size"):
         _at_least(f"model.{key}", getattr(m, key), 1)
     _check(m.d_model % m.num_heads == 0, "model.num_heads", m.num_heads, f"a divisor of model.d_model={m.d_model}")

@@ -296,10 +296,11 @@ class ContextScorer(nn.Module):
 
 
     def transition_loss(self, obs, actions, dones, width: int) -> torch.Tensor:
-        """The sum of the effect blocks' ``transition_loss`` over the window (a scalar)."""
+        """The sum of the effect blocks' ``transition_loss`` over the window (a scalar; 0 when no
+        block embeds observations, as without any)."""
         losses = [b.transition_loss(obs, actions, dones, width) for b in self.blocks.values()
                   if isinstance(b, ActionEffects) and getattr(b, "cell", None) is not None]
-        return torch.stack(losses).sum()
+        return torch.stack(losses).sum() if losses else torch.zeros((), device=actions.device)
 
 
 def context_scorer(cfg, obs_kind: str, obs_dim: int) -> ContextScorer | None:
