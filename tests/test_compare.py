@@ -63,7 +63,8 @@ def test_incomplete_score_matrices_are_refused():
 SUITES = ["train", "inverse", "all_new", "num_10", "num_20", "num_50", "num_100"]
 
 
-def fake_run(root, variant, seed, scores: dict, arms=10.0, preset="bandit-cpu", policy="headless_ad", sets=()):
+def fake_run(root, variant, seed, scores: dict, arms=10.0, preset="bandit-cpu", policy="headless_ad", sets=(),
+             departures=()):
     run = root / variant / f"seed{seed}"
     run.mkdir(parents=True)
     suites = {}
@@ -74,7 +75,8 @@ def fake_run(root, variant, seed, scores: dict, arms=10.0, preset="bandit-cpu", 
     (run / "eval.json").write_text(json.dumps({
         "env": "bandit", "metric": "regret", "suites": suites,
         "protocol": {"policy": policy, "steps": 2, "num_tasks": 5, "seed": seed},
-        "recipe": {"teacher": "thompson", "num_histories": 10, "train_steps": 5, "model": "tiny", "departures": []}}))
+        "recipe": {"teacher": "thompson", "num_histories": 10, "train_steps": 5, "model": "tiny",
+                   "departures": list(departures)}}))
     (run / "sweep.json").write_text(json.dumps({"preset": preset, "variant": variant, "seed": seed, "wall_s": 60.0,
                                                 "overrides": [*sets, f"data.seed={seed}"], "variant_overrides": [],
                                                 "sweep_command": "icrl sweep bandit-cpu --ablations",
@@ -165,6 +167,18 @@ def test_two_recipes_of_one_preset_get_their_own_sections(tmp_path):
     text = md.read_text()
     assert "## bandit-cpu (bandit), variant `base`, 2 seeds" in text
     assert "## bandit-cpu@plain (bandit), variant `full`, 2 seeds" in text and "`--set model.layout=interleaved`" in text
+
+
+def test_each_section_states_the_recipe_its_runs_recorded(tmp_path):
+    """Runs made with an earlier recipe of a preset say so: the departures each run recorded in its
+    eval.json, not what the preset holds today."""
+    for seed in (0, 1):
+        fake_run(tmp_path / "old", "base", seed, {s: 0.95 for s in SUITES}, departures=["model.action_stats=true"])
+        fake_run(tmp_path / "paper", "base", seed, {s: 0.3 for s in SUITES}, preset="bandit")
+    text = compare([tmp_path / "old", tmp_path / "paper"], tmp_path / "out.md", reps=200)[0].read_text()
+    old, paper = text.split("## bandit-cpu (bandit)")[1], text.split("## bandit (bandit)")[1].split("## ")[0]
+    assert "Departs from the paper's recipe in: `model.action_stats=true`." in old
+    assert "The paper's training recipe (at these sizes and steps)." in paper
 
 
 def test_switch_difference_reads_a_field_an_older_run_lacks_as_its_default(tmp_path):

@@ -334,6 +334,9 @@ class Report:
             self.lines += [f"Training: {', '.join(f'{k} = {v}' for k, v in recipe.items() if k != 'departures')}. "
                            f"Evaluation: {', '.join(f'{k} = {v}' for k, v in protocol.items() if k != 'seed')}; "
                            "each seed s trains on data of seed s and is evaluated with seed s.", ""]
+            departs = recipe.get("departures") or []  # as the runs recorded them, whatever the preset says now
+            self.lines += [("Departs from the paper's recipe in: " + "; ".join(f"`{d}`" for d in departs) + ".")
+                           if departs else "The paper's training recipe (at these sizes and steps).", ""]
         r0 = runs[0]
         described = r0.results.get("reference_description", r0.reference)
         paper_ref = r0.results.get("paper_reference")
