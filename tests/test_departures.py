@@ -62,4 +62,4 @@ def test_the_report_line(tmp_path):
 def test_only_declared_switches_depart():
     declared = [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls) if PAPER in f.metadata]
     assert declared == ["data.teacher", "data.targets", "model.layout", "model.action_stats", "model.action_effects",
-                        "model.context_features"]
+                        "model.context_features", "model.transition_loss"]

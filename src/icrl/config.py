@@ -87,6 +87,9 @@ class ModelConfig:
     action_effects: bool = switch(False, False, None)  # with action_stats: also what each action does to the observation (discrete only)
     # More context-feature blocks by name (models.features.FEATURE_BLOCKS), e.g. [state_action]
     context_features: list = field(default_factory=list, metadata={PAPER: PaperSwitch([], None)})
+    # Weight of the transition loss on the effect blocks' embedding (models.features.ActionEffects.
+    # transition_loss): 0 = off, as in the paper
+    transition_loss: float = switch(0.0, 0.0, None)
     seq_len: int = 300  # context length in environment steps
     num_layers: int = 4
     num_heads: int = 8
@@ -655,6 +658,12 @@ def _validate(cfg: RunConfig) -> None:
                f"false for {cfg.env}, whose observations are {obs_kind}, not discrete cells")
     if m.context_features:
         _check_context_features(m, obs_kind, cfg.env)
+    _at_least("model.transition_loss", m.transition_loss, 0.0)
+    if m.transition_loss:  # with an effect block that reads no observations (the bandits) it adds nothing
+        effects = m.action_effects or any(n in ("effects", "episode_effects") for n in m.context_features)
+        _check(effects, "model.transition_loss", m.transition_loss,
+               "0 without an effect block (model.action_effects, or effects / episode_effects in "
+               "model.context_features): it trains that block's embedding")
     for key in ("seq_len", "num_layers", "num_heads", "d_model", "action_dim", "head_size"):
         _at_least(f"model.{key}", getattr(m, key), 1)
     _check(m.d_model % m.num_heads == 0, "model.num_heads", m.num_heads, f"a divisor of model.d_model={m.d_model}")

@@ -24,6 +24,8 @@ Feature blocks (``FEATURE_BLOCKS``, in this order; each knows its own width and 
   ``e(o_t) + effect_a - g`` and its squared norm (zero, with a flag, before any reward). It also
   mixes across actions: the mean of every available action's first-layer activations, through a
   linear map, is added to each action's (a DeepSets set network, still order-equivariant).
+  ``model.transition_loss`` (a weight, 0 = off) also trains ``e`` on the window's transitions
+  (``ActionEffects.transition_loss``), so that its geometry is learned directly.
 
 * ``StateActionStats`` (``state_action.py``, ``model.context_features=[state_action]``, discrete
   observations): the same statistics restricted to the steps taken in the current state.
@@ -205,6 +207,37 @@ class ActionEffects(FeatureBlock):
         pooled = (F.silu(first) * valid).sum(2, keepdim=True) / valid.sum(2, keepdim=True).clamp(min=1.0)
         return first + self.summary(pooled)
 
+    def transition_loss(self, obs: torch.Tensor, actions: torch.Tensor, dones: torch.Tensor, width: int) -> torch.Tensor:
+        """A self-supervised loss that shapes ``e`` into the geometry of what the actions do
+        (``model.transition_loss``, its weight; our design, in the spirit of forward-model losses).
+
+        For every step ``k`` of the window ``(B, T, ...)`` that did not end its episode, the next
+        observation is predicted as ``e(o_k) + effect``, where ``effect`` is the mean change
+        ``e(o_{j+1}) - e(o_j)`` over the window's *other* steps ``j`` that took the same action
+        (leave-one-out, so a step does not predict itself; actions taken once are skipped). The
+        loss is the cross-entropy of the true next observation among candidates scored by
+        ``-|prediction - e(c)|^2``: every cell (discrete observations) or the landing observations
+        of the window's steps (vector ones). Read from the context alone; the action loss alone
+        shapes ``e`` only through the scorer, slowly. Returns a scalar (0 when no step qualifies).
+        """
+        e = self.embed(obs)  # (B, T, m)
+        moves = ~dones[:, :-1].bool()  # (B, T-1): step k landed in the same episode
+        change = e[:, 1:] - e[:, :-1]
+        took = actions[:, :-1].long().clamp(min=0)  # (B, T-1)
+        onehot = F.one_hot(took, width).to(e.dtype) * moves[..., None].to(e.dtype)  # (B, T-1, A)
+        total = torch.einsum("bka,bkm->bam", onehot, change)  # (B, A, m): per action, over the window
+        count = onehot.sum(1).gather(1, took)  # (B, T-1): the moves with step k's action
+        others = total.gather(1, took[..., None].expand(-1, -1, e.shape[-1])) - change * moves[..., None]
+        predicted = e[:, :-1] + others / (count - 1).clamp(min=1.0)[..., None]
+        if isinstance(self.cell, nn.Embedding):
+            candidates, target = self.cell.weight[None], obs[:, 1:].long()  # (1, C, m), (B, T-1)
+        else:
+            candidates, target = e[:, 1:], torch.arange(e.shape[1] - 1, device=e.device).expand_as(took)
+        logits = -torch.cdist(predicted, candidates.expand(e.shape[0], -1, -1)).pow(2)  # (B, T-1, C)
+        ce = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view_as(took)
+        valid = (moves & (count >= 2)).to(ce.dtype)
+        return (ce * valid).sum() / valid.sum().clamp(min=1.0)
+
 
 
 
@@ -261,6 +294,14 @@ class ContextScorer(nn.Module):
             first = b.mix(first, valid)
         scores = self.mlp(first).squeeze(-1)
         return scores[:, 0] if last_only else scores
+
+
+    def transition_loss(self, obs, actions, dones, width: int) -> torch.Tensor:
+        """The sum of the effect blocks' ``transition_loss`` over the window (a scalar; 0 when no
+        block embeds observations, as without any)."""
+        losses = [b.transition_loss(obs, actions, dones, width) for b in self.blocks.values()
+                  if isinstance(b, ActionEffects) and getattr(b, "cell", None) is not None]
+        return torch.stack(losses).sum() if losses else torch.zeros((), device=actions.device)
 
 
 def context_scorer(cfg, obs_kind: str, obs_dim: int) -> ContextScorer | None:

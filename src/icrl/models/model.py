@@ -111,7 +111,9 @@ class InContextModel(nn.Module):
 
     # -- training --------------------------------------------------------------------------------
     def loss(self, batch: dict, drawn, width: int | None = None) -> tuple[torch.Tensor, dict]:
-        """Next-action loss over a batch of windows (``losses.py``).
+        """Next-action loss over a batch of windows (``losses.py``), plus ``model.transition_loss``
+        times the effect blocks' transition loss when that weight is set (the metrics' ``loss`` is
+        the next-action loss alone, comparable across runs; ``transition_loss`` is logged beside it).
 
         ``batch``: ``observations``, ``actions``, ``rewards``, ``dones`` (read by the action
         effects only) ``(B, T, ...)``, ``num_actions`` ``(B,)`` and, with ``data.targets`` policy
@@ -129,7 +131,12 @@ class InContextModel(nn.Module):
             logits = self.logits(hidden, num_actions, drawn, width, window)
             loss, accuracy = cross_entropy(logits, actions, num_actions, batch.get("targets"),
                                            self.actions.label_smoothing)
-        return loss, {"loss": loss.detach(), "accuracy": accuracy.detach()}
+        metrics = {"loss": loss.detach(), "accuracy": accuracy.detach()}
+        if self.cfg.transition_loss and self.stats is not None:  # trains the effect blocks' embedding
+            transition = self.stats.transition_loss(window[0], actions, window[3], width or int(num_actions.max()))
+            metrics["transition_loss"] = transition.detach()
+            loss = loss + self.cfg.transition_loss * transition
+        return loss, metrics
 
     def forward(self, batch: dict, drawn, width: int | None = None):
         """The training loss (``forward`` so that DistributedDataParallel can wrap the model)."""
