@@ -369,8 +369,8 @@ def test_run_then_eval_with_another_protocol(tmp_path, monkeypatch):
     assert (run / "report.md").exists() and (run / "curves.png").exists()
     report = (run / "report.md").read_text()
     # the laptop preset's departures from the paper's recipe are stated in the results and report
-    assert any("model.action_stats" in d for d in results["recipe"]["departures"])
-    assert "Departs from the paper's recipe in:" in report and "model.action_stats=true" in report
+    assert any("model.context_features" in d for d in results["recipe"]["departures"])
+    assert "Departs from the paper's recipe in:" in report and "model.context_features=[state_action," in report
 
     again = invoke("run", "bandit-cpu", "--run-dir", "r", *sets)
     assert again.exit_code == 2 and "finished run" in again.output

@@ -226,14 +226,17 @@ def test_sweep_plan_seeds_variants_and_errors(tmp_path):
         plan("bandit-cpu", seeds=0)
 
 
-def test_ablation_variants_retrain_ad_per_arm_count():
+def test_ablation_variants_retrain_ad_per_arm_count(tmp_path):
     names = [v.name for v in ablation_variants("bandit-cpu")]
     assert names == ["full", "no_prompt", "mse", "gaussian", "ad", "ad_25", "ad_30", "ad_40", "ad_50", "ad_100"]
     ad50 = {v.name: v for v in ablation_variants("bandit-cpu", [50])}["ad_50"]
     cfg = load_config("bandit-cpu", list(ad50.overrides))
     assert (cfg.model.kind, cfg.model.head_size, cfg.data.min_actions, cfg.eval.suites) == ("ad", 50, 50, ["num_50"])
-    mse = {v.name: v for v in ablation_variants("bandit-cpu")}["mse"]
-    assert "model.action_stats=false" in mse.overrides  # its scores need InfoNCE logits
+    stats = tmp_path / "stats.yaml"  # the laptop recipe before the general one: per-action statistics
+    stats.write_text("extends: bandit-cpu\nmodel: {action_stats: true, context_features: []}\n")
+    for preset in ("bandit-cpu", str(stats)):  # context features, or action_stats: off under MSE
+        mse = load_config(preset, list({v.name: v for v in ablation_variants(preset)}["mse"].overrides)).model
+        assert mse.loss == "mse" and not mse.action_stats and mse.context_features == []  # their scores need logits
     assert [v.name for v in ablation_variants("darkroom-cpu")] == ["full", "no_prompt", "mse", "gaussian", "ad"]
     with pytest.raises(ConfigError, match="--ad-arms 7"):
         ablation_variants("bandit-cpu", [7])

@@ -20,7 +20,8 @@ def _hand_written(cfg) -> list[str]:
         out.append(f"data.targets={cfg.data.targets} (paper: the sampled action)")
     if m.layout != "interleaved":
         out.append(f"model.layout={m.layout} (paper: interleaved)")
-    return out + [f"model.{s}=true" for s in ("action_stats", "action_effects") if getattr(m, s)]
+    out += [f"model.{s}=true" for s in ("action_stats", "action_effects") if getattr(m, s)]
+    return out + ([f"model.context_features=[{','.join(m.context_features)}]"] if m.context_features else [])
 
 
 @pytest.mark.parametrize("preset", list_presets())
@@ -49,7 +50,8 @@ def test_the_texts():
 def test_the_report_line(tmp_path):
     from icrl.report import write_report
 
-    recipe = training_recipe(load_config("bandit-cpu", ["model.layout=compact", "model.action_stats=true"]))
+    recipe = training_recipe(load_config("bandit-cpu", ["model.layout=compact", "model.action_stats=true",
+                                                        "model.context_features=[]"]))
     results = {"env": "bandit", "metric": "regret", "reference": "thompson",
                "suites": {"s": {"thompson": {"final": 1.0, "curve": [1.0]}}}, "recipe": recipe}
     md, _ = write_report(results, tmp_path / "r.md", tmp_path / "r.png")

@@ -630,6 +630,16 @@ def test_a_feature_block_module_can_be_imported_first(module):
     assert int(out.stdout) >= 6
 
 
+def test_the_torch_free_table_of_feature_blocks_matches_the_blocks():
+    """Config validation reads ``feature_names`` (so loading a preset does not import torch): it
+    lists every block, in column order, with the observation kinds the block itself declares."""
+    from icrl.models.feature_names import FEATURE_OBS_KINDS
+    from icrl.models.features import FEATURE_BLOCKS
+
+    assert {n: tuple(b.obs_kinds) for n, b in FEATURE_BLOCKS.items()} == FEATURE_OBS_KINDS
+    assert list(FEATURE_BLOCKS) == list(FEATURE_OBS_KINDS)
+
+
 def _grid_correlation(embedding: torch.Tensor) -> float:
     """Correlation of the cells' embedding distances with their grid (Manhattan) distances, 9x9."""
     xy = np.array([(c // 9, c % 9) for c in range(81)])

@@ -61,8 +61,9 @@ def test_protocol_rows_for_hand_set_and_tuned_protocols():
     assert list(rows) == ["headless_ad", "headless_ad@T0.5", "headless_ad@tuned"]
     assert rows["headless_ad@T0.5"] == Protocol("sample", 0.5)
     assert model_rows(load_config("bandit-cpu", ["eval.action_selection=sample"])) == {"headless_ad": Protocol("sample", 1.34)}
-    assert load_config("bandit-cpu", ["model.loss=mse", "model.action_stats=false"]).model.loss == "mse"
-    assert paper_protocol(load_config("bandit-cpu", ["model.loss=mse", "model.action_stats=false"])) == Protocol("argmax")
+    mse = ["model.loss=mse", "model.action_stats=false", "model.context_features=[]"]
+    assert load_config("bandit-cpu", mse).model.loss == "mse"
+    assert paper_protocol(load_config("bandit-cpu", mse)) == Protocol("argmax")
     tried = candidates(load_config("bandit-cpu"))
     assert tried[0] == Protocol("sample", 1.34) and tried[-1] == Protocol("argmax")
     assert [p.temperature for p in tried[1:-1]] == [1.005, 0.67, 0.335]

@@ -211,8 +211,8 @@ def _yaml_scalar(value) -> str:
 
 def _check_context_features(m, obs_kind: str, env: str) -> None:
     """``model.context_features``: distinct names of feature blocks that read ``obs_kind``
-    observations (imports torch: only when the list is not empty)."""
-    from .models.features import FEATURE_BLOCKS
+    observations (from the torch-free table ``models.feature_names``)."""
+    from .models.feature_names import FEATURE_OBS_KINDS as FEATURE_BLOCKS
 
     names = m.context_features
     _check(all(isinstance(n, str) and n in FEATURE_BLOCKS for n in names), "model.context_features", names,
@@ -220,7 +220,7 @@ def _check_context_features(m, obs_kind: str, env: str) -> None:
     _check(len(set(names)) == len(names), "model.context_features", names, "a list without repeats")
     _check(m.loss == "infonce", "model.context_features", names, "[] with model.loss=mse (their scores add to logits)")
     for n in names:
-        kinds = FEATURE_BLOCKS[n].obs_kinds
+        kinds = FEATURE_BLOCKS[n]
         _check(obs_kind in kinds, "model.context_features", names,
                f"blocks that read {env}'s {obs_kind} observations ({n} needs {' or '.join(kinds)})")
 

@@ -116,14 +116,16 @@ def ablation_variants(preset: str, ad_arms=None) -> list[Variant]:
     tasks and evaluated on the ``num_K`` suite, for each K in ``ad_arms`` (default: every ``num_K``
     suite wider than the training tasks), as the paper retrains AD per arm count.
 
-    ``model.action_stats`` scores add to InfoNCE logits and do not exist under the MSE loss, so
-    the ``mse`` variant of a preset that uses them turns them off (a second difference, reported).
+    Context-feature scores (``model.action_stats``, ``model.context_features``) add to InfoNCE
+    logits and do not exist under the MSE loss, so the ``mse`` variant of a preset that uses them
+    turns them off (a second difference, which ``icrl compare`` reports).
     """
     from .suites import env_spec
 
     cfg = load_config(preset)
     spec = env_spec(cfg.env)
-    mse = ("model.loss=mse",) + (("model.action_stats=false",) if cfg.model.action_stats else ())
+    mse = ("model.loss=mse",) + (("model.action_stats=false",) if cfg.model.action_stats else ()) + (
+        ("model.context_features=[]",) if cfg.model.context_features else ())
     variants = [Variant("full"), Variant("no_prompt", ("model.prompt=false",)), Variant("mse", mse),
                 Variant("gaussian", ("model.embeddings=gaussian",)), Variant("ad", ("model.kind=ad",))]
     if spec.train_min_actions == spec.train_max_actions:  # fixed action sets: nothing to retrain per size

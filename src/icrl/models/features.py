@@ -36,8 +36,9 @@ Feature blocks (``FEATURE_BLOCKS``, in this order; each knows its own width and 
   linear embedding of vector observations; without observations it adds nothing.
 
 Adding a block: a ``FeatureBlock`` subclass in its own file with ``name``, ``width``,
-``obs_kinds`` and ``phi`` or ``extras`` (``build``, ``mix`` where needed), and one line in
-``FEATURE_BLOCKS``; ``model.context_features=[name]`` switches it on. Every scorer also has
+``obs_kinds`` and ``phi`` or ``extras`` (``build``, ``mix`` where needed), one line in
+``_registry()`` and one in ``feature_names.FEATURE_OBS_KINDS`` (the torch-free table config validation
+reads); ``model.context_features=[name]`` switches it on. Every scorer also has
 ``RewardStats``, whose counts the others read.
 """
 
