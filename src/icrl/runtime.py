@@ -22,13 +22,13 @@ batches are large enough to use the cores); the evaluation's setting is applied 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 from dataclasses import dataclass
 
 import torch
 
 from .config import ConfigError, RunConfig
+from .machine import cpu_info, describe_machine
 
 
 def distributed_env() -> tuple[int, int, int]:
@@ -115,40 +115,18 @@ def eval_threads(cfg: RunConfig) -> int:
     return 1
 
 
-@functools.cache
-def _cpu() -> dict:
-    import cpuinfo  # py-cpuinfo: the processor's name and flags on every platform
-
-    info = cpuinfo.get_cpu_info()
-    flags = set(info.get("flags", ()))
-    return {"cpu": info.get("brand_raw") or info.get("arch_string_raw") or "unknown",
-            "avx512": "avx512f" in flags, "amx": "amx_tile" in flags}
-
-
 def machine(device: torch.device | None = None) -> dict:
-    """The machine a wall time was measured on, for the run's records (every wall time names it).
-
-    ``cpu``: the processor's name (as ``lscpu`` gives it); ``avx512`` / ``amx``: whether it has
-    AVX-512 and AMX (bf16 matrix tiles); ``cpu_capability``: the vector instructions torch's CPU
-    kernels use here (``torch.backends.cpu.get_cpu_capability()``: ``AVX512``, ``AVX2``, ...);
-    ``cores``: the logical CPUs this process may run on; ``threads``: torch's intra-op threads now;
-    ``device``: where the model ran, with the GPU's name on CUDA. The CPU part is read once per
-    process (py-cpuinfo takes about a second)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    out = {**_cpu(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cores": cores,
-           "threads": torch.get_num_threads()}
+    """The machine a wall time was measured on, for the run's records: ``machine.cpu_info()``
+    (``cpu`` as ``lscpu`` names it, ``avx512``, ``amx``, ``cores``), ``cpu_capability`` (the vector
+    instructions torch's CPU kernels use here, ``torch.backends.cpu.get_cpu_capability()``:
+    ``AVX512``, ``AVX2``, ...), ``threads`` (torch's intra-op threads now) and ``device`` (where
+    the model ran, with the GPU's name on CUDA)."""
+    out = {**cpu_info(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads()}
     if device is not None:
         out["device"] = str(device)
         if device.type == "cuda":
             out["gpu"] = torch.cuda.get_device_name(device)
     return out
-
-
-def describe_machine(info: dict) -> str:
-    """One line for a log: ``Intel(R) Xeon(R) Processor (AVX-512, AMX), 2 cores`` (``machine()``'s dict)."""
-    extras = [name for name, on in (("AVX-512", info.get("avx512")), ("AMX", info.get("amx"))) if on]
-    text = info.get("cpu", "unknown CPU") + (f" ({', '.join(extras)})" if extras else "")
-    return text + f", {info.get('cores')} cores" + (f", {info['gpu']}" if info.get("gpu") else "")
 
 
 def compile_unavailable(device: torch.device) -> str | None:

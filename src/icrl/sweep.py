@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from .config import MAX_SEED, SEED_FIELDS, ConfigError, load_config
 from .io import ensure_folder, write_json
+from .machine import cpu_info
 
 
 @dataclass(frozen=True)
@@ -184,16 +184,9 @@ def safe_name(name: str) -> str:
 
 
 def hardware() -> dict:
-    """The machine a run used: CPU model, cores, AVX-512, and the CUDA device if any."""
-    info = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "avx512": None}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        names = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")]
-        flags = next((line for line in text.splitlines() if line.startswith("flags")), "")
-        info.update(cpu=names[0] if names else info["cpu"], avx512="avx512f" in flags.split(),
-                    amx="amx_bf16" in flags.split())
-    except OSError:
-        pass
+    """The machine a run used: ``machine.cpu_info()`` (CPU name, AVX-512, AMX, cores) and the CUDA
+    devices made visible, if any."""
+    info = dict(cpu_info())
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible:
         info["cuda_visible_devices"] = visible
