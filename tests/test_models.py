@@ -638,6 +638,10 @@ def test_the_torch_free_table_of_feature_blocks_matches_the_blocks():
 
     assert {n: tuple(b.obs_kinds) for n, b in FEATURE_BLOCKS.items()} == FEATURE_OBS_KINDS
     assert list(FEATURE_BLOCKS) == list(FEATURE_OBS_KINDS)
+    from icrl.models.feature_names import EMBEDDING_BLOCKS
+    from icrl.models.features import ActionEffects
+
+    assert set(EMBEDDING_BLOCKS) == {n for n, b in FEATURE_BLOCKS.items() if issubclass(b, ActionEffects)}
 
 
 def _grid_correlation(embedding: torch.Tensor) -> float:

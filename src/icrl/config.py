@@ -660,7 +660,9 @@ def _validate(cfg: RunConfig) -> None:
         _check_context_features(m, obs_kind, cfg.env)
     _at_least("model.transition_loss", m.transition_loss, 0.0)
     if m.transition_loss:  # with an effect block that reads no observations (the bandits) it adds nothing
-        effects = m.action_effects or any(n in ("effects", "episode_effects") for n in m.context_features)
+        from .models.feature_names import EMBEDDING_BLOCKS
+
+        effects = m.action_effects or any(n in EMBEDDING_BLOCKS for n in m.context_features)
         _check(effects, "model.transition_loss", m.transition_loss,
                "0 without an effect block (model.action_effects, or effects / episode_effects in "
                "model.context_features): it trains that block's embedding")

@@ -36,7 +36,6 @@ class EpisodeEffects(ActionEffects):
     (width 0) for ``obs_kind="none"``. Needs the window's episode ends (``ValueError`` without)."""
 
     name = "episode_effects"
-    obs_kinds = ("none", "discrete", "vector")
 
     def __init__(self, obs_kind: str = "discrete", obs_dim: int = 0, effect_dim: int = 16):
         super().__init__(obs_kind, obs_dim, effect_dim)

@@ -2,8 +2,8 @@
 
 Config validation (``model.context_features``) reads this table, so loading a preset that names
 blocks does not import torch (``import icrl`` and ``icrl.load_config`` stay light). The blocks
-themselves live in ``features.py`` and its sibling files; ``tests/test_models.py`` checks that this
-table lists every block of ``features.FEATURE_BLOCKS`` with the same observation kinds.
+themselves live in ``features.py`` and its sibling files and take their ``obs_kinds`` from here;
+``tests/test_models.py`` checks that this table lists every block of ``features.FEATURE_BLOCKS``.
 """
 
 ALL = ("none", "discrete", "vector")
@@ -17,3 +17,7 @@ FEATURE_OBS_KINDS: dict[str, tuple[str, ...]] = {
     "episode_state_action": ALL,
     "episode_effects": ALL,
 }
+
+# The blocks with a learned observation embedding, which ``model.transition_loss`` trains
+# (``ActionEffects`` and its subclasses; ``model.action_effects`` switches on ``effects`` too).
+EMBEDDING_BLOCKS = ("effects", "episode_effects")

@@ -36,9 +36,9 @@ Feature blocks (``FEATURE_BLOCKS``, in this order; each knows its own width and 
   linear embedding of vector observations; without observations it adds nothing.
 
 Adding a block: a ``FeatureBlock`` subclass in its own file with ``name``, ``width``,
-``obs_kinds`` and ``phi`` or ``extras`` (``build``, ``mix`` where needed), one line in
-``_registry()`` and one in ``feature_names.FEATURE_OBS_KINDS`` (the torch-free table config validation
-reads); ``model.context_features=[name]`` switches it on. Every scorer also has
+``phi`` or ``extras`` (``build``, ``mix`` where needed), one line in ``_registry()`` and one in
+``feature_names.FEATURE_OBS_KINDS``, which gives its ``obs_kinds`` (the torch-free table config
+validation reads); ``model.context_features=[name]`` switches it on. Every scorer also has
 ``RewardStats``, whose counts the others read.
 """
 
@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .actions import action_mask
+from .feature_names import FEATURE_OBS_KINDS
 
 
 @dataclass
@@ -80,7 +81,8 @@ class Pool:
 
 
 class FeatureBlock(nn.Module):
-    """``width``: the per-action features it adds; ``obs_kinds``: the observations it reads."""
+    """``width``: the per-action features it adds; ``obs_kinds``: the observations it reads (set
+    from ``feature_names.FEATURE_OBS_KINDS``, the one place that says it)."""
 
     name = ""
     width = 0
@@ -89,6 +91,10 @@ class FeatureBlock(nn.Module):
 
     def __init__(self, obs_kind: str = "none", obs_dim: int = 0):
         super().__init__()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.obs_kinds = FEATURE_OBS_KINDS.get(cls.name, cls.obs_kinds)
 
     @classmethod
     def enabled(cls, cfg, obs_kind: str) -> bool:
@@ -159,7 +165,6 @@ class LinearRewardStats(FeatureBlock):
 
 class ActionEffects(FeatureBlock):
     name = "effects"
-    obs_kinds = ("discrete",)
 
     def __init__(self, obs_kind: str = "discrete", obs_dim: int = 0, effect_dim: int = 16):
         super().__init__()
@@ -239,8 +244,6 @@ class ActionEffects(FeatureBlock):
         return (ce * valid).sum() / valid.sum().clamp(min=1.0)
 
 
-
-
 class ContextScorer(nn.Module):
     """Scores ``(B, T, A)`` of every action from the feature blocks' pooled statistics."""
 
@@ -294,7 +297,6 @@ class ContextScorer(nn.Module):
             first = b.mix(first, valid)
         scores = self.mlp(first).squeeze(-1)
         return scores[:, 0] if last_only else scores
-
 
     def transition_loss(self, obs, actions, dones, width: int) -> torch.Tensor:
         """The sum of the effect blocks' ``transition_loss`` over the window (a scalar; 0 when no
