@@ -173,6 +173,8 @@ def test_dpt_is_normalised_against_the_environments_learner():
     assert reference_policy(load_config("bandit-dpt-cpu"))[0] == "thompson"  # not its Dirichlet behaviour policy
     assert reference_policy(load_config("darkroom-dpt-cpu"))[0] == "qlearning"
     assert reference_policy(load_config("darkroom-cpu"))[0] == "explore_replay"
+    # optimal-action labels on a learning teacher's contexts: that teacher stays the reference
+    assert reference_policy(load_config("keydoor-cpu", ["data.targets=optimal"]))[0] == "noisy_oracle"
 
 
 # -- Thompson sampling sharpened ---------------------------------------------------------------------

@@ -310,14 +310,21 @@ def add_normalized(out: dict, env: str) -> None:
 
 def reference_policy(cfg) -> tuple[str, str]:
     """(row name, description) of the policy a model of ``cfg`` is normalised against: the teacher
-    that made its training data. A model trained on optimal actions (``data.targets=optimal``,
-    the DPT kinds) has no teacher in its data (its behaviour policy, random or Dirichlet, is no
-    reference): it is normalised against the environment's learning algorithm, as DPT's paper
+    that made its training data. A model trained on optimal actions (``data.targets=optimal``)
+    is normalised against the teacher that made its contexts when that teacher learns
+    (``Policy.learns``: e.g. the AD-epsilon ``noisy_oracle``, whose histories end at the optimal
+    policy); when the contexts come from a fixed behaviour policy (random, Dirichlet: the DPT
+    kinds), which is no reference, against the environment's learning algorithm, as DPT's paper
     compares online DPT with Thompson sampling and LinUCB on its bandits."""
+    from .teachers import TEACHERS
+
     spec = env_spec(cfg.env)
-    if cfg.data.targets == "optimal":
+    if cfg.data.targets == "optimal" and not TEACHERS[cfg.data.teacher].learns:
         return spec.teacher, (f"{spec.teacher}, the environment's learning algorithm ({spec.reference}); the data's "
                               f"{cfg.data.teacher} policy only makes the contexts of optimal-action labels")
+    if cfg.data.targets == "optimal":
+        return cfg.data.teacher, (f"{cfg.data.teacher}, the teacher that made the training contexts (the labels "
+                                  "are its optimal actions)")
     return cfg.data.teacher, f"{cfg.data.teacher}, the teacher that made the training data"
 
 

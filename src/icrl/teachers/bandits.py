@@ -15,6 +15,7 @@ class RandomPolicy(Policy):
     name = "random"
     supports_select = True
     reports_probs = True
+    learns = False
 
     def select(self, index):
         self._select_common(index)
@@ -34,6 +35,7 @@ class DirichletPolicy(Policy):
     name = "dirichlet"
     supports_select = True
     reports_probs = True
+    learns = False
 
     def __init__(self, alpha: float = 1.0):
         if not alpha > 0:

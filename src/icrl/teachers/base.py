@@ -28,6 +28,9 @@ class Policy:
     # The option that sharpens the policy's action distribution by a factor (>1: greedier), the
     # way a model sampled below its training temperature is sharpened; None: it has none.
     sharpen_option: ClassVar[str | None] = None
+    # False for a fixed behaviour policy (random, Dirichlet): its histories do not improve, so it is
+    # no reference for a model trained on them (``icrl.evaluate.reference_policy``).
+    learns: ClassVar[bool] = True
 
     def reset(self, env: BatchedEnv, rng: np.random.Generator, horizon=None) -> None:
         """Start on ``env``'s tasks. ``rng``: a generator (or per-task ``TaskStreams``);
