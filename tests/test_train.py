@@ -305,7 +305,7 @@ def test_the_papers_plain_recipe_learns_bandits_in_context_at_toy_size(tmp_path)
     fixed here, not tuned. Seen: 70 s on 2 cores (AVX-512).
     """
     cfg = load_config("bandit-cpu", [
-        "model.layout=interleaved", "model.action_stats=false", "data.num_tasks=1000", "data.steps=100",
+        "model.layout=interleaved", "model.action_stats=false", "model.context_features=[]", "train.compile=false", "data.num_tasks=1000", "data.steps=100",
         "data.batch_tasks=1000", "model.seq_len=100", "model.d_model=64", "model.num_heads=4",
         "model.num_layers=2", "train.num_steps=800", "train.batch_size=16", "train.lr=2e-3",
         "train.checkpoint_every=1000", "train.log_every=100", "eval.steps=100", "eval.num_tasks=50",
