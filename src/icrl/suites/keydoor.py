@@ -12,7 +12,10 @@ cell alone cannot tell whether the key is held, so its histories do not converge
 demonstrator's do (about 1.5 of the best return 2 after 30 episodes with all 125 actions, since
 a random start off the replayed path must first find it). Q-learning is kept as a baseline. The
 metric is the return of the last in-context episode (0, 1 or 2); normalised, 0 = random play and
-1 = the demonstrator over the same number of episodes.
+1 = the demonstrator over the same number of episodes, the paper's reference (``paper_reference``).
+``keydoor-cpu`` learns from AD-epsilon contexts (``noisy_oracle``) with optimal-action targets and
+is normalised against ``noisy_oracle``, the teacher of its contexts (``reference_policy``), with
+explore-replay beside it as ``normalized_paper``.
 """
 
 from __future__ import annotations
