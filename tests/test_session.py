@@ -72,14 +72,16 @@ def test_the_evaluation_runs_with_its_threads_and_restores_them(monkeypatch):
 
 
 def test_the_threads_rule(monkeypatch):
+    unset = ["eval.threads=null"]  # the field's default (the -cpu presets set 0: run alone, all cores)
+    assert load_config("bandit-cpu").eval.threads == 0
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    assert eval_threads(load_config("bandit-cpu")) == 1  # on a shared machine one thread degrades least
+    assert eval_threads(load_config("bandit", unset)) == 1  # on a shared machine one thread degrades least
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert eval_threads(load_config("bandit-cpu")) == 3
+    assert eval_threads(load_config("bandit", unset)) == 3
     assert eval_threads(load_config("bandit-cpu", ["eval.threads=2"])) == 2  # the config wins
-    assert eval_threads(load_config("bandit-cpu", ["eval.threads=0"])) == 0
+    assert eval_threads(load_config("bandit-cpu")) == 0
     monkeypatch.setenv("OMP_NUM_THREADS", "lots")
-    assert eval_threads(load_config("bandit-cpu")) == 1
+    assert eval_threads(load_config("bandit", unset)) == 1
     with pytest.raises(ConfigError, match=r"eval.threads=-1 is invalid: allowed in \[0, 1024\]"):
         load_config("bandit-cpu", ["eval.threads=-1"])
 
