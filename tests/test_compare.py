@@ -246,8 +246,8 @@ def test_training_action_range():
     tasks = train_tasks("bandit", 30, seed=0, min_actions=50, max_actions=50)
     assert (tasks.num_actions == 50).all() and tasks.action_sets.shape[1] == 50
     assert (train_tasks("bandit", 30, seed=0).num_actions <= 20).all()
-    with pytest.raises(ConfigError, match="data.min_actions"):
-        load_config("darkroom-cpu", ["data.min_actions=10"])
+    with pytest.raises(ConfigError, match=r"data.min_actions=60 is invalid: allowed in \[2, 50\]"):
+        load_config("darkroom-cpu", ["data.min_actions=60"])  # subsets of its 50 training actions only
     with pytest.raises(ConfigError, match="data.max_actions=10"):
         load_config("bandit-cpu", ["data.min_actions=30", "data.max_actions=10"])
     with pytest.raises(ConfigError, match="model.head_size"):  # AD's head must fit the wider tasks

@@ -166,6 +166,27 @@ def test_darkroom_train_tasks():
     assert set(goals) == set(split["train_goals"])  # all 68 goals drawn among 1000 tasks
 
 
+@pytest.mark.parametrize("env", ["darkroom", "keydoor", "frozenlake"])
+def test_grid_training_tasks_take_random_subsets_of_their_action_pool(env):
+    """data.min_actions/max_actions below a fixed training pool: every task takes a random subset
+    of the pool's actions (sizes spread over the range, distinct actions, -1 padded); at the pool's
+    size the tasks are the default ones exactly."""
+    pool = train_tasks(env, 1, SEED).action_sets[0]
+    lo, hi = 2, len(pool) - 2
+    tasks = train_tasks(env, 400, SEED, min_actions=lo, max_actions=hi)
+    assert tasks.num_actions.min() == lo and tasks.num_actions.max() == hi
+    for row, n in zip(tasks.action_sets, tasks.num_actions, strict=True):
+        held = row[:n]
+        assert len(set(held)) == n and set(held) <= set(pool) and (row[n:] == -1).all()
+    assert len({tuple(sorted(r[:n])) for r, n in zip(tasks.action_sets, tasks.num_actions, strict=True)}) > 200
+    full = train_tasks(env, 50, SEED, min_actions=len(pool), max_actions=len(pool))
+    default = train_tasks(env, 50, SEED)
+    np.testing.assert_array_equal(full.action_sets, default.action_sets)
+    assert all(np.array_equal(full.params[k], default.params[k]) for k in default.params)
+    with pytest.raises(EnvError, match=f"allowed 1 <= min <= max <= {len(pool)}"):
+        train_tasks(env, 5, SEED, min_actions=lo, max_actions=len(pool) + 1)
+
+
 @pytest.mark.parametrize("goal_set", ["train", "test"])
 def test_darkroom_eval_suites(goal_set):
     split = darkroom_split(SEED)

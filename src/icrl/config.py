@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from .errors import IcrlError
-from .suites import ENV_SPECS, MAX_EVAL_TASKS
+from .suites import ENV_SPECS, MAX_EVAL_TASKS, train_action_pool
 
 PRESET_DIR = Path(__file__).parent / "configs"
 
@@ -623,12 +623,10 @@ def _validate(cfg: RunConfig) -> None:
            f"a teacher that learns {cfg.env} tasks ({'no' if obs_kind == 'none' else obs_kind} observations): "
            f"{', '.join(fitting)}")
     _at_least("data.num_tasks", d.num_tasks, 1)
-    if d.min_actions is not None or d.max_actions is not None:
-        _check(spec.train_min_actions != spec.train_max_actions, "data.min_actions", d.min_actions,
-               f"null for {cfg.env}, whose training tasks have a fixed action set")
     lo, hi = train_action_range(cfg)
-    _between("data.min_actions", lo, 2, spec.universe)
-    _between("data.max_actions", hi, lo, spec.universe)
+    most = train_action_pool(spec)  # a fixed training pool: fewer actions are random subsets of it
+    _between("data.min_actions", lo, 2, most)
+    _between("data.max_actions", hi, lo, most)
     _at_least("data.batch_tasks", d.batch_tasks, 1)
     _choice("data.targets", d.targets, ("action", "policy", "optimal"))
     if d.targets == "policy":

@@ -254,16 +254,17 @@ class GymFamily:
             raise EnvError(f"unknown {self.name} action set {name!r}; known: {', '.join(ACTION_SETS)}")
         return darkroom_action_set(self.split, name, universe=self.num_actions)
 
-    def tasks(self, rng, num_tasks: int, split: str, action_set: str, cycle: bool):
-        """A ``TaskSet`` of ``num_tasks`` tasks of the ``split`` pool with action set ``action_set``."""
+    def tasks(self, rng, num_tasks: int, split: str, action_set: str, cycle: bool, sizes=None):
+        """A ``TaskSet`` of ``num_tasks`` tasks of the ``split`` pool with action set ``action_set``
+        (``sizes``: random subsets of it, as in ``suites.darkroom.draw_from_pool``)."""
         from .envs.base import TaskSet
         from .envs.gymfamily import TASK_PARAM
         from .suites.darkroom import draw_from_pool
 
         actions = self.action_set(action_set)
-        chosen, action_sets = draw_from_pool(rng, num_tasks, self.pool(split), actions,
-                                             permute=action_set == "perm_train", cycle=cycle)
-        return TaskSet(self.name, np.full(num_tasks, len(actions)), action_sets, {TASK_PARAM: chosen})
+        chosen, action_sets, num_actions = draw_from_pool(rng, num_tasks, self.pool(split), actions,
+                                                          permute=action_set == "perm_train", cycle=cycle, sizes=sizes)
+        return TaskSet(self.name, num_actions, action_sets, {TASK_PARAM: chosen})
 
     # -- registration ----------------------------------------------------------------------------
     def env_class(self) -> type[GymFamilyEnv]:
@@ -284,7 +285,7 @@ class GymFamily:
             reference=f"the {self.teacher_name} teacher over the same episodes", metric=self.metric,
             default_horizon=Horizon(episodes=self.episodes), universe=self.num_actions,
             train_min_actions=train, train_max_actions=train,
-            make_train_tasks=lambda rng, n, lo, hi: self.tasks(rng, n, "train", "train", cycle=False),
+            make_train_tasks=lambda rng, n, lo, hi: self.tasks(rng, n, "train", "train", cycle=False, sizes=(lo, hi)),
             make_eval_suite=self._eval_suite,
         )
 

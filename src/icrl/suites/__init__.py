@@ -194,6 +194,13 @@ def stream(seed: int, *names: str) -> np.random.Generator:
     return np.random.default_rng([int(seed), *keys])
 
 
+def train_action_pool(spec: EnvSpec) -> int:
+    """The most actions a training task of ``spec`` may have: a family trained on one fixed action
+    pool (``train_min_actions == train_max_actions``: the darkroom's 50 training actions) takes
+    random subsets of that pool when asked for fewer; others draw from the whole ``universe``."""
+    return spec.train_max_actions if spec.train_min_actions == spec.train_max_actions else spec.universe
+
+
 def train_tasks(env: str, num_tasks: int, seed: int, min_actions: int | None = None,
                 max_actions: int | None = None) -> TaskSet:
     """The training tasks of ``env`` for a dataset of ``num_tasks`` histories.
@@ -208,11 +215,9 @@ def train_tasks(env: str, num_tasks: int, seed: int, min_actions: int | None = N
     rng = stream(seed, env, "train")
     lo = spec.train_min_actions if min_actions is None else int(min_actions)
     hi = spec.train_max_actions if max_actions is None else int(max_actions)
-    fixed = spec.train_min_actions == spec.train_max_actions
-    if fixed and (lo, hi) != (spec.train_min_actions, spec.train_max_actions):
-        raise EnvError(f"{env} trains on its fixed {spec.train_max_actions} train actions; got an action range {lo}..{hi}")
-    if not 1 <= lo <= hi <= spec.universe:
-        raise EnvError(f"{env} training action range {lo}..{hi} is invalid: allowed 1 <= min <= max <= {spec.universe}")
+    most = train_action_pool(spec)
+    if not 1 <= lo <= hi <= most:
+        raise EnvError(f"{env} training action range {lo}..{hi} is invalid: allowed 1 <= min <= max <= {most}")
     return spec.make_train_tasks(rng, num_tasks, lo, hi)
 
 

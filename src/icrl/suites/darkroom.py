@@ -32,25 +32,41 @@ def darkroom_split(seed: int = DARKROOM_SPLIT_SEED) -> dict[str, np.ndarray]:
     }
 
 
-def draw_from_pool(rng, num_tasks, pool, action_set, permute: bool, cycle: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Task parameters from ``pool`` (rows drawn at random, or cycled evenly through a shuffled
-    pool for eval sets) and the ``(num_tasks, A)`` action sets (``action_set`` repeated, each row
-    shuffled on its own with ``permute``). Shared by the grid tasks (darkroom goals, keydoor pairs)."""
+def draw_from_pool(rng, num_tasks, pool, action_set, permute: bool, cycle: bool,
+                   sizes: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(chosen, action_sets, num_actions)``: task parameters from ``pool`` (rows drawn at random,
+    or cycled evenly through a shuffled pool for eval sets), the ``(num_tasks, A)`` action sets
+    (``action_set`` repeated, each row shuffled on its own with ``permute``) and ``(num_tasks,)``
+    action counts. ``sizes=(lo, hi)`` below ``len(action_set)``: each task takes instead a subset
+    of ``action_set`` of a uniform size in ``[lo, hi]``, uniform and in random order, ``-1``
+    padded (``data.min_actions``/``max_actions`` of a task family trained on one action pool).
+    Shared by the grid tasks (darkroom goals, keydoor pairs, ``GymFamily`` tasks)."""
     rng, perm_rng = rng.spawn(2)
     if cycle:
         chosen = pool[rng.permutation(len(pool))][np.arange(num_tasks) % len(pool)]
     else:
         chosen = pool[rng.integers(0, len(pool), size=num_tasks)]
-    action_sets = np.tile(np.asarray(action_set), (num_tasks, 1))
-    if permute:
+    action_set = np.asarray(action_set)
+    action_sets = np.tile(action_set, (num_tasks, 1))
+    num_actions = np.full(num_tasks, len(action_set))
+    if sizes is not None and tuple(sizes) != (len(action_set), len(action_set)):
+        lo, hi = sizes
+        if not 1 <= lo <= hi <= len(action_set):
+            raise EnvError(f"action subsets of {lo}..{hi} actions of a pool of {len(action_set)} are invalid: "
+                           f"allowed 1 <= min <= max <= {len(action_set)}")
+        num_actions = perm_rng.integers(lo, hi + 1, size=num_tasks)
         action_sets = perm_rng.permuted(action_sets, axis=1)
-    return chosen, action_sets
+        action_sets[np.arange(len(action_set))[None, :] >= num_actions[:, None]] = -1
+    elif permute:
+        action_sets = perm_rng.permuted(action_sets, axis=1)
+    return chosen, action_sets, num_actions
 
 
-def darkroom_tasks(rng, num_tasks, goal_pool, action_set, permute: bool, cycle_goals: bool) -> TaskSet:
-    """Tasks with goals from ``goal_pool`` (drawn at random, or cycled evenly for eval sets)."""
-    goals, action_sets = draw_from_pool(rng, num_tasks, goal_pool, action_set, permute, cycle_goals)
-    return TaskSet("darkroom", np.full(num_tasks, len(action_set)), action_sets, {"goals": goals})
+def darkroom_tasks(rng, num_tasks, goal_pool, action_set, permute: bool, cycle_goals: bool, sizes=None) -> TaskSet:
+    """Tasks with goals from ``goal_pool`` (drawn at random, or cycled evenly for eval sets);
+    ``sizes``: action subsets, as in ``draw_from_pool``."""
+    goals, action_sets, num_actions = draw_from_pool(rng, num_tasks, goal_pool, action_set, permute, cycle_goals, sizes)
+    return TaskSet("darkroom", num_actions, action_sets, {"goals": goals})
 
 
 def darkroom_action_set(split, name: str, universe: int = NUM_COMPOUND_ACTIONS) -> np.ndarray:
@@ -69,7 +85,8 @@ def darkroom_action_set(split, name: str, universe: int = NUM_COMPOUND_ACTIONS) 
 
 def _train_tasks(rng, num_tasks, min_actions, max_actions) -> TaskSet:
     split = darkroom_split()
-    return darkroom_tasks(rng, num_tasks, split["train_goals"], split["train_actions"], permute=False, cycle_goals=False)
+    return darkroom_tasks(rng, num_tasks, split["train_goals"], split["train_actions"], permute=False, cycle_goals=False,
+                          sizes=(min_actions, max_actions))
 
 
 def _eval_suite(name: str, rng, num_tasks: int) -> TaskSet:

@@ -46,15 +46,16 @@ def keydoor_split(seed: int = KEYDOOR_SPLIT_SEED) -> dict[str, np.ndarray]:
     return {"train_pairs": pairs[n_test:], "test_pairs": pairs[:n_test]}
 
 
-def keydoor_tasks(rng, num_tasks, pair_pool, action_set, permute: bool, cycle: bool) -> TaskSet:
-    """Tasks with (key, door) pairs from ``pair_pool`` (drawn at random, or cycled for eval sets)."""
-    pairs, action_sets = draw_from_pool(rng, num_tasks, pair_pool, action_set, permute, cycle)
-    return TaskSet("keydoor", np.full(num_tasks, len(action_set)), action_sets, {"keys": pairs[:, 0], "doors": pairs[:, 1]})
+def keydoor_tasks(rng, num_tasks, pair_pool, action_set, permute: bool, cycle: bool, sizes=None) -> TaskSet:
+    """Tasks with (key, door) pairs from ``pair_pool`` (drawn at random, or cycled for eval sets);
+    ``sizes``: action subsets, as in ``draw_from_pool``."""
+    pairs, action_sets, num_actions = draw_from_pool(rng, num_tasks, pair_pool, action_set, permute, cycle, sizes)
+    return TaskSet("keydoor", num_actions, action_sets, {"keys": pairs[:, 0], "doors": pairs[:, 1]})
 
 
 def _train_tasks(rng, num_tasks, min_actions, max_actions) -> TaskSet:
     return keydoor_tasks(rng, num_tasks, keydoor_split()["train_pairs"], darkroom_split()["train_actions"],
-                         permute=False, cycle=False)
+                         permute=False, cycle=False, sizes=(min_actions, max_actions))
 
 
 def _eval_suite(name: str, rng, num_tasks: int) -> TaskSet:
