@@ -169,6 +169,20 @@ def test_two_recipes_of_one_preset_get_their_own_sections(tmp_path):
     assert "## bandit-cpu@plain (bandit), variant `full`, 2 seeds" in text and "`--set model.layout=interleaved`" in text
 
 
+def test_sweeps_of_one_preset_in_two_folders_get_their_own_sections(tmp_path):
+    """The same preset swept into two folders (its recipe then and now, no --set items) makes two
+    sections named after the folders, not one section of both recipes' seeds."""
+    for seed in (0, 1):
+        fake_run(tmp_path / "then", "base", seed, {s: 0.9 for s in SUITES})
+        fake_run(tmp_path / "now", "base", seed, {s: 0.98 for s in SUITES})
+    md, js = compare([tmp_path / "now", tmp_path / "then"], tmp_path / "out.md", reps=200)
+    numbers = json.loads(js.read_text())
+    assert {"bandit-cpu@now", "bandit-cpu@then"} <= set(numbers) and "bandit-cpu" not in numbers
+    text = md.read_text()
+    assert "## bandit-cpu@now (bandit), variant `base`, 2 seeds" in text
+    assert "## bandit-cpu@then (bandit), variant `base`, 2 seeds" in text
+
+
 def test_each_section_states_the_recipe_its_runs_recorded(tmp_path):
     """Runs made with an earlier recipe of a preset say so: the departures each run recorded in its
     eval.json, not what the preset holds today."""

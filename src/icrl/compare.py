@@ -118,6 +118,14 @@ def find_runs(paths) -> list[Run]:
         if run.sweep_sets:  # another recipe of the preset: its own section, named after its sweep folder
             run.preset = f"{run.preset}@{path.parent.parent.name}"
         runs.append(run)
+    # Sweeps of one preset in several folders (e.g. the preset's recipe then and now) are not
+    # merged either: each section is named after its folder.
+    folders: dict[str, set] = {}
+    for run in runs:
+        folders.setdefault(run.preset, set()).add(run.path.parent.parent)
+    for run in runs:
+        if len(folders[run.preset]) > 1:
+            run.preset = f"{run.preset}@{run.path.parent.parent.name}"
     return runs
 
 
