@@ -18,8 +18,6 @@ def _hand_written(cfg) -> list[str]:
         out.append(f"data.teacher={cfg.data.teacher} (paper: {spec.teacher})")
     if cfg.data.targets != "action":
         out.append(f"data.targets={cfg.data.targets} (paper: the sampled action)")
-    if cfg.data.min_actions is not None and spec.train_min_actions == spec.train_max_actions:
-        out.append(f"data.min_actions={cfg.data.min_actions} (paper: every task holds the whole training action set)")
     if m.layout != "interleaved":
         out.append(f"model.layout={m.layout} (paper: interleaved)")
     out += [f"model.{s}=true" for s in ("action_stats", "action_effects") if getattr(m, s)]
