@@ -27,13 +27,3 @@ def test_the_cpu_presets_share_every_model_setting_but_sizes_tau_and_seq_len():
         assert not differ, f"{preset} departs from {GENERAL[0]} in {differ}"
     assert set(first) | MAY_DIFFER == set(models[GENERAL[0]])  # a new model field is shared unless named here
 
-
-
-def test_training_on_action_subsets_is_a_declared_departure_only_where_the_paper_uses_a_fixed_set():
-    from icrl.config import departures
-
-    assert "data.min_actions=20 (paper: every task holds the whole training action set)" in departures(
-        load_config("keydoor-cpu"))
-    # AD retrained for K arms is the paper's own protocol on the bandits
-    ad_50 = load_config("bandit-cpu", ["model.kind=ad", "data.min_actions=50", "data.max_actions=50", "model.head_size=50"])
-    assert not any(d.startswith("data.m") for d in departures(ad_50))
