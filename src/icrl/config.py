@@ -58,11 +58,6 @@ def _env_teacher(cfg) -> str:
     return ENV_SPECS[cfg.env].teacher
 
 
-def _fixed_pool(cfg) -> bool:
-    spec = ENV_SPECS.get(cfg.env)
-    return spec is not None and spec.train_min_actions == spec.train_max_actions
-
-
 @dataclass
 class DataConfig:
     teacher: str = switch("thompson", _env_teacher)  # the paper's: the environment's teacher (EnvSpec.teacher)
@@ -78,11 +73,8 @@ class DataConfig:
     # are optimal in that step's state (DPT's labels; uniform over ties).
     targets: str = switch("action", "action", "paper: the sampled action")
     # Range of action counts of the training tasks (bandits; null: the paper's 4..20 arms). Set
-    # both to K to retrain AD for K arms, as the paper does for its num_K suites. On a family that
-    # trains on one action pool (the grids), fewer actions are random subsets of it per task: a
-    # departure, where the paper gives every task the whole pool.
-    min_actions: int | None = switch(None, lambda cfg: None if _fixed_pool(cfg) else cfg.data.min_actions,
-                                     "paper: every task holds the whole training action set")
+    # both to K to retrain AD for K arms, as the paper does for its num_K suites.
+    min_actions: int | None = None
     max_actions: int | None = None
     path: str | None = None  # dataset file; default: data/<preset>-seed<seed>-<digest of its fingerprint>.h5 (icrl.data.fingerprint)
 
