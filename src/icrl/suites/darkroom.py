@@ -50,10 +50,7 @@ def draw_from_pool(rng, num_tasks, pool, action_set, permute: bool, cycle: bool,
     action_sets = np.tile(action_set, (num_tasks, 1))
     num_actions = np.full(num_tasks, len(action_set))
     if sizes is not None and tuple(sizes) != (len(action_set), len(action_set)):
-        lo, hi = sizes
-        if not 1 <= lo <= hi <= len(action_set):
-            raise EnvError(f"action subsets of {lo}..{hi} actions of a pool of {len(action_set)} are invalid: "
-                           f"allowed 1 <= min <= max <= {len(action_set)}")
+        lo, hi = sizes  # checked against the pool by suites.train_tasks (and the config)
         num_actions = perm_rng.integers(lo, hi + 1, size=num_tasks)
         action_sets = perm_rng.permuted(action_sets, axis=1)
         action_sets[np.arange(len(action_set))[None, :] >= num_actions[:, None]] = -1
