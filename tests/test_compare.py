@@ -48,6 +48,28 @@ def test_interval_covers_the_true_mean_at_about_the_stated_rate():
     assert 0.85 <= hits / trials <= 0.99
 
 
+def test_intervals_do_not_depend_on_numpys_global_generator():
+    """rliable draws from np.random's global generator: our seed must fix the interval whatever
+    ran before, and the caller's global generator is left as it was."""
+    m = {"a": np.array([[0.9], [0.91], [0.92]])}
+    np.random.seed(1)
+    first = interval_estimates(m, reps=200)
+    after = np.random.random()
+    np.random.seed(1)
+    np.random.random()
+    second = interval_estimates(m, reps=200)
+    np.random.seed(123)
+    assert interval_estimates(m, reps=200) == first == second
+    np.random.seed(1)
+    interval_estimates(m, reps=200)
+    assert np.random.random() == after
+    a, b = np.array([0.9, 0.8, 0.85]), np.array([0.7, 0.75, 0.72])
+    np.random.seed(7)
+    d = difference_interval(a, b, reps=200)
+    np.random.seed(8)
+    assert difference_interval(a, b, reps=200) == d
+
+
 def test_difference_interval_of_separated_and_equal_groups():
     assert difference_interval(np.ones(3), np.zeros(3), reps=200) == pytest.approx((1.0, 1.0, 1.0))
     point, lo, hi = difference_interval(np.array([0.1, 0.5, 0.9]), np.array([0.2, 0.5, 0.8]), reps=500)
@@ -208,6 +230,34 @@ def test_switch_difference_reads_a_field_an_older_run_lacks_as_its_default(tmp_p
     runs = [Run(p, "bandit-cpu", p.name, 0, {}, {}) for p in (old, new)]
     assert switch_difference(*runs) == "model.prompt=false"
     assert switch_difference(runs[0], runs[0]) == "-"
+
+
+def test_archived_records_give_the_same_report_and_are_never_overwritten_silently(tmp_path):
+    """icrl archive keeps what compare reads (not checkpoints), laid out as the sweep; compare on
+    the archive gives the same numbers once the runs are gone; a differing record is refused."""
+    root = tmp_path / "sweeps" / "bandit-cpu-general"
+    for seed in (0, 1, 2):
+        fake_run(root, "base", seed, {s: 0.9 + 0.01 * seed for s in SUITES})
+        (root / "base" / f"seed{seed}" / "model.pt").write_bytes(b"weights")
+    _, before = compare([root], tmp_path / "before.md", reps=200)
+    result = runner.invoke(app, ["archive", str(root), "--out", str(tmp_path / "records")])
+    assert result.exit_code == 0, result.output
+    kept = tmp_path / "records" / "bandit-cpu-general" / "base" / "seed1"
+    assert sorted(p.name for p in kept.iterdir()) == ["eval.json", "sweep.json"]  # what the run had, no weights
+    import shutil
+    shutil.rmtree(tmp_path / "sweeps")
+    _, after = compare([tmp_path / "records" / "bandit-cpu-general"], tmp_path / "after.md", reps=200)
+    numbers = lambda p: {k: v for k, v in json.loads(p.read_text()).items() if k != "runs"}  # noqa: E731
+    assert numbers(after) == numbers(before)
+    # again from a changed run: refused, naming the file, and the record is left as it was
+    fake_run(root, "base", 1, {s: 0.5 for s in SUITES})
+    result = runner.invoke(app, ["archive", str(root), "--out", str(tmp_path / "records")])
+    assert result.exit_code == 2 and "seed1/eval.json already exists with other contents" in result.output
+    assert json.loads((kept / "eval.json").read_text())["suites"]["train"]["headless_ad"]["normalized"] == pytest.approx(0.91)
+    assert runner.invoke(app, ["archive", str(root), "--out", str(tmp_path / "records"), "--force"]).exit_code == 0
+    assert json.loads((kept / "eval.json").read_text())["suites"]["train"]["headless_ad"]["normalized"] == 0.5
+    result = runner.invoke(app, ["archive", str(tmp_path / "sweeps"), "--out", str(root / "records")])
+    assert result.exit_code == 2 and "is inside" in result.output
 
 
 def test_compare_refuses_what_it_cannot_read(tmp_path):

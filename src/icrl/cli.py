@@ -314,6 +314,24 @@ def compare(
 
 
 @app.command()
+@guarded
+def archive(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories or sweep folders (every run with eval.json under them).")],
+    out: Annotated[Path, typer.Option(help="Folder for the records (e.g. one kept in git).")],
+    force: Annotated[bool, typer.Option("--force", help="Replace records in --out that differ.")] = False,
+):
+    """Keep the records of finished runs (eval.json, config.json, sweep.json, dataset.json,
+    report.md; no checkpoints or data) under --out, laid out as the sweeps are, so that
+    `icrl compare` on --out reports them after the run directories are gone."""
+    from .compare import archive as run_archive
+
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(20, "is a file, not a folder for the records (--out)", str(out))
+    written = run_archive(runs, out, force=force)
+    typer.echo(f"wrote {len(written)} files under {out}" if written else f"{out} already holds these records")
+
+
+@app.command()
 def presets():
     """List the presets."""
     for name in list_presets():

@@ -21,6 +21,7 @@ import math
 import os
 import warnings
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +31,7 @@ import numpy as np
 from . import paper
 from .config import SEED_FIELDS
 from .errors import IcrlError
-from .io import atomic_path, ensure_folder, write_json, write_text
+from .io import atomic_path, ensure_folder, write_bytes, write_json, write_text
 from .protocol import TUNED
 from .reading import RunFileError, read_results, read_sweep_record
 from .suites import env_spec
@@ -168,6 +169,22 @@ def _rliable():
     return library, metrics
 
 
+@contextmanager
+def _seeded_global_rng(seed: int):
+    """numpy's global generator seeded with ``seed`` for the block, then put back as it was.
+
+    rliable 1.x draws its bootstrap indices from ``np.random.choice`` (the global generator) and
+    passes ``random_state`` only to arch, which does not draw them: without this, an interval
+    depended on whatever had used the global generator before (the same report came out with
+    other bounds in a second call)."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
 def interval_estimates(scores: dict[str, np.ndarray], stat: str = "mean", *, reps: int = REPS,
                        seed: int = 0) -> dict[str, tuple[float, float, float]]:
     """``{name: (point, low, high)}``: the aggregate ``stat`` ("mean" or "iqm") of each
@@ -181,8 +198,9 @@ def interval_estimates(scores: dict[str, np.ndarray], stat: str = "mean", *, rep
     for name, m in scores.items():
         if m.ndim != 2 or m.size == 0 or np.isnan(m).any():
             raise CompareError(f"{name}: need a complete (runs x tasks) score matrix, got shape {m.shape}")
-    points, cis = library.get_interval_estimates(
-        scores, lambda x: np.array([func(x)]), reps=reps, random_state=np.random.RandomState(seed))
+    with _seeded_global_rng(seed):
+        points, cis = library.get_interval_estimates(
+            scores, lambda x: np.array([func(x)]), reps=reps, random_state=np.random.RandomState(seed))
     return {k: (float(points[k][0]), float(cis[k][0, 0]), float(cis[k][1, 0])) for k in scores}
 
 
@@ -196,9 +214,10 @@ def difference_interval(a: np.ndarray, b: np.ndarray, *, reps: int = REPS, seed:
         return float(np.mean(a[:n]) - np.mean(b[:n])), float("nan"), float("nan")
     stacked = np.stack([np.asarray(a, float)[:n], np.asarray(b, float)[:n]], axis=1)
     library, _ = _rliable()
-    points, cis = library.get_interval_estimates(
-        {"d": stacked}, lambda x: np.array([x[:, 0].mean() - x[:, 1].mean()]), reps=reps,
-        random_state=np.random.RandomState(seed))
+    with _seeded_global_rng(seed):
+        points, cis = library.get_interval_estimates(
+            {"d": stacked}, lambda x: np.array([x[:, 0].mean() - x[:, 1].mean()]), reps=reps,
+            random_state=np.random.RandomState(seed))
     return float(points["d"][0]), float(cis["d"][0, 0]), float(cis["d"][1, 0])
 
 
@@ -747,3 +766,41 @@ def compare(paths, out, *, with_paper: bool = False, figures=None, title: str | 
     md = write_text(out, text)
     js = write_json(out.with_suffix(".json"), no_nan({"runs": [str(r.path) for r in runs], **report.numbers}))
     return md, js
+
+
+# The files of a run that ``icrl compare`` reads (eval.json, config.json, sweep.json) and what a
+# reader needs to check them (dataset.json: the data's teacher and size; report.md: the run's own
+# report). Checkpoints, datasets and logs stay behind: they are large and remade by rerunning.
+ARCHIVE_FILES = ("eval.json", "config.json", "sweep.json", "dataset.json", "report.md")
+
+
+def archive(paths, out, *, force: bool = False) -> list[Path]:
+    """Copy the records of every finished run under ``paths`` (run directories or sweep folders)
+    into the folder ``out``, keeping each run's path below its argument's parent (``sweeps/X`` ->
+    ``out/X/variant/seedS``), so that ``icrl compare out/X`` later gives the same report as
+    ``icrl compare sweeps/X`` once the run directories are gone. A file already in ``out`` with
+    other contents is refused (``FileExistsError`` naming it) unless ``force``; identical files are
+    left as they are. Every run is read (``CompareError`` on a damaged ``eval.json`` or
+    ``sweep.json``) and every clash found before anything is written; each copy is atomic.
+    Returns the files written."""
+    out = Path(out)
+    plan: list[tuple[Path, Path]] = []
+    for arg in map(Path, paths):
+        if out.resolve().is_relative_to(arg.resolve()):
+            raise CompareError(f"--out {out} is inside {arg}: the archive would be archived again; "
+                               "choose a folder outside the runs")
+        base = arg.resolve().parent
+        for run in find_runs([arg]):
+            rel = run.path.resolve().relative_to(base)
+            plan += [(run.path / name, out / rel / name) for name in ARCHIVE_FILES if (run.path / name).exists()]
+    clashes = [dst for src, dst in plan if dst.exists() and dst.read_bytes() != src.read_bytes()]
+    if clashes and not force:
+        raise FileExistsError(f"{clashes[0]} already exists with other contents"
+                              f"{f' (and {len(clashes) - 1} more files)' if len(clashes) > 1 else ''}; "
+                              "pass --force to replace them")
+    written = []
+    for src, dst in plan:
+        if dst.exists() and dst.read_bytes() == src.read_bytes():
+            continue
+        written.append(write_bytes(dst, src.read_bytes()))
+    return written
