@@ -321,7 +321,7 @@ def archive(
     force: Annotated[bool, typer.Option("--force", help="Replace records in --out that differ.")] = False,
 ):
     """Keep the records of finished runs (eval.json, config.json, sweep.json, dataset.json,
-    report.md; no checkpoints or data) under --out, laid out as the sweeps are, so that
+    tune.json, metrics.jsonl, report.md; no checkpoints or data) under --out, laid out as the sweeps are, so that
     `icrl compare` on --out reports them after the run directories are gone."""
     from .compare import archive as run_archive
 

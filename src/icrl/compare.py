@@ -769,9 +769,10 @@ def compare(paths, out, *, with_paper: bool = False, figures=None, title: str | 
 
 
 # The files of a run that ``icrl compare`` reads (eval.json, config.json, sweep.json) and what a
-# reader needs to check them (dataset.json: the data's teacher and size; report.md: the run's own
-# report). Checkpoints, datasets and logs stay behind: they are large and remade by rerunning.
-ARCHIVE_FILES = ("eval.json", "config.json", "sweep.json", "dataset.json", "report.md")
+# reader needs to check them (dataset.json: the data's teacher and size; tune.json: the tuned
+# protocol's validation scores; metrics.jsonl: the training curve; report.md: the run's own report).
+# Checkpoints, datasets and logs stay behind: they are large and remade by rerunning.
+ARCHIVE_FILES = ("eval.json", "config.json", "sweep.json", "dataset.json", "tune.json", "metrics.jsonl", "report.md")
 
 
 def archive(paths, out, *, force: bool = False) -> list[Path]:
