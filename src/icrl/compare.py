@@ -785,7 +785,7 @@ def archive(paths, out, *, force: bool = False) -> list[Path]:
     ``sweep.json``) and every clash found before anything is written; each copy is atomic.
     Returns the files written."""
     out = Path(out)
-    plan: list[tuple[Path, Path]] = []
+    plan: list[tuple[bytes, Path]] = []  # (contents, destination)
     for arg in map(Path, paths):
         if out.resolve().is_relative_to(arg.resolve()):
             raise CompareError(f"--out {out} is inside {arg}: the archive would be archived again; "
@@ -793,15 +793,12 @@ def archive(paths, out, *, force: bool = False) -> list[Path]:
         base = arg.resolve().parent
         for run in find_runs([arg]):
             rel = run.path.resolve().relative_to(base)
-            plan += [(run.path / name, out / rel / name) for name in ARCHIVE_FILES if (run.path / name).exists()]
-    clashes = [dst for src, dst in plan if dst.exists() and dst.read_bytes() != src.read_bytes()]
+            plan += [((run.path / name).read_bytes(), out / rel / name) for name in ARCHIVE_FILES
+                     if (run.path / name).exists()]
+    plan = [(data, dst) for data, dst in plan if not (dst.exists() and dst.read_bytes() == data)]  # identical: kept
+    clashes = [dst for _, dst in plan if dst.exists()]
     if clashes and not force:
         raise FileExistsError(f"{clashes[0]} already exists with other contents"
                               f"{f' (and {len(clashes) - 1} more files)' if len(clashes) > 1 else ''}; "
                               "pass --force to replace them")
-    written = []
-    for src, dst in plan:
-        if dst.exists() and dst.read_bytes() == src.read_bytes():
-            continue
-        written.append(write_bytes(dst, src.read_bytes()))
-    return written
+    return [write_bytes(dst, data) for data, dst in plan]
