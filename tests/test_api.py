@@ -15,7 +15,7 @@ from icrl.cli import app
 runner = CliRunner()
 TINY = ["train.num_steps=3", "data.num_tasks=8", "data.steps=20", "model.seq_len=20", "eval.steps=20",
         "eval.num_tasks=3", "eval.suites=[train,num_25]", "model.d_model=32", "model.num_layers=1",
-        "eval.tune_num_tasks=2"]
+        "eval.tune_num_tasks=2", "train.compile=false"]
 
 
 def test_import_icrl_does_not_import_torch():

@@ -383,7 +383,7 @@ def test_gymnasium_adapters_refuse_bad_values(env_id, kwargs, action, named):
 # -- round 3: damaged or odd files of a run, a dataset or a comparison ------------------------------
 RUN = ["data.num_tasks=20", "data.batch_tasks=20", "data.steps=40", "model.d_model=16", "model.num_layers=1",
        "model.num_heads=2", "model.seq_len=24", "train.num_steps=20", "train.batch_size=4", "train.checkpoint_every=10",
-       "train.device=cpu", "eval.num_tasks=2", "eval.steps=30", "eval.suites=train"]
+       "train.device=cpu", "train.compile=false", "eval.num_tasks=2", "eval.steps=30", "eval.suites=train"]
 SETS = [arg for item in RUN for arg in ("--set", item)]
 
 

@@ -4,9 +4,9 @@ gives the weights and ``eval.json`` numbers recorded in ``tests/data/behaviour_r
 The record was written by the code before the model was split into parts (issue "One owner per
 axis of variation"); a change that alters how any preset initialises, trains or acts shows here.
 
-* Always (any machine): each weight tensor's sum, L2 norm and first values, within a tolerance
-  far below what a change of initialisation order, token layout or loss would move them by
-  (kernels differ across CPUs in their last bits).
+* Always (any machine): each weight tensor's sum, L2 norm and first values, within 0.1% of the
+  tensor's scale: far below what a change of initialisation order, token layout or loss would
+  move them by (kernels differ across CPUs in their last bits, and training steps amplify that).
 * On the machine and torch version that wrote the record: every weight tensor bit for bit (its
   SHA-256, i.e. ``torch.equal``) and every ``eval.json`` number exactly.
 
@@ -113,8 +113,13 @@ def test_a_toy_run_of_every_preset_matches_the_record(preset, tmp_path, monkeypa
         w, g = want["weights"][old], got["weights"][new]
         if same_machine:
             assert g["sha256"] == w["sha256"], f"{preset}: weight {new} differs from the record (bit for bit)"
-        np.testing.assert_allclose([g["sum"], g["norm"], *g["head"]], [w["sum"], w["norm"], *w["head"]],
-                                   rtol=1e-4, atol=1e-5, err_msg=f"{preset}: weight {new}")
+        # Three Adam steps amplify last-bit kernel differences (a near-zero gradient's sign flips
+        # its update), so the tolerance is 0.1% of the tensor's scale: a change of behaviour moves
+        # values by their whole scale. A sum cancels, so it is judged against the norm.
+        np.testing.assert_allclose(g["norm"], w["norm"], rtol=1e-3, atol=1e-5, err_msg=f"{preset}: norm of {new}")
+        np.testing.assert_allclose(g["sum"], w["sum"], rtol=0, atol=1e-3 * w["norm"] + 1e-5,
+                                   err_msg=f"{preset}: sum of {new}")
+        np.testing.assert_allclose(g["head"], w["head"], rtol=1e-3, atol=1e-4, err_msg=f"{preset}: first values of {new}")
     assert sorted(got["eval"]) == sorted(want["eval"])
     if same_machine:
         assert got["eval"] == want["eval"], f"{preset}: eval.json numbers differ from the record"

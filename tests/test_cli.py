@@ -353,7 +353,7 @@ def test_run_then_eval_with_another_protocol(tmp_path, monkeypatch):
     """`icrl run` end to end on tiny settings, then `icrl eval --set` into a separate file."""
     monkeypatch.chdir(tmp_path)
     tiny = ["data.num_tasks=6", "data.steps=30", "model.seq_len=30", "model.d_model=16", "model.num_layers=1",
-            "model.num_heads=2", "model.action_dim=32", "train.num_steps=3", "train.batch_size=2",
+            "model.num_heads=2", "model.action_dim=32", "train.num_steps=3", "train.batch_size=2", "train.compile=false",
             "train.log_every=1", "train.checkpoint_every=3", "eval.num_tasks=2", "eval.steps=30",
             "eval.suites=[train,num_25]", "eval.tune_num_tasks=2"]
     sets = [x for item in tiny for x in ("--set", item)]
@@ -404,7 +404,7 @@ def test_run_resume_of_a_finished_run_refuses_new_training_settings_and_keeps_it
     --force re-evaluates under the eval.* settings given."""
     monkeypatch.chdir(tmp_path)
     tiny = ["data.num_tasks=6", "data.steps=30", "model.seq_len=30", "model.d_model=16", "model.num_layers=1",
-            "model.num_heads=2", "model.action_dim=32", "train.num_steps=3", "train.batch_size=2",
+            "model.num_heads=2", "model.action_dim=32", "train.num_steps=3", "train.batch_size=2", "train.compile=false",
             "train.checkpoint_every=3", "eval.num_tasks=2", "eval.steps=30", "eval.suites=[train]"]
     sets = [x for item in tiny for x in ("--set", item)]
     assert invoke("run", "bandit-cpu", "--run-dir", "r", *sets).exit_code == 0

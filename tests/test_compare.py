@@ -322,7 +322,8 @@ def test_training_action_range():
 
 # -- a real sweep and comparison of a tiny preset -------------------------------------------------------
 TINY = ["train.num_steps=3", "data.num_tasks=12", "data.steps=20", "model.seq_len=20", "eval.steps=20",
-        "eval.num_tasks=4", "eval.suites=[train,num_25]", "train.checkpoint_every=2", "eval.tune_num_tasks=2"]
+        "eval.num_tasks=4", "eval.suites=[train,num_25]", "train.checkpoint_every=2", "eval.tune_num_tasks=2",
+        "train.compile=false", "model.d_model=32", "model.num_layers=1"]
 
 
 def test_sweep_then_compare_end_to_end(tmp_path, monkeypatch):

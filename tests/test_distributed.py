@@ -21,6 +21,7 @@ OVERRIDES = [
     "model.d_model=32", "model.num_layers=1", "model.num_heads=4",
     "model.dropout=0.0", "model.attn_dropout=0.0",
     "train.batch_size=4", "train.num_steps=4", "train.log_every=2", "train.checkpoint_every=2", "train.device=cpu",
+    "train.compile=false",
 ]
 
 

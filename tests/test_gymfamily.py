@@ -74,7 +74,8 @@ def registered():
 
 
 TINY = ["data.num_tasks=16", "data.batch_tasks=8", "eval.num_tasks=4", "eval.tune=false", "model.d_model=32",
-        "model.num_heads=2", "model.seq_len=40", "train.batch_size=8", "train.checkpoint_every=1000"]
+        "model.num_heads=2", "model.seq_len=40", "train.batch_size=8", "train.checkpoint_every=1000",
+        "train.compile=false", "model.num_layers=1"]
 
 
 def test_register_builds_spec_suites_baselines_and_presets(registered):
@@ -243,7 +244,7 @@ def test_vector_observations_use_a_linear_encoder(registered, tmp_path):
 def test_register_and_run_end_to_end(registered, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     registered(corridor())
-    results = icrl.run("corridor-cpu", "runs/corridor", overrides=["train.num_steps=500", *TINY, "eval.tune=true",
+    results = icrl.run("corridor-cpu", "runs/corridor", overrides=["train.num_steps=100", *TINY, "eval.episodes=10", "eval.tune=true",
                                                                    "eval.tune_num_tasks=4"], progress=False)
     assert set(results["suites"]) == set(env_spec("corridor").eval_suites)
     assert (tmp_path / "runs/corridor/tune.json").exists() and "headless_ad@tuned" in results["suites"]["all_test"]
@@ -589,8 +590,8 @@ def test_sweep_of_a_yaml_family(tmp_path):
         family: "sweep_families:ring"
         extends: ring-sweep-cpu
         data: {num_tasks: 16, batch_tasks: 8}
-        model: {d_model: 32, num_heads: 2, seq_len: 40}
-        train: {num_steps: 10, batch_size: 8}
+        model: {d_model: 32, num_heads: 2, num_layers: 1, seq_len: 40}
+        train: {num_steps: 10, batch_size: 8, compile: false}
         eval: {num_tasks: 4, tune: false}
         """))
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{Path(icrl.__file__).parents[1]}", "OMP_NUM_THREADS": "1"}

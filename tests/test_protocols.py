@@ -23,10 +23,10 @@ from icrl.tune import TuningError, read_tuning, tune
 runner = CliRunner()
 BANDIT_TINY = ["train.num_steps=3", "data.num_tasks=8", "data.steps=20", "model.seq_len=20", "eval.steps=20",
                "eval.num_tasks=3", "eval.suites=[train,num_25]", "model.d_model=32", "model.num_layers=1",
-               "eval.tune_num_tasks=3"]
+               "eval.tune_num_tasks=3", "train.compile=false"]
 DARKROOM_TINY = ["train.num_steps=3", "data.num_tasks=8", "data.episodes=4", "model.seq_len=20", "eval.episodes=3",
                  "eval.num_tasks=3", "eval.suites=[train_train,test_test]", "model.d_model=32", "model.num_layers=1",
-                 "eval.tune_num_tasks=3"]
+                 "eval.tune_num_tasks=3", "train.compile=false"]
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 TINY = ["data.num_tasks=20", "data.batch_tasks=20", "data.steps=40", "model.d_model=16", "model.num_layers=1",
         "model.num_heads=2", "model.seq_len=24", "train.num_steps=20", "train.batch_size=4",
         "train.checkpoint_every=10", "train.log_every=5", "train.device=cpu", "eval.num_tasks=3", "eval.steps=30",
-        "eval.suites=train"]
+        "eval.suites=train", "train.compile=false"]
 
 
 def sets(*extra):

@@ -12,7 +12,8 @@ from icrl.runtime import Session, eval_threads
 
 TINY = ["train.num_steps=4", "data.num_tasks=8", "data.steps=20", "model.seq_len=20", "eval.steps=20",
         "eval.num_tasks=3", "eval.suites=[train,num_25]", "model.d_model=32", "model.num_layers=1",
-        "eval.tune_num_tasks=2", "train.device=cpu", "train.log_every=2", "train.checkpoint_every=2"]
+        "eval.tune_num_tasks=2", "train.device=cpu", "train.log_every=2", "train.checkpoint_every=2",
+        "train.compile=false"]
 
 
 @pytest.fixture

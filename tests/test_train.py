@@ -267,7 +267,7 @@ def test_headless_ad_learns_bandits_in_context(tmp_path):
         "data.num_tasks=1000", "data.steps=100", "data.batch_tasks=1000",
         "model.seq_len=100", "model.d_model=64", "model.num_heads=4", "model.num_layers=2",
         "train.num_steps=500", "train.batch_size=16", "train.lr=2e-3", "train.checkpoint_every=1000",
-        "train.log_every=100", "eval.steps=100", "eval.num_tasks=50",
+        "train.log_every=100", "eval.steps=100", "eval.num_tasks=50", "train.compile=false",
     ])
     data = generate_dataset(cfg, tmp_path / "data.h5", progress=False)
     trainer = Trainer(cfg, tmp_path / "run", data, progress=False)
