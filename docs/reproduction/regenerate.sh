@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# Regenerate REPRODUCTION.md (and its .json and figures) from the run records kept in git under
-# docs/reproduction/runs/ (one folder per sweep, as `icrl archive sweeps/NAME --out
-# docs/reproduction/runs` lays them out). Each sweep folder's NOTE.txt says how its runs were made
-# (commit, machine, what ran beside them) and becomes a --note line of the report.
+# Regenerate a report from the run records kept in git under docs/reproduction/runs/ (one folder
+# per sweep, as `icrl archive sweeps/NAME --out docs/reproduction/runs` lays them out). Each sweep
+# folder's NOTE.txt says how its runs were made (commit, machine, what ran beside them) and becomes
+# a --note line of the report.
+#
+#   bash docs/reproduction/regenerate.sh [OUT.md [FIGURES_DIR]] [more icrl compare options]
+#
+# OUT.md defaults to docs/reproduction/records.md with its figures in docs/reproduction/records/;
+# REPRODUCTION.md is to be regenerated this way (bash docs/reproduction/regenerate.sh
+# REPRODUCTION.md docs/reproduction) once the records cover all of its sections.
 # Needs rliable: python -m pip install -e ".[stats]".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+out="${1:-docs/reproduction/records.md}"
+figures="${2:-docs/reproduction/records}"
+shift $(( $# < 2 ? $# : 2 ))
 notes=()
 for note in docs/reproduction/runs/*/NOTE.txt; do
   notes+=(--note "$(tr '\n' ' ' < "$note")")
 done
-icrl compare docs/reproduction/runs/*/ --paper --out REPRODUCTION.md --figures docs/reproduction --force "${notes[@]}" "$@"
+icrl compare docs/reproduction/runs/*/ --paper --out "$out" --figures "$figures" --force "${notes[@]}" "$@"
