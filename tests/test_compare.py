@@ -176,6 +176,20 @@ def test_one_seed_gives_no_interval_and_no_verdict(tmp_path):
     assert "0.70 [one seed]" in text and "0.90 [one seed]" in text and "1 seed\n" in text  # the suite table too
 
 
+def test_what_was_run_names_each_machine_and_command_with_its_seeds(tmp_path):
+    """Seeds of one group made on two machines (or by two commands) list each, not the first only."""
+    root = tmp_path / "sweeps"
+    for seed in range(3):
+        fake_run(root, "full", seed, {s: 0.9 for s in SUITES})
+    record = json.loads((root / "full/seed2/sweep.json").read_text())
+    record["hardware"] = {"cpu": "other cpu", "cores": 2, "avx512": False}
+    (root / "full/seed2/sweep.json").write_text(json.dumps(record))
+    md, _ = compare([root], tmp_path / "out.md", reps=200)
+    row = next(line for line in md.read_text().splitlines() if line.startswith("| bandit-cpu | full |"))
+    assert "test cpu, 2 cores, AVX-512 (seeds 0, 1)" in row and "other cpu, 2 cores, no AVX-512 (seed 2)" in row
+    assert row.count("icrl sweep bandit-cpu --ablations") == 1  # one command for all seeds: said once
+
+
 def test_two_recipes_of_one_preset_get_their_own_sections(tmp_path):
     """A sweep with its own --set items (another recipe of the preset) is not merged with the
     preset's sweep: its section is named after its folder and lists the settings."""

@@ -12,6 +12,9 @@ uses, ``split="validation"``), then prints one JSON line per policy:
   fraction of episodes that reached it, in 5 blocks of the in-context episodes (first to last);
 * ``after_phase_seen``: the fraction of episodes that reach the last phase among those whose
   previous episode did (does a policy keep what it found?);
+* ``found_by``: the fraction of tasks whose last phase was reached at least once by the end of
+  each block (is the goal ever found?), and ``after_first_found``: the fraction of episodes that
+  reach it among all episodes after the first that did (once found, is it kept?);
 * ``mean_episode_steps``.
 
 A policy that finds the key in some episodes but does not return to it has a flat first-phase
@@ -24,6 +27,8 @@ import argparse
 import dataclasses
 import json
 
+import numpy as np
+
 
 def phase_table(traj, phases: int, blocks: int = 5) -> dict:
     """Per-episode phase rates of ``Trajectories`` (every task with the same number of episodes)."""
@@ -33,8 +38,12 @@ def phase_table(traj, phases: int, blocks: int = 5) -> dict:
              for p in range(1, phases + 1)}
     full = returns >= phases
     kept = full[:, 1:][full[:, :-1]]
+    seen = np.cumsum(full, axis=1) > 0  # (B, E): reached by this episode
+    found_by = seen[:, :E].reshape(len(returns), blocks, -1)[:, :, -1].mean(axis=0).round(3).tolist()
+    after = full[:, 1:][seen[:, :-1]]
     steps = traj.valid.sum() / max(int((traj.dones & traj.valid).sum()), 1)
     return {"phase_rates": rates, "after_phase_seen": round(float(kept.mean()), 3) if kept.size else None,
+            "found_by": found_by, "after_first_found": round(float(after.mean()), 3) if after.size else None,
             "mean_episode_steps": round(float(steps), 1)}
 
 

@@ -6,14 +6,13 @@
 #
 #   bash docs/reproduction/regenerate.sh [OUT.md [FIGURES_DIR]] [more icrl compare options]
 #
-# OUT.md defaults to docs/reproduction/records.md with its figures in docs/reproduction/records/;
-# REPRODUCTION.md is to be regenerated this way (bash docs/reproduction/regenerate.sh
-# REPRODUCTION.md docs/reproduction) once the records cover all of its sections.
+# OUT.md defaults to REPRODUCTION.md with its figures in docs/reproduction/figures/. The report
+# made before records were kept (its run directories lost) is docs/reproduction/earlier/.
 # Needs rliable: python -m pip install -e ".[stats]".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-out="${1:-docs/reproduction/records.md}"
-figures="${2:-docs/reproduction/records}"
+out="${1:-REPRODUCTION.md}"
+figures="${2:-docs/reproduction/figures}"
 shift $(( $# < 2 ? $# : 2 ))
 notes=()
 for note in docs/reproduction/runs/*/NOTE.txt; do

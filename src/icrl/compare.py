@@ -41,6 +41,25 @@ MAIN_VARIANTS = ("full", "base")  # the variant a preset's section reports first
 ABLATIONS = ("no_prompt", "mse", "gaussian")  # the paper's Table 1 ablations, as `icrl sweep --ablations` names them
 
 
+def hardware_text(hw: dict) -> str:
+    """One line of a run's ``sweep.json`` hardware record, e.g. "AMD EPYC, 2 cores, AVX-512"."""
+    if not hw:
+        return "-"
+    return (f"{hw.get('cpu', '?')}, {hw.get('cores', '?')} cores"
+            + (", AVX-512" if hw.get("avx512") else (", no AVX-512" if hw.get("avx512") is False else ""))
+            + (f", GPU {hw['cuda_visible_devices']}" if hw.get("cuda_visible_devices") else ""))
+
+
+def by_value(runs, text) -> str:
+    """``text(run)`` of the runs; where they differ, each value followed by the seeds it holds for."""
+    values: dict[str, list[str]] = {}
+    for r in runs:
+        values.setdefault(text(r), []).append(str(r.seed))
+    if len(values) == 1:
+        return next(iter(values))
+    return "; ".join(f"{value} (seed{'s' * (len(seeds) > 1)} {', '.join(seeds)})" for value, seeds in values.items())
+
+
 class CompareError(IcrlError, ValueError):
     """No runs to compare, or a run directory that cannot be read."""
 
@@ -335,15 +354,12 @@ class Report:
         for preset, variants in by_preset.items():
             for name, runs in variants.items():
                 walls = [r.record["wall_s"] for r in runs if r.record.get("wall_s") is not None]
-                hw = runs[0].record.get("hardware") or {}
-                hw_text = (f"{hw.get('cpu', '?')}, {hw.get('cores', '?')} cores"
-                           + (", AVX-512" if hw.get("avx512") else (", no AVX-512" if hw.get("avx512") is False else ""))
-                           + (f", GPU {hw['cuda_visible_devices']}" if hw.get("cuda_visible_devices") else "")) if hw else "-"
                 wall = f"{np.mean(walls) / 60:.1f} min" if walls else "-"
                 total = f"{np.sum(walls) / 60:.1f} min" if walls else "-"
-                cmd = runs[0].record.get("sweep_command", "-")
+                hardware = by_value(runs, lambda r: hardware_text(r.record.get("hardware") or {}))
+                commands = by_value(runs, lambda r: f"`{r.record.get('sweep_command', '-')}`")
                 self.lines.append(f"| {preset} | {name} | {', '.join(str(r.seed) for r in runs)} | {wall} | {total} | "
-                                  f"{hw_text} | `{cmd}` |")
+                                  f"{hardware} | {commands} |")
         self.lines.append("")
 
     # one preset
