@@ -479,6 +479,63 @@ def test_state_action_stats_pool_the_earlier_steps_of_each_action_in_states_like
     assert n.sum() > 0 and (obs_kind == "none" or (means[..., 1] > 0).any())  # the test has teeth
 
 
+@pytest.mark.parametrize("obs_kind", ["discrete", "vector", "none"])
+def test_state_return_pools_the_return_to_go_seen_so_far_of_each_action_in_states_like_this_one(obs_kind):
+    """model.context_features=[state_return]: for each readout step t and action a, the mean over
+    the earlier steps k < t that took a (weighted as state_action) of the rewards of k's episode
+    from k up to t - 1 (never a reward at t or later), against a loop; equal to state_action's mean
+    reward when every step ends its episode; the acting form equals the last row."""
+    from icrl.models.state_action import StateActionStats, StateReturnStats
+
+    block = StateReturnStats(obs_kind, 5)
+    B, T, A = 2, 16, 3
+    g = torch.Generator().manual_seed(11)
+    if obs_kind == "vector":
+        obs = torch.randint(0, 2, (B, T, 3), generator=g).float()
+    else:
+        obs = torch.randint(0, 3, (B, T), generator=g) if obs_kind == "discrete" else torch.zeros(B, T, dtype=torch.long)
+    actions = torch.randint(0, A, (B, T), generator=g)
+    rewards = (torch.rand(B, T, generator=g) < 0.3).float() * torch.rand(B, T, generator=g)
+    dones = torch.rand(B, T, generator=g) < 0.25
+    with torch.no_grad():
+        mean, log_total = block.extras(Pool((obs, actions, rewards, dones), A))
+        last = torch.cat(block.extras(Pool((obs, actions, rewards, dones), A, last=slice(T - 1, T))), dim=-1)
+    torch.testing.assert_close(last[:, 0], torch.cat([mean, log_total], dim=-1)[:, -1])
+
+    def like(b, k, t):
+        if obs_kind == "discrete":
+            return float(obs[b, k] == obs[b, t])
+        if obs_kind == "vector":
+            return math.exp(-0.5 * float((obs[b, k] - obs[b, t]).pow(2).sum()))
+        return 1.0
+
+    def seen_return(b, k, t):  # rewards of k's episode from k on, up to step t - 1
+        total = 0.0
+        for j in range(k, t):
+            total += float(rewards[b, j])
+            if dones[b, j]:
+                break
+        return total
+
+    running = 0
+    for b in range(B):
+        for t in range(T):
+            for a in range(A):
+                here = [(k, like(b, k, t)) for k in range(t) if actions[b, k] == a]
+                weight = sum(w for _, w in here)
+                total = sum(w * seen_return(b, k, t) for k, w in here)
+                running += any(not dones[b, k:t].any() and rewards[b, k + 1:t].sum() > 0 for k, _ in here)
+                assert abs(float(log_total[b, t, a, 0]) - math.copysign(math.log1p(abs(total)), total)) < 1e-5
+                if weight > 1e-6:
+                    assert abs(float(mean[b, t, a, 0]) - total / weight) < 1e-4
+    assert running > 0  # some readouts see a step whose episode is still paying: the causal case is tested
+    every = torch.ones_like(dones)
+    with torch.no_grad():
+        mean, _ = block.extras(Pool((obs, actions, rewards, every), A))
+        reward_mean = StateActionStats(obs_kind, 5).extras(Pool((obs, actions, rewards, every), A))[2][..., :1]
+    torch.testing.assert_close(mean, reward_mean)
+
+
 @pytest.mark.parametrize("obs_kind", ["discrete", "vector"])
 def test_episode_effects_look_ahead_towards_where_this_phase_was_rewarded(obs_kind):
     """episode_effects: for each readout step t and action a, e(o_t) + effect_a - g_p, where g_p

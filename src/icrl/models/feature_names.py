@@ -16,6 +16,7 @@ FEATURE_OBS_KINDS: dict[str, tuple[str, ...]] = {
     "state_action": ALL,
     "episode_state_action": ALL,
     "episode_effects": ALL,
+    "state_return": ALL,
 }
 
 # The blocks with a learned observation embedding, which ``model.transition_loss`` trains

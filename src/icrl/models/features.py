@@ -324,11 +324,11 @@ def _registry() -> dict[str, type[FeatureBlock]]:
     """The registry, in feature-column order (a new block: its file and one line here). Built on
     first use, so that a block's module, which imports this one, can also be imported first."""
     from .episode_effects import EpisodeEffects
-    from .state_action import EpisodeStateActionStats, StateActionStats
+    from .state_action import EpisodeStateActionStats, StateActionStats, StateReturnStats
 
     return {b.name: b for b in (
         RewardStats, LinearRewardStats, ActionEffects,
-        StateActionStats, EpisodeStateActionStats, EpisodeEffects,
+        StateActionStats, EpisodeStateActionStats, EpisodeEffects, StateReturnStats,
     )}
 
 

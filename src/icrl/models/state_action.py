@@ -95,3 +95,63 @@ class EpisodeStateActionStats(StateActionStats):
         phase = episode_phase(rewards, dones)
         now = phase[:, -1:] if last_only else phase
         return w * (now[:, :, None] == phase[:, None, :]).float()
+
+
+def returns_to_go(rewards: torch.Tensor, dones: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The pieces of each step's return-to-go within its episode, as seen from a later step.
+
+    ``rewards``, ``dones`` ``(B, T)``. Returns ``(before, ends, full)``, each ``(B, T)``:
+    ``before[j]`` the window's reward before step ``j`` (an exclusive cumulative sum), ``ends[k]``
+    the index just after the last step of ``k``'s episode (``T + 1`` if it has not ended in the
+    window) and ``full[k]`` its whole return-to-go, the rewards of steps ``k ... ends[k] - 1``. Seen
+    from a readout step ``t > k``, the return-to-go of ``k`` is ``full[k]`` when ``ends[k] <= t``
+    and ``before[t] - before[k]`` (what its episode has paid since, up to ``t - 1``) otherwise:
+    never a reward at ``t`` or later. Without ``dones`` every step ends its episode.
+    """
+    r = rewards.float()
+    B, T = r.shape
+    before = torch.cumsum(r, 1) - r
+    k = torch.arange(T, device=r.device).expand(B, T)
+    if dones is None:
+        ends = k + 1
+    else:
+        last = torch.where(dones.bool(), k, torch.full_like(k, T))  # an episode's last step, or T
+        ends = torch.flip(torch.cummin(torch.flip(last, [1]), 1).values, [1]) + 1
+    total = torch.cat([before, (before[:, -1] + r[:, -1])[:, None]], 1)  # (B, T + 1): reward before j, j <= T
+    full = total.gather(1, ends.clamp(max=T)) - before
+    return before, ends, full
+
+
+class StateReturnStats(StateActionStats):
+    """``state_return``: per action, the mean return-to-go (within its episode) of the earlier
+    steps that took it in states like the current one, with the weights of ``state_action``.
+
+    A Monte-Carlo estimate of each action's value here, read from the context alone (the
+    every-visit estimate of Sutton & Barto, ch. 5, over the window): an action taken in this
+    cell on the way to the goal scores the rewards that followed it in its episode, not only its
+    own. Causal: seen from readout ``t``, a step ``k < t`` of an episode still running counts the
+    rewards its episode earned up to ``t - 1`` (``returns_to_go``). Features ``(B, T', A, 2)``:
+    the weighted mean return-to-go and ``log(1 + `` its weighted sum ``)`` (sign kept). Without
+    episodes (the bandits: every step ends one) the mean equals ``state_action``'s mean reward.
+    """
+
+    name, width = "state_return", 2
+
+    def extras(self, pool: Pool) -> list[torch.Tensor]:
+        obs, actions, rewards, dones = pool.window
+        B, T = actions.shape
+        last_only = pool.last == slice(T - 1, T)
+        w = self._likeness(obs, last_only, rewards, dones)  # (B, T', T), steps k < t only
+        before, ends, full = returns_to_go(rewards, dones)
+        t = torch.arange(T, device=actions.device)[pool.last]  # (T',)
+        done = (ends[:, None, :] <= t[None, :, None]).float()  # (B, T', T): k's episode ended before t
+        onehot = pool.actions_onehot().float()  # (B, T, A)
+        n = torch.einsum("btk,bka->bta", w, onehot)
+        finished = torch.einsum("btk,bka->bta", w * done, onehot * full[..., None])
+        running = w * (1.0 - done)
+        paid = (torch.einsum("btk,bka->bta", running, onehot) * before[:, pool.last, None]
+                - torch.einsum("btk,bka->bta", running, onehot * before[..., None]))
+        total = (finished + paid)[..., None]  # (B, T', A, 1)
+        n = n[..., None]
+        mean = total / n.clamp(min=1e-6).where(n > 1e-6, torch.ones_like(n))
+        return [mean, torch.sign(total) * torch.log1p(total.abs())]
