@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -430,6 +431,22 @@ def test_action_effects_set_summary_ignores_padding_actions():
     assert (moved[..., 0] - narrow[..., 0]).abs().max() > 1e-4  # action 0 is scored with the others in view
 
 
+def coarse_obs(obs_kind, B, T, g):
+    """Observations ``(B, T[, 3])`` with few distinct values, so that some steps repeat exactly."""
+    if obs_kind == "vector":
+        return torch.randint(0, 2, (B, T, 3), generator=g).float()
+    return torch.randint(0, 3, (B, T), generator=g) if obs_kind == "discrete" else torch.zeros(B, T, dtype=torch.long)
+
+
+def likeness(obs, obs_kind, b, k, t):
+    """state_action's weight of step k seen from step t, by a loop: same cell, Gaussian kernel, or 1."""
+    if obs_kind == "discrete":
+        return float(obs[b, k] == obs[b, t])
+    if obs_kind == "vector":
+        return math.exp(-0.5 * float((obs[b, k] - obs[b, t]).pow(2).sum()))
+    return 1.0
+
+
 @pytest.mark.parametrize("obs_kind", ["discrete", "vector", "none"])
 def test_state_action_stats_pool_the_earlier_steps_of_each_action_in_states_like_this_one(obs_kind):
     """model.context_features=[state_action]: for each readout step and action, the weight, mean
@@ -441,10 +458,7 @@ def test_state_action_stats_pool_the_earlier_steps_of_each_action_in_states_like
     block = StateActionStats(obs_kind, 5)
     B, T, A = 2, 14, 4
     g = torch.Generator().manual_seed(7)
-    if obs_kind == "vector":
-        obs = torch.randint(0, 2, (B, T, 3), generator=g).float()  # coarse values: some steps repeat exactly
-    else:
-        obs = torch.randint(0, 3, (B, T), generator=g) if obs_kind == "discrete" else torch.zeros(B, T, dtype=torch.long)
+    obs = coarse_obs(obs_kind, B, T, g)
     actions = torch.randint(0, A, (B, T), generator=g)
     rewards = torch.rand(B, T, generator=g).round()
     dones = torch.rand(B, T, generator=g) < 0.2
@@ -453,12 +467,7 @@ def test_state_action_stats_pool_the_earlier_steps_of_each_action_in_states_like
         last = torch.cat(block.extras(Pool((obs, actions, rewards, dones), A, last=slice(T - 1, T))), dim=-1)
     torch.testing.assert_close(last[:, 0], torch.cat([n, log_n, means], dim=-1)[:, -1])
 
-    def like(b, k, t):
-        if obs_kind == "discrete":
-            return float(obs[b, k] == obs[b, t])
-        if obs_kind == "vector":
-            return math.exp(-0.5 * float((obs[b, k] - obs[b, t]).pow(2).sum()))
-        return 1.0
+    like = functools.partial(likeness, obs, obs_kind)
 
     def stayed(b, k):
         same = bool((obs[b, k + 1] == obs[b, k]).all()) if obs_kind != "none" else False
@@ -490,10 +499,7 @@ def test_state_return_pools_the_return_to_go_seen_so_far_of_each_action_in_state
     block = StateReturnStats(obs_kind, 5)
     B, T, A = 2, 16, 3
     g = torch.Generator().manual_seed(11)
-    if obs_kind == "vector":
-        obs = torch.randint(0, 2, (B, T, 3), generator=g).float()
-    else:
-        obs = torch.randint(0, 3, (B, T), generator=g) if obs_kind == "discrete" else torch.zeros(B, T, dtype=torch.long)
+    obs = coarse_obs(obs_kind, B, T, g)
     actions = torch.randint(0, A, (B, T), generator=g)
     rewards = (torch.rand(B, T, generator=g) < 0.3).float() * torch.rand(B, T, generator=g)
     dones = torch.rand(B, T, generator=g) < 0.25
@@ -502,12 +508,7 @@ def test_state_return_pools_the_return_to_go_seen_so_far_of_each_action_in_state
         last = torch.cat(block.extras(Pool((obs, actions, rewards, dones), A, last=slice(T - 1, T))), dim=-1)
     torch.testing.assert_close(last[:, 0], torch.cat([mean, log_total], dim=-1)[:, -1])
 
-    def like(b, k, t):
-        if obs_kind == "discrete":
-            return float(obs[b, k] == obs[b, t])
-        if obs_kind == "vector":
-            return math.exp(-0.5 * float((obs[b, k] - obs[b, t]).pow(2).sum()))
-        return 1.0
+    like = functools.partial(likeness, obs, obs_kind)
 
     def seen_return(b, k, t):  # rewards of k's episode from k on, up to step t - 1
         total = 0.0

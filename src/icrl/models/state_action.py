@@ -139,9 +139,8 @@ class StateReturnStats(StateActionStats):
 
     def extras(self, pool: Pool) -> list[torch.Tensor]:
         obs, actions, rewards, dones = pool.window
-        B, T = actions.shape
-        last_only = pool.last == slice(T - 1, T)
-        w = self._likeness(obs, last_only, rewards, dones)  # (B, T', T), steps k < t only
+        T = actions.shape[1]
+        w = self._likeness(obs, pool.last == slice(T - 1, T), rewards, dones)  # (B, T', T), steps k < t only
         before, ends, full = returns_to_go(rewards, dones)
         t = torch.arange(T, device=actions.device)[pool.last]  # (T',)
         done = (ends[:, None, :] <= t[None, :, None]).float()  # (B, T', T): k's episode ended before t
