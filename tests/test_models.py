@@ -488,15 +488,20 @@ def test_state_action_stats_pool_the_earlier_steps_of_each_action_in_states_like
     assert n.sum() > 0 and (obs_kind == "none" or (means[..., 1] > 0).any())  # the test has teeth
 
 
+@pytest.mark.parametrize("name", ["state_return", "episode_return"])
 @pytest.mark.parametrize("obs_kind", ["discrete", "vector", "none"])
-def test_state_return_pools_the_return_to_go_seen_so_far_of_each_action_in_states_like_this_one(obs_kind):
+def test_return_blocks_pool_the_return_seen_so_far_of_each_action_in_states_like_this_one(obs_kind, name):
     """model.context_features=[state_return]: for each readout step t and action a, the mean over
     the earlier steps k < t that took a (weighted as state_action) of the rewards of k's episode
     from k up to t - 1 (never a reward at t or later), against a loop; equal to state_action's mean
-    reward when every step ends its episode; the acting form equals the last row."""
-    from icrl.models.state_action import StateActionStats, StateReturnStats
+    reward when every step ends its episode. [episode_return]: the rewards after k (k + 1 ... t - 1),
+    weighted as episode_state_action (the same phase too); zero when every step ends its episode.
+    The acting form equals the last row."""
+    from icrl.models.features import FEATURE_BLOCKS
+    from icrl.models.state_action import StateActionStats, episode_phase
 
-    block = StateReturnStats(obs_kind, 5)
+    block = FEATURE_BLOCKS[name](obs_kind, 5)
+    own = name == "state_return"
     B, T, A = 2, 16, 3
     g = torch.Generator().manual_seed(11)
     obs = coarse_obs(obs_kind, B, T, g)
@@ -508,12 +513,16 @@ def test_state_return_pools_the_return_to_go_seen_so_far_of_each_action_in_state
         last = torch.cat(block.extras(Pool((obs, actions, rewards, dones), A, last=slice(T - 1, T))), dim=-1)
     torch.testing.assert_close(last[:, 0], torch.cat([mean, log_total], dim=-1)[:, -1])
 
-    like = functools.partial(likeness, obs, obs_kind)
+    phase = episode_phase(rewards, dones)
 
-    def seen_return(b, k, t):  # rewards of k's episode from k on, up to step t - 1
+    def like(b, k, t):
+        same_phase = own or bool(phase[b, k] == phase[b, t])
+        return likeness(obs, obs_kind, b, k, t) * same_phase
+
+    def seen_return(b, k, t):  # rewards of k's episode from k on (after k), up to step t - 1
         total = 0.0
         for j in range(k, t):
-            total += float(rewards[b, j])
+            total += float(rewards[b, j]) if (own or j > k) else 0.0
             if dones[b, j]:
                 break
         return total
@@ -525,16 +534,22 @@ def test_state_return_pools_the_return_to_go_seen_so_far_of_each_action_in_state
                 here = [(k, like(b, k, t)) for k in range(t) if actions[b, k] == a]
                 weight = sum(w for _, w in here)
                 total = sum(w * seen_return(b, k, t) for k, w in here)
-                running += any(not dones[b, k:t].any() and rewards[b, k + 1:t].sum() > 0 for k, _ in here)
+                running += any(w > 0 and not dones[b, k:t].any() and rewards[b, k + 1:t].sum() > 0 for k, w in here)
                 assert abs(float(log_total[b, t, a, 0]) - math.copysign(math.log1p(abs(total)), total)) < 1e-5
                 if weight > 1e-6:
                     assert abs(float(mean[b, t, a, 0]) - total / weight) < 1e-4
-    assert running > 0  # some readouts see a step whose episode is still paying: the causal case is tested
+    # Some readouts see a step whose episode is still paying: the causal case is tested. (With the
+    # phase matched, such a step is always of an earlier phase: reward came since, so it has weight 0.)
+    assert running > 0 if own else running == 0
+    assert (log_total != 0).any()
     every = torch.ones_like(dones)
     with torch.no_grad():
-        mean, _ = block.extras(Pool((obs, actions, rewards, every), A))
+        mean, log_total = block.extras(Pool((obs, actions, rewards, every), A))
         reward_mean = StateActionStats(obs_kind, 5).extras(Pool((obs, actions, rewards, every), A))[2][..., :1]
-    torch.testing.assert_close(mean, reward_mean)
+    if own:
+        torch.testing.assert_close(mean, reward_mean)
+    else:
+        assert not mean.any() and not log_total.any()
 
 
 @pytest.mark.parametrize("obs_kind", ["discrete", "vector"])

@@ -17,6 +17,7 @@ FEATURE_OBS_KINDS: dict[str, tuple[str, ...]] = {
     "episode_state_action": ALL,
     "episode_effects": ALL,
     "state_return": ALL,
+    "episode_return": ALL,
 }
 
 # The blocks with a learned observation embedding, which ``model.transition_loss`` trains

@@ -34,6 +34,10 @@ Feature blocks (``FEATURE_BLOCKS``, in this order; each knows its own width and 
 * ``EpisodeEffects`` (``episode_effects.py``, every observation kind): ``ActionEffects`` with one
   goal per phase of the episode (where reward was found by steps of the readout's phase) and a
   linear embedding of vector observations; without observations it adds nothing.
+* ``StateReturnStats`` (``state_action.py``, ``state_return``): each action's mean return-to-go
+  within its episode over the steps ``state_action`` pools (a Monte-Carlo action value);
+  ``EpisodeReturnStats`` (``episode_return``) the return *after* the step, over the steps of the
+  same state and phase: zero on task families whose every step ends its episode.
 
 Adding a block: a ``FeatureBlock`` subclass in its own file with ``name``, ``width``,
 ``phi`` or ``extras`` (``build``, ``mix`` where needed), one line in ``_registry()`` and one in
@@ -324,11 +328,16 @@ def _registry() -> dict[str, type[FeatureBlock]]:
     """The registry, in feature-column order (a new block: its file and one line here). Built on
     first use, so that a block's module, which imports this one, can also be imported first."""
     from .episode_effects import EpisodeEffects
-    from .state_action import EpisodeStateActionStats, StateActionStats, StateReturnStats
+    from .state_action import (
+        EpisodeReturnStats,
+        EpisodeStateActionStats,
+        StateActionStats,
+        StateReturnStats,
+    )
 
     return {b.name: b for b in (
         RewardStats, LinearRewardStats, ActionEffects,
-        StateActionStats, EpisodeStateActionStats, EpisodeEffects, StateReturnStats,
+        StateActionStats, EpisodeStateActionStats, EpisodeEffects, StateReturnStats, EpisodeReturnStats,
     )}
 
 

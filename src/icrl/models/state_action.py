@@ -97,29 +97,33 @@ class EpisodeStateActionStats(StateActionStats):
         return w * (now[:, :, None] == phase[:, None, :]).float()
 
 
-def returns_to_go(rewards: torch.Tensor, dones: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def returns_to_go(rewards: torch.Tensor, dones: torch.Tensor | None, own: bool = True
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The pieces of each step's return-to-go within its episode, as seen from a later step.
 
-    ``rewards``, ``dones`` ``(B, T)``. Returns ``(before, ends, full)``, each ``(B, T)``:
-    ``before[j]`` the window's reward before step ``j`` (an exclusive cumulative sum), ``ends[k]``
-    the index just after the last step of ``k``'s episode (``T + 1`` if it has not ended in the
-    window) and ``full[k]`` its whole return-to-go, the rewards of steps ``k ... ends[k] - 1``. Seen
-    from a readout step ``t > k``, the return-to-go of ``k`` is ``full[k]`` when ``ends[k] <= t``
-    and ``before[t] - before[k]`` (what its episode has paid since, up to ``t - 1``) otherwise:
-    never a reward at ``t`` or later. Without ``dones`` every step ends its episode.
+    ``rewards``, ``dones`` ``(B, T)``. Returns ``(paid, start, ends, full)``: ``paid`` ``(B, T + 1)``,
+    the window's reward before index ``j`` (an exclusive cumulative sum, ``j <= T``); ``start``
+    ``(B, T)``, ``paid`` where step ``k``'s return starts counting (at ``k``, or after it without
+    ``own``, its own reward left out); ``ends[k]`` the index just after the last step of ``k``'s
+    episode (``T + 1`` if it has not ended in the window) and ``full[k] = paid[ends[k]] - start[k]``
+    its whole return. Seen from a readout step ``t > k``, the return of ``k`` is ``full[k]`` when
+    ``ends[k] <= t`` and ``paid[t] - start[k]`` (what its episode has paid since, up to ``t - 1``)
+    otherwise: never a reward at ``t`` or later. Without ``dones`` every step ends its episode.
+    Each difference is of two partial sums of the same running sum, so a step whose episode paid
+    nothing after it gets exactly 0.
     """
     r = rewards.float()
     B, T = r.shape
-    before = torch.cumsum(r, 1) - r
+    paid = torch.cat([torch.zeros_like(r[:, :1]), torch.cumsum(r, 1)], 1)  # (B, T + 1)
     k = torch.arange(T, device=r.device).expand(B, T)
     if dones is None:
         ends = k + 1
     else:
         last = torch.where(dones.bool(), k, torch.full_like(k, T))  # an episode's last step, or T
         ends = torch.flip(torch.cummin(torch.flip(last, [1]), 1).values, [1]) + 1
-    total = torch.cat([before, (before[:, -1] + r[:, -1])[:, None]], 1)  # (B, T + 1): reward before j, j <= T
-    full = total.gather(1, ends.clamp(max=T)) - before
-    return before, ends, full
+    start = paid[:, :T] if own else paid[:, 1:]
+    full = paid.gather(1, ends.clamp(max=T)) - start
+    return paid, start, ends, full
 
 
 class StateReturnStats(StateActionStats):
@@ -136,21 +140,42 @@ class StateReturnStats(StateActionStats):
     """
 
     name, width = "state_return", 2
+    own_reward = True  # whether a step's return counts its own reward
 
     def extras(self, pool: Pool) -> list[torch.Tensor]:
         obs, actions, rewards, dones = pool.window
         T = actions.shape[1]
         w = self._likeness(obs, pool.last == slice(T - 1, T), rewards, dones)  # (B, T', T), steps k < t only
-        before, ends, full = returns_to_go(rewards, dones)
+        paid, start, ends, full = returns_to_go(rewards, dones, self.own_reward)
+        now = paid[:, :T][:, pool.last, None]  # (B, T', 1): the window's reward before each readout
         t = torch.arange(T, device=actions.device)[pool.last]  # (T',)
         done = (ends[:, None, :] <= t[None, :, None]).float()  # (B, T', T): k's episode ended before t
         onehot = pool.actions_onehot().float()  # (B, T, A)
         n = torch.einsum("btk,bka->bta", w, onehot)
         finished = torch.einsum("btk,bka->bta", w * done, onehot * full[..., None])
         running = w * (1.0 - done)
-        paid = (torch.einsum("btk,bka->bta", running, onehot) * before[:, pool.last, None]
-                - torch.einsum("btk,bka->bta", running, onehot * before[..., None]))
+        paid = (torch.einsum("btk,bka->bta", running, onehot) * now
+                - torch.einsum("btk,bka->bta", running, onehot * start[..., None]))
         total = (finished + paid)[..., None]  # (B, T', A, 1)
         n = n[..., None]
         mean = total / n.clamp(min=1e-6).where(n > 1e-6, torch.ones_like(n))
         return [mean, torch.sign(total) * torch.log1p(total.abs())]
+
+
+class EpisodeReturnStats(StateReturnStats, EpisodeStateActionStats):
+    """``episode_return``: per action, the mean return that *followed* it in its episode (the
+    rewards after the step, not its own), over the earlier steps that took it in this state and
+    this phase of the episode (the weights of ``episode_state_action``: the same observation, or
+    its kernel, and the same reward earned so far in the episode).
+
+    With ``state_action``'s mean reward beside it, the two add up to the every-visit Monte-Carlo
+    estimate of the action's value here (Sutton & Barto, ch. 5). Two differences from
+    ``state_return``: a cell crossed in two phases (before and after a key) keeps one value per
+    phase, and a task family whose steps each end their episode (the bandits) gets zero features,
+    so the block says nothing where it has nothing to add. Causal as ``state_return``; features
+    ``(B, T', A, 2)``. On the darkroom, where the first reward ends the episode, its weights are
+    ``state_return``'s.
+    """
+
+    name = "episode_return"
+    own_reward = False
