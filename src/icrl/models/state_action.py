@@ -72,9 +72,12 @@ class StateActionStats(FeatureBlock):
             if dones is not None:
                 stayed = stayed * (~dones.bool()).float()
         phi = torch.stack([torch.ones_like(stayed), rewards.float(), stayed], dim=-1)  # (B, T, 3)
-        joint = pool.actions_onehot().float()[..., None] * phi[:, :, None, :]
+        onehot = pool.actions_onehot().float()
         w = self._likeness(obs, pool.last == slice(T - 1, T), rewards, dones)
-        sums = torch.einsum("btk,bkaf->btaf", w, joint)  # (B, T', A, 3)
+        if w.shape[1] == 1:  # the acting step: weight the steps first, no (B, T, A, 3) tensor
+            sums = torch.einsum("bka,bkf->baf", onehot, w[:, 0, :, None] * phi)[:, None]
+        else:
+            sums = torch.einsum("btk,bkaf->btaf", w, onehot[..., None] * phi[:, :, None, :])  # (B, T', A, 3)
         n = sums[..., :1]
         means = sums[..., 1:] / n.clamp(min=1e-6).where(n > 1e-6, torch.ones_like(n))
         return [(n > 1e-6).float(), torch.log1p(n), means]
@@ -152,10 +155,10 @@ class StateReturnStats(StateActionStats):
         done = (ends[:, None, :] <= t[None, :, None]).float()  # (B, T', T): k's episode ended before t
         onehot = pool.actions_onehot().float()  # (B, T, A)
         n = torch.einsum("btk,bka->bta", w, onehot)
-        finished = torch.einsum("btk,bka->bta", w * done, onehot * full[..., None])
+        finished = torch.einsum("btk,bka->bta", w * done * full[:, None, :], onehot)
         running = w * (1.0 - done)
         paid = (torch.einsum("btk,bka->bta", running, onehot) * now
-                - torch.einsum("btk,bka->bta", running, onehot * start[..., None]))
+                - torch.einsum("btk,bka->bta", running * start[:, None, :], onehot))
         total = (finished + paid)[..., None]  # (B, T', A, 1)
         n = n[..., None]
         mean = total / n.clamp(min=1e-6).where(n > 1e-6, torch.ones_like(n))
