@@ -104,7 +104,8 @@ def test_cache_matches_recomputation_with_vector_observations_and_argmax():
 @pytest.mark.parametrize("kind", ["headless_ad", "ad", "headless_dpt"])
 @pytest.mark.parametrize("env", ["bandit", "contextual", "darkroom", "darkroom+effects", "darkroom+state_action",
                                  "contextual+state_action", "darkroom+episode_state_action",
-                                 "darkroom+episode_effects", "contextual+episode_effects", "bandit+episode_effects"])
+                                 "darkroom+episode_effects", "contextual+episode_effects", "bandit+episode_effects",
+                                 "darkroom+episode_return", "contextual+state_return"])
 def test_cache_matches_recomputation_with_action_stats(env, kind):
     """model.action_stats scores per-action statistics of the window (with model.action_effects,
     also the episode ends the agent records; state_action: those of the current state): the cached
@@ -117,7 +118,8 @@ def test_cache_matches_recomputation_with_action_stats(env, kind):
 
 
 @pytest.mark.parametrize("features", [{"action_effects": True}, {"context_features": ["state_action"]},
-                                      {"context_features": ["episode_effects"]}])
+                                      {"context_features": ["episode_effects"]},
+                                      {"context_features": ["state_return", "episode_return"]}])
 @pytest.mark.parametrize("use_cache", [True, False])
 def test_acting_scores_equal_the_training_forward_on_the_same_history(use_cache, features):
     """What the agent scores at step t is what training scores at step t of the recorded history

@@ -285,7 +285,8 @@ def test_history_is_causal():
 # -- 3. order equivariance --------------------------------------------------------------------
 @pytest.mark.parametrize("layout", ["interleaved", "compact"])
 @pytest.mark.parametrize("obs_kind", ["none", "vector", "discrete"])
-@pytest.mark.parametrize("switches", [{}, {"action_stats": True}, {"action_stats": True, "action_effects": True}])
+@pytest.mark.parametrize("switches", [{}, {"action_stats": True}, {"action_stats": True, "action_effects": True},
+                                      {"context_features": ["state_action", "episode_effects", "episode_return", "action_max"]}])
 @pytest.mark.parametrize("kind", ["headless_ad", "headless_dpt"])
 def test_headless_ad_is_equivariant_to_the_order_of_the_action_set(layout, obs_kind, switches, kind):
     if switches and layout == "interleaved":
@@ -552,6 +553,33 @@ def test_return_blocks_pool_the_return_seen_so_far_of_each_action_in_states_like
         assert not mean.any() and not log_total.any()
 
 
+def test_action_max_pools_only_the_available_actions():
+    """model.context_features=[action_max]: each action's activations get W max over the valid
+    actions of silu(first); slots beyond an action set (padding) change nothing, and the pooled
+    term does move the scores (the test has teeth)."""
+    from icrl.models.action_set import ActionSetMax
+    from icrl.models.features import ContextScorer, RewardStats
+
+    torch.manual_seed(0)
+    scorer = ContextScorer([RewardStats(), ActionSetMax()], d_model=8)
+    B, T = 2, 10
+    g = torch.Generator().manual_seed(3)
+    num_actions = torch.tensor([3, 4])
+    actions = torch.stack([torch.randint(0, int(n), (T,), generator=g) for n in num_actions])
+    rewards = torch.rand(B, T, generator=g)
+    hidden = torch.randn(B, T, 8, generator=g)
+    args = (torch.zeros(B, T), actions, rewards, torch.ones(B, T, dtype=torch.bool), hidden, num_actions)
+    with torch.no_grad():
+        narrow = scorer(*args, width=4)
+        wide = scorer(*args, width=9)
+        torch.nn.init.zeros_(scorer.blocks["action_max"].pool.weight)
+        torch.nn.init.zeros_(scorer.blocks["action_max"].pool.bias)
+        unpooled = scorer(*args, width=4)
+    for b, n in enumerate(num_actions.tolist()):
+        torch.testing.assert_close(narrow[b, :, :n], wide[b, :, :n])
+        assert not torch.allclose(narrow[b, :, :n], unpooled[b, :, :n], atol=1e-4)
+
+
 @pytest.mark.parametrize("obs_kind", ["discrete", "vector"])
 def test_episode_effects_look_ahead_towards_where_this_phase_was_rewarded(obs_kind):
     """episode_effects: for each readout step t and action a, e(o_t) + effect_a - g_p, where g_p
@@ -686,11 +714,11 @@ def test_context_features_are_checked_before_any_work():
         load_config("darkroom-cpu", ["model.context_features=[state_action,state_action]"])
     for preset in ("bandit-cpu", "contextual-cpu", "darkroom-cpu", "keydoor-cpu"):  # defined for every env
         assert load_config(preset, ["model.context_features=[state_action]"]).model.context_features == ["state_action"]
-        every = ["state_action", "linear_reward", "episode_effects"]  # each defined for every observation kind
+        every = ["state_action", "linear_reward", "episode_effects", "state_return", "episode_return"]  # each defined for every observation kind
         assert load_config(preset, [f"model.context_features=[{','.join(every)}]"]).model.context_features == every
 
 
-@pytest.mark.parametrize("module", ["state_action", "episode_effects"])
+@pytest.mark.parametrize("module", ["state_action", "episode_effects", "action_set"])
 def test_a_feature_block_module_can_be_imported_first(module):
     """The registry is built on first use, so importing a block's file before features.py works
     (it used to fail with a circular import)."""

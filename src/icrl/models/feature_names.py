@@ -18,6 +18,7 @@ FEATURE_OBS_KINDS: dict[str, tuple[str, ...]] = {
     "episode_effects": ALL,
     "state_return": ALL,
     "episode_return": ALL,
+    "action_max": ALL,
 }
 
 # The blocks with a learned observation embedding, which ``model.transition_loss`` trains

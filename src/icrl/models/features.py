@@ -38,6 +38,8 @@ Feature blocks (``FEATURE_BLOCKS``, in this order; each knows its own width and 
   within its episode over the steps ``state_action`` pools (a Monte-Carlo action value);
   ``EpisodeReturnStats`` (``episode_return``) the return *after* the step, over the steps of the
   same state and phase: zero on task families whose every step ends its episode.
+* ``ActionSetMax`` (``action_set.py``, ``action_max``): no features; each action's first-layer
+  activations also get the maximum over the available actions' (DeepSets with max pooling).
 
 Adding a block: a ``FeatureBlock`` subclass in its own file with ``name``, ``width``,
 ``phi`` or ``extras`` (``build``, ``mix`` where needed), one line in ``_registry()`` and one in
@@ -327,6 +329,7 @@ def context_scorer(cfg, obs_kind: str, obs_dim: int) -> ContextScorer | None:
 def _registry() -> dict[str, type[FeatureBlock]]:
     """The registry, in feature-column order (a new block: its file and one line here). Built on
     first use, so that a block's module, which imports this one, can also be imported first."""
+    from .action_set import ActionSetMax
     from .episode_effects import EpisodeEffects
     from .state_action import (
         EpisodeReturnStats,
@@ -338,6 +341,7 @@ def _registry() -> dict[str, type[FeatureBlock]]:
     return {b.name: b for b in (
         RewardStats, LinearRewardStats, ActionEffects,
         StateActionStats, EpisodeStateActionStats, EpisodeEffects, StateReturnStats, EpisodeReturnStats,
+        ActionSetMax,
     )}
 
 
