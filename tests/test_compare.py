@@ -168,12 +168,14 @@ def test_one_seed_gives_no_interval_and_no_verdict(tmp_path):
     root = tmp_path / "sweeps"
     fake_run(root, "full", 0, {s: 0.9 for s in SUITES})
     fake_run(root, "no_prompt", 0, {s: 0.2 for s in SUITES})
-    md, js = compare([root], tmp_path / "out.md", reps=200)
+    md, js = compare([root], tmp_path / "out.md", with_paper=True, reps=200)
     finding = json.loads(js.read_text())["findings"]["bandit"]["full>=no_prompt"]
     assert finding["verdict"] == "inconclusive" and finding["difference"][1:] == [None, None]
     assert finding["difference"][0] == pytest.approx(0.7)
     text = md.read_text()
     assert "0.70 [one seed]" in text and "0.90 [one seed]" in text and "1 seed\n" in text  # the suite table too
+    assert "One seed: no interval, so no paper value can be placed" in text  # nor a claim that they lie inside
+    assert "lies inside our 95% interval" not in text
 
 
 def test_what_was_run_names_each_machine_and_command_with_its_seeds(tmp_path):

@@ -613,10 +613,14 @@ class Report:
             why.append(f"normalised against the data's teacher {runs[0].reference} (the paper's: {env_spec(env).paper_reference})")
         if protocol.get("episodes"):
             why.append(f"{protocol['episodes']} in-context episodes (paper: 1000)")
-        why.append(f"{len(runs)} seeds (paper: 5)")
-        self.lines += ["### Where we differ from the paper, and why", "",
-                       ("Paper values outside our 95% interval: " + "; ".join(outside) + ".") if outside
-                       else "Every paper value we can place lies inside our 95% interval.", "",
+        why.append(f"{len(runs)} seed{'s' if len(runs) != 1 else ''} (paper: 5)")
+        if len(runs) < 2:
+            verdict = "One seed: no interval, so no paper value can be placed inside or outside one."
+        elif outside:
+            verdict = "Paper values outside our 95% interval: " + "; ".join(outside) + "."
+        else:
+            verdict = "Every paper value we can place lies inside our 95% interval."
+        self.lines += ["### Where we differ from the paper, and why", "", verdict, "",
                        "Setup differences that can explain a gap: " + "; ".join(why) + ".", ""]
 
     # figures
