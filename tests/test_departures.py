@@ -21,7 +21,8 @@ def _hand_written(cfg) -> list[str]:
     if m.layout != "interleaved":
         out.append(f"model.layout={m.layout} (paper: interleaved)")
     out += [f"model.{s}=true" for s in ("action_stats", "action_effects") if getattr(m, s)]
-    return out + ([f"model.context_features=[{','.join(m.context_features)}]"] if m.context_features else [])
+    out += [f"model.context_features=[{','.join(m.context_features)}]"] if m.context_features else []
+    return out + ([f"model.transition_loss={m.transition_loss}"] if m.transition_loss else [])
 
 
 @pytest.mark.parametrize("preset", list_presets())
@@ -51,7 +52,7 @@ def test_the_report_line(tmp_path):
     from icrl.report import write_report
 
     recipe = training_recipe(load_config("bandit-cpu", ["model.layout=compact", "model.action_stats=true",
-                                                        "model.context_features=[]"]))
+                                                        "model.context_features=[]", "model.transition_loss=0"]))
     results = {"env": "bandit", "metric": "regret", "reference": "thompson",
                "suites": {"s": {"thompson": {"final": 1.0, "curve": [1.0]}}}, "recipe": recipe}
     md, _ = write_report(results, tmp_path / "r.md", tmp_path / "r.png")

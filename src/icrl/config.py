@@ -656,14 +656,10 @@ def _validate(cfg: RunConfig) -> None:
                f"false for {cfg.env}, whose observations are {obs_kind}, not discrete cells")
     if m.context_features:
         _check_context_features(m, obs_kind, cfg.env)
+    # Without an effect block (or one that reads no observations, as on the bandits) the transition
+    # loss has no embedding to train and is 0, so the general recipe can keep it on while a run
+    # switches the blocks off.
     _at_least("model.transition_loss", m.transition_loss, 0.0)
-    if m.transition_loss:  # with an effect block that reads no observations (the bandits) it adds nothing
-        from .models.feature_names import EMBEDDING_BLOCKS
-
-        effects = m.action_effects or any(n in EMBEDDING_BLOCKS for n in m.context_features)
-        _check(effects, "model.transition_loss", m.transition_loss,
-               "0 without an effect block (model.action_effects, or effects / episode_effects in "
-               "model.context_features): it trains that block's embedding")
     for key in ("seq_len", "num_layers", "num_heads", "d_model", "action_dim", "head_size"):
         _at_least(f"model.{key}", getattr(m, key), 1)
     _check(m.d_model % m.num_heads == 0, "model.num_heads", m.num_heads, f"a divisor of model.d_model={m.d_model}")

@@ -20,7 +20,3 @@ FEATURE_OBS_KINDS: dict[str, tuple[str, ...]] = {
     "episode_return": ALL,
     "action_max": ALL,
 }
-
-# The blocks with a learned observation embedding, which ``model.transition_loss`` trains
-# (``ActionEffects`` and its subclasses; ``model.action_effects`` switches on ``effects`` too).
-EMBEDDING_BLOCKS = ("effects", "episode_effects")
