@@ -304,6 +304,12 @@ class ContextScorer(nn.Module):
         scores = self.mlp(first).squeeze(-1)
         return scores[:, 0] if last_only else scores
 
+    @property
+    def embeds(self) -> bool:
+        """Whether some block has a learned observation embedding for ``transition_loss`` to train
+        (none without observations, e.g. ``episode_effects`` on the bandits)."""
+        return any(isinstance(b, ActionEffects) and getattr(b, "cell", None) is not None for b in self.blocks.values())
+
     def transition_loss(self, obs, actions, dones, width: int) -> torch.Tensor:
         """The sum of the effect blocks' ``transition_loss`` over the window (a scalar; 0 when no
         block embeds observations, as without any)."""

@@ -132,7 +132,9 @@ class InContextModel(nn.Module):
             loss, accuracy = cross_entropy(logits, actions, num_actions, batch.get("targets"),
                                            self.actions.label_smoothing)
         metrics = {"loss": loss.detach(), "accuracy": accuracy.detach()}
-        if self.cfg.transition_loss and self.stats is not None:  # trains the effect blocks' embedding
+        # Trains the effect blocks' embedding; without one there is nothing to add (and a constant
+        # zero added to the compiled loss made its backward fail: the bandit presets).
+        if self.cfg.transition_loss and self.stats is not None and self.stats.embeds:
             transition = self.stats.transition_loss(window[0], actions, window[3], width or int(num_actions.max()))
             metrics["transition_loss"] = transition.detach()
             loss = loss + self.cfg.transition_loss * transition
