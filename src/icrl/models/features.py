@@ -304,17 +304,20 @@ class ContextScorer(nn.Module):
         scores = self.mlp(first).squeeze(-1)
         return scores[:, 0] if last_only else scores
 
+    def _embedding_blocks(self) -> list[ActionEffects]:
+        """The effect blocks with a learned observation embedding (none without observations,
+        e.g. ``episode_effects`` on the bandits)."""
+        return [b for b in self.blocks.values() if isinstance(b, ActionEffects) and getattr(b, "cell", None) is not None]
+
     @property
     def embeds(self) -> bool:
-        """Whether some block has a learned observation embedding for ``transition_loss`` to train
-        (none without observations, e.g. ``episode_effects`` on the bandits)."""
-        return any(isinstance(b, ActionEffects) and getattr(b, "cell", None) is not None for b in self.blocks.values())
+        """Whether some block has an observation embedding for ``transition_loss`` to train."""
+        return bool(self._embedding_blocks())
 
     def transition_loss(self, obs, actions, dones, width: int) -> torch.Tensor:
         """The sum of the effect blocks' ``transition_loss`` over the window (a scalar; 0 when no
         block embeds observations, as without any)."""
-        losses = [b.transition_loss(obs, actions, dones, width) for b in self.blocks.values()
-                  if isinstance(b, ActionEffects) and getattr(b, "cell", None) is not None]
+        losses = [b.transition_loss(obs, actions, dones, width) for b in self._embedding_blocks()]
         return torch.stack(losses).sum() if losses else torch.zeros((), device=actions.device)
 
 
