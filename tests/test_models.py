@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import math
 
 import numpy as np
@@ -808,3 +809,40 @@ def test_the_transition_loss_reads_vector_observations_and_is_validated(small_da
         load_config("darkroom-cpu", ["model.transition_loss=-0.5"])
     cfg = load_config("darkroom-cpu", ["model.transition_loss=1.0", "model.context_features=[episode_effects]"])
     assert "model.transition_loss=1.0" in " ".join(departures(cfg))
+
+
+def test_effect_dim_sizes_the_effect_blocks_and_old_model_files_keep_16(tmp_path):
+    """``model.effect_dim``: the width m of the embedding the effect blocks read. Key-to-Door's
+    recipe scorer reads 111 per-action features, 6m + 4 of them from ``episode_effects``; m = 8
+    leaves 63, and the scorer still scores every action. A model file written before the field
+    existed loads with m = 16, the width it was trained with."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from icrl.models.files import load_model, save_model
+
+    base, small = (load_config("keydoor-cpu", extra) for extra in ([], ["model.effect_dim=8"]))
+    widths = {}
+    for name, cfg in (("base", base), ("small", small)):
+        model = InContextModel(cfg.model, "discrete", 81)
+        widths[name] = model.stats.first.in_features
+        assert model.stats.blocks["episode_effects"].cell.weight.shape == (81, cfg.model.effect_dim)
+    assert widths == {"base": 111, "small": 63}
+    obs, acts = torch.randint(0, 81, (2, 12)), torch.randint(0, 20, (2, 12))
+    rewards, dones = torch.zeros(2, 12), torch.zeros(2, 12, dtype=torch.bool)
+    model = InContextModel(small.model, "discrete", 81)
+    scores = model.stats(obs, acts, rewards, dones, torch.randn(2, 12, small.model.d_model), torch.full((2,), 20), 20)
+    assert scores.shape == (2, 12, 20) and torch.isfinite(scores).all()
+    with pytest.raises(ConfigError, match=r"model.effect_dim=0 is invalid: allowed >= 1"):
+        load_config("keydoor-cpu", ["model.effect_dim=0"])
+    # an older file: the same model saved without the field in its config
+    path = tmp_path / "model.safetensors"
+    save_model(InContextModel(base.model, "discrete", 81), base, path)
+    tensors = load_file(path)
+    with safe_open(path, "pt") as f:
+        meta = f.metadata()
+    config = json.loads(meta["config"])
+    del config["model"]["effect_dim"]
+    save_file(tensors, path, metadata={**meta, "config": json.dumps(config)})
+    loaded, cfg = load_model(path)
+    assert cfg.model.effect_dim == 16 and loaded.stats.first.in_features == 111

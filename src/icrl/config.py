@@ -90,6 +90,9 @@ class ModelConfig:
     # Weight of the transition loss on the effect blocks' embedding (models.features.ActionEffects.
     # transition_loss): 0 = off, as in the paper
     transition_loss: float = switch(0.0, 0.0, None)
+    # Width m of the learned observation embedding e that the effect blocks (effects,
+    # episode_effects) read: a size. Each such block adds 5m + 2 (6m + 4) per-action features.
+    effect_dim: int = 16
     seq_len: int = 300  # context length in environment steps
     num_layers: int = 4
     num_heads: int = 8
@@ -660,6 +663,7 @@ def _validate(cfg: RunConfig) -> None:
     # loss has no embedding to train and is 0, so the general recipe can keep it on while a run
     # switches the blocks off.
     _at_least("model.transition_loss", m.transition_loss, 0.0)
+    _at_least("model.effect_dim", m.effect_dim, 1)
     for key in ("seq_len", "num_layers", "num_heads", "d_model", "action_dim", "head_size"):
         _at_least(f"model.{key}", getattr(m, key), 1)
     _check(m.d_model % m.num_heads == 0, "model.num_heads", m.num_heads, f"a divisor of model.d_model={m.d_model}")

@@ -15,7 +15,7 @@ Feature blocks (``FEATURE_BLOCKS``, in this order; each knows its own width and 
   ``r_k o_k`` (the per-arm sufficient statistics of a linear reward model), the product of the
   latter with ``o_t``, and ``o_t``.
 * ``ActionEffects`` (``model.action_effects`` with ``model.action_stats``, discrete observations): what each action *does*.
-  A learned cell embedding ``e`` (16 wide) gives every step ``k`` that did not end its episode the
+  A learned cell embedding ``e`` (``model.effect_dim`` wide, 16 by default) gives every step ``k`` that did not end its episode the
   change ``e(o_{k+1}) - e(o_k)``; its mean over the steps that took ``a`` is the action's effect
   (a displacement, once ``e`` has learned the grid's coordinates). The means of ``r_k e(o_k)``
   (where ``a`` paid from), ``e(o_t)`` and their product join the features, with a one-step
@@ -330,7 +330,8 @@ def context_scorer(cfg, obs_kind: str, obs_dim: int) -> ContextScorer | None:
             if obs_kind not in cls.obs_kinds:
                 raise ValueError(f"context feature {cls.name!r} needs {' or '.join(cls.obs_kinds)} observations, "
                                  f"not {obs_kind!r}")
-            blocks.append(cls(obs_kind, obs_dim))
+            sized = {"effect_dim": cfg.effect_dim} if issubclass(cls, ActionEffects) else {}
+            blocks.append(cls(obs_kind, obs_dim, **sized))
     return ContextScorer(blocks, cfg.d_model) if blocks else None
 
 
