@@ -221,6 +221,17 @@ def test_sweeps_of_one_preset_in_two_folders_get_their_own_sections(tmp_path):
     assert "## bandit-cpu@then (bandit), variant `base`, 2 seeds" in text
 
 
+def test_a_run_copied_into_a_sweep_folder_joins_its_section(tmp_path):
+    """Seed 0 made by another command with --set items (a lone run copied in) and seed 1 by a plain
+    sweep of the same folder are one section of two seeds, named after the folder."""
+    fake_run(tmp_path / "recipe", "base", 0, {s: 0.9 for s in SUITES}, sets=("model.transition_loss=1.0",))
+    fake_run(tmp_path / "recipe", "base", 1, {s: 0.95 for s in SUITES})
+    md, js = compare([tmp_path / "recipe"], tmp_path / "out.md", reps=200)
+    numbers = json.loads(js.read_text())
+    assert "bandit-cpu@recipe" in numbers and "bandit-cpu" not in numbers
+    assert "## bandit-cpu@recipe (bandit), variant `base`, 2 seeds" in md.read_text()
+
+
 def test_each_section_states_the_recipe_its_runs_recorded(tmp_path):
     """Runs made with an earlier recipe of a preset say so: the departures each run recorded in its
     eval.json, not what the preset holds today."""

@@ -138,6 +138,12 @@ def find_runs(paths) -> list[Run]:
         if run.sweep_sets:  # another recipe of the preset: its own section, named after its sweep folder
             run.preset = f"{run.preset}@{path.parent.parent.name}"
         runs.append(run)
+    # A folder is one section: its plain runs (e.g. seed 1 by a sweep) join the runs that another
+    # command made with --set and that were copied in beside them (seed 0).
+    named = {run.path.parent.parent: run.preset for run in runs if run.sweep_sets}
+    for run in runs:
+        if not run.sweep_sets and named.get(run.path.parent.parent, "").split("@")[0] == run.preset:
+            run.preset = named[run.path.parent.parent]
     # Sweeps of one preset in several folders (e.g. the preset's recipe then and now) are not
     # merged either: each section is named after its folder.
     folders: dict[str, set] = {}
