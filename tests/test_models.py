@@ -846,3 +846,41 @@ def test_effect_dim_sizes_the_effect_blocks_and_old_model_files_keep_16(tmp_path
     save_file(tensors, path, metadata={**meta, "config": json.dumps(config)})
     loaded, cfg = load_model(path)
     assert cfg.model.effect_dim == 16 and loaded.stats.first.in_features == 111
+
+
+@pytest.mark.parametrize("obs_kind", ["none", "vector", "discrete"])
+def test_loss_readouts_score_exactly_the_matching_rows_of_the_whole_window(obs_kind):
+    """``train.loss_readouts``: the context scorer computed at a few readout steps of the window
+    equals the matching rows of the scorer over every step, for every feature block of the
+    registry (their ``(B, T', T)`` weights, phases and lookaheads included), and the model's
+    loss over the steps ``0..T-1`` given as readouts is the loss over the whole window."""
+    from icrl.models.features import FEATURE_BLOCKS
+
+    names = [n for n, cls in FEATURE_BLOCKS.items() if obs_kind in cls.obs_kinds]
+    cfg = tiny(layout="compact", seq_len=20, context_features=names, transition_loss=1.0)
+    model = make_model(cfg, obs_kind)
+    B, T, A = 3, 20, 6
+    obs, actions, rewards, num_actions = random_window(B, T, [6, 4, 5], obs_kind, seed=2)
+    dones = torch.rand(B, T, generator=torch.Generator().manual_seed(3)) < 0.2
+    hidden = torch.randn(B, T, cfg.d_model)
+    picked = torch.tensor([0, 3, 4, 11, 19])
+    with torch.no_grad():
+        every = model.stats(obs, actions, rewards, dones, hidden, num_actions, A)
+        some = model.stats(obs, actions, rewards, dones, hidden[:, picked], num_actions, A, readouts=picked)
+    assert some.shape == (B, len(picked), A)
+    torch.testing.assert_close(some, every[:, picked])
+    batch = {"observations": obs, "actions": actions, "rewards": rewards, "dones": dones, "num_actions": num_actions}
+    drawn = model.actions.draw(B, A, torch.Generator().manual_seed(0), torch.device("cpu"))
+    with torch.no_grad():
+        whole, _ = model.loss(batch, drawn, A)
+        listed, _ = model.loss({**batch, "readouts": torch.arange(T)}, drawn, A)
+        part, _ = model.loss({**batch, "readouts": picked}, drawn, A)
+    torch.testing.assert_close(listed, whole)
+    assert not torch.isclose(part, whole)  # fewer steps: another mean
+
+
+def test_loss_readouts_out_of_range_is_refused_before_work():
+    for value in (-1, 301):
+        with pytest.raises(ConfigError, match=rf"train.loss_readouts={value} is invalid: allowed 0 \(every step"):
+            load_config("bandit-cpu", [f"train.loss_readouts={value}"])
+    assert load_config("bandit-cpu", ["train.loss_readouts=300"]).train.loss_readouts == 300

@@ -118,6 +118,9 @@ class TrainConfig:
     beta2: float = 0.99
     warmup_fraction: float = 0.1
     grad_clip: float = 5.0
+    # The action loss on this many readout steps of each window, drawn anew each step (the same
+    # steps for every window of a batch), the context scorer computed at those only; 0: every step.
+    loss_readouts: int = 0
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: str = "auto"  # auto (bf16 on CUDA, off on CPU) | bf16 (on any device) | off
@@ -683,6 +686,8 @@ def _validate(cfg: RunConfig) -> None:
     _between("train.beta2", t.beta2, 0.0, 0.9999)
     _between("train.warmup_fraction", t.warmup_fraction, 0.0, 1.0)
     _check(t.grad_clip > 0, "train.grad_clip", t.grad_clip, "> 0")
+    _check(0 <= t.loss_readouts <= cfg.model.seq_len, "train.loss_readouts", t.loss_readouts,
+           f"0 (every step of the window) to model.seq_len={cfg.model.seq_len}")
     _check(t.device in ("auto", "cpu", "cuda") or t.device.startswith("cuda:"), "train.device", t.device, "auto, cpu, cuda or cuda:N")
     _choice("train.amp", t.amp, ("auto", "bf16", "off"))
     _at_least("train.log_every", t.log_every, 1)

@@ -169,6 +169,7 @@ class Trainer:
         # Every process draws the same global batch of windows and embeddings and keeps its slice,
         # so N processes with batch B/N each compute exactly the gradient of one process with B.
         self.embed_gen = torch.Generator(device=self.device).manual_seed(cfg.train.seed + 1)
+        self.readout_gen = torch.Generator(device=self.device).manual_seed(cfg.train.seed + 2)
         self.local = slice(self.rank * cfg.train.batch_size // self.world, (self.rank + 1) * cfg.train.batch_size // self.world)
         self.step = 0
         self.eval_fn = eval_fn
@@ -235,6 +236,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "sampler_rng": self.sampler.generator.get_state(),
             "embed_gen": self.embed_gen.get_state(),
+            "readout_gen": self.readout_gen.get_state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
         }
@@ -326,6 +328,8 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
             self.sampler.generator.set_state(state["sampler_rng"].cpu())
             self.embed_gen.set_state(state["embed_gen"].cpu())
+            if "readout_gen" in state:  # trainer states before train.loss_readouts have none
+                self.readout_gen.set_state(state["readout_gen"].cpu())
             torch.set_rng_state(state["torch_rng"].cpu())
             if state.get("cuda_rng") is not None and self.device.type == "cuda":
                 torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -352,6 +356,9 @@ class Trainer:
         action_emb = self.model.actions.draw(cfg.train.batch_size, self.width, self.embed_gen, self.device)
         if action_emb is not None:
             action_emb = action_emb[self.local]
+        if cfg.train.loss_readouts:  # the same steps on every process, like the batch
+            drawn = torch.randperm(cfg.model.seq_len, generator=self.readout_gen, device=self.device)
+            batch["readouts"] = drawn[: cfg.train.loss_readouts].sort().values
         with self.session.autocast():
             loss, metrics = self.forward(batch, action_emb, self.width)
         self.optimizer.zero_grad(set_to_none=True)

@@ -265,13 +265,17 @@ class ContextScorer(nn.Module):
         # its gradient is rounding noise, which Adam would turn into steps of size lr.
         self.mlp = nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1, bias=False))
 
-    def forward(self, obs, actions, rewards, dones, hidden, num_actions, width: int, last_only: bool = False):
-        """Scores ``(B, T, A)`` (``(B, A)`` with ``last_only``).
+    def forward(self, obs, actions, rewards, dones, hidden, num_actions, width: int, last_only: bool = False,
+                readouts: torch.Tensor | None = None):
+        """Scores ``(B, T, A)`` (``(B, A)`` with ``last_only``, ``(B, T', A)`` with ``readouts``).
 
         ``obs``, ``actions``, ``rewards``, ``dones``: the window ``(B, T, ...)``; the last step's
         action, reward and end flag are ignored (only steps before a readout count).
         ``hidden``: readouts ``(B, T, d)``, or ``(B, d)`` of the last step with ``last_only`` (the
-        acting agent's case). ``num_actions`` ``(B,)``: the set mixing averages over these only.
+        acting agent's case), or ``(B, T', d)`` of the steps ``readouts`` ``(T',)`` (increasing
+        step indices; ``train.loss_readouts``): the scores of those steps only, equal to the
+        matching rows of the whole window's. ``num_actions`` ``(B,)``: the set mixing averages
+        over these only.
         """
         B, T = actions.shape
         pool = Pool((obs, actions, rewards, dones), width)
@@ -286,8 +290,9 @@ class ContextScorer(nn.Module):
         else:
             joint = onehot[..., None] * phi[:, :, None, :]  # (B, T, A, F)
             sums = joint.cumsum(1) - joint  # steps k < t only
-            steps = torch.arange(T, device=phi.device, dtype=phi.dtype)[None, :, None, None]
-            pool.last = slice(0, T)
+            pool.last = slice(0, T) if readouts is None else readouts
+            sums = sums[:, pool.last]
+            steps = torch.arange(T, device=phi.device, dtype=phi.dtype)[pool.last][None, :, None, None]
         start = 0
         for b, part in zip(self.blocks.values(), parts, strict=True):
             size = sum(p.shape[-1] for p in part)

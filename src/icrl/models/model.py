@@ -94,17 +94,19 @@ class InContextModel(nn.Module):
         hidden = self.decoder(tokens, positions.expand(B, L), mask)
         return hidden[:, self.readout_index(T, P).to(tokens.device)]
 
-    def logits(self, hidden, num_actions, drawn, width: int | None = None, window=None):
+    def logits(self, hidden, num_actions, drawn, width: int | None = None, window=None, readouts=None):
         """Scores of the available actions (B, ..., A); unavailable actions get -inf.
 
         ``hidden``: decoder outputs (B, T, d), or (B, d) for the last step only. ``width``: the
         action slots (default: those of ``drawn``, else the widest set). With context features,
-        ``window=(obs, actions, rewards, dones)`` of the readouts adds their scores.
+        ``window=(obs, actions, rewards, dones)`` of the readouts adds their scores; ``readouts``
+        ``(T',)``: ``hidden`` is ``(B, T', d)``, the outputs of those steps of the window only.
         """
         width = drawn.shape[1] if drawn is not None else (width or int(num_actions.max()))
         scores = self.actions.scores(hidden, drawn, width)
         if self.stats is not None and window is not None:
-            scores = scores + self.stats(*window, hidden, num_actions, width, last_only=hidden.dim() == 2).float()
+            scores = scores + self.stats(*window, hidden, num_actions, width, last_only=hidden.dim() == 2,
+                                         readouts=readouts).float()
         mask = action_mask(num_actions, width)
         mask = mask.view(mask.shape[0], *([1] * (scores.dim() - 2)), width)
         return scores.masked_fill(~mask, float("-inf"))
@@ -119,18 +121,23 @@ class InContextModel(nn.Module):
         effects only) ``(B, T, ...)``, ``num_actions`` ``(B,)`` and, with ``data.targets`` policy
         or optimal, ``targets`` ``(B, T, A)``: the soft targets. ``width``: the widest action set
         the batch may hold (the trainer passes the dataset's, so that no step has to read
-        ``num_actions`` back from the device).
+        ``num_actions`` back from the device). ``readouts`` in the batch (``(T',)`` increasing step
+        indices, ``train.loss_readouts``): the loss is taken on those steps of each window only
+        (the decoder still reads the whole window; the context scorer computes those steps only).
         """
         actions, num_actions = batch["actions"], batch["num_actions"]
         window = (batch["observations"], actions, batch["rewards"], batch.get("dones"))
         hidden = self.forward_window(*window[:3], num_actions, drawn)
+        readouts, targets, taken = batch.get("readouts"), batch.get("targets"), actions
+        if readouts is not None:
+            hidden, taken = hidden[:, readouts], actions[:, readouts]
+            targets = None if targets is None else targets[:, readouts]
         if self.actions.regresses:
             predicted = self.actions.predict(hidden)
-            loss, accuracy = embedding_mse(predicted, drawn, actions, self.logits(hidden, num_actions, drawn))
+            loss, accuracy = embedding_mse(predicted, drawn, taken, self.logits(hidden, num_actions, drawn))
         else:
-            logits = self.logits(hidden, num_actions, drawn, width, window)
-            loss, accuracy = cross_entropy(logits, actions, num_actions, batch.get("targets"),
-                                           self.actions.label_smoothing)
+            logits = self.logits(hidden, num_actions, drawn, width, window, readouts)
+            loss, accuracy = cross_entropy(logits, taken, num_actions, targets, self.actions.label_smoothing)
         metrics = {"loss": loss.detach(), "accuracy": accuracy.detach()}
         # Trains the effect blocks' embedding; without one there is nothing to add (and a constant
         # zero added to the compiled loss made its backward fail: the bandit presets).

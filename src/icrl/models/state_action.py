@@ -47,10 +47,11 @@ class StateActionStats(FeatureBlock):
         if obs_kind == "vector":
             self.log_bandwidth = nn.Parameter(torch.zeros(()))
 
-    def _likeness(self, obs, last_only: bool, rewards=None, dones=None):
-        """``(B, T', T)`` weights of each earlier step's state against the readout's."""
+    def _likeness(self, obs, last, rewards=None, dones=None):
+        """``(B, T', T)`` weights of each earlier step's state against the readout steps' ``last``
+        (``Pool.last``: a slice or an index ``(T',)`` of the window's steps)."""
         B, T = obs.shape[:2]
-        now = obs[:, -1:] if last_only else obs
+        now = obs[:, last]
         if self.obs_kind == "discrete":
             w = (now.long()[:, :, None] == obs.long()[:, None, :]).float()
         elif self.obs_kind == "vector":
@@ -59,7 +60,7 @@ class StateActionStats(FeatureBlock):
         else:
             w = torch.ones(B, now.shape[1], T, device=obs.device)
         k = torch.arange(T, device=obs.device)
-        t = k[-1:] if last_only else k
+        t = k[last]
         return w * (k[None, :] < t[:, None]).float()[None]  # steps k < t only
 
     def extras(self, pool: Pool) -> list[torch.Tensor]:
@@ -73,7 +74,7 @@ class StateActionStats(FeatureBlock):
                 stayed = stayed * (~dones.bool()).float()
         phi = torch.stack([torch.ones_like(stayed), rewards.float(), stayed], dim=-1)  # (B, T, 3)
         onehot = pool.actions_onehot().float()
-        w = self._likeness(obs, pool.last == slice(T - 1, T), rewards, dones)
+        w = self._likeness(obs, pool.last, rewards, dones)
         if w.shape[1] == 1:  # the acting step: weight the steps first, no (B, T, A, 3) tensor
             sums = torch.einsum("bka,bkf->baf", onehot, w[:, 0, :, None] * phi)[:, None]
         else:
@@ -91,12 +92,12 @@ class EpisodeStateActionStats(StateActionStats):
 
     name = "episode_state_action"
 
-    def _likeness(self, obs, last_only: bool, rewards=None, dones=None):
-        w = super()._likeness(obs, last_only)
+    def _likeness(self, obs, last, rewards=None, dones=None):
+        w = super()._likeness(obs, last)
         if dones is None:
             return w
         phase = episode_phase(rewards, dones)
-        now = phase[:, -1:] if last_only else phase
+        now = phase[:, last]
         return w * (now[:, :, None] == phase[:, None, :]).float()
 
 
@@ -148,7 +149,7 @@ class StateReturnStats(StateActionStats):
     def extras(self, pool: Pool) -> list[torch.Tensor]:
         obs, actions, rewards, dones = pool.window
         T = actions.shape[1]
-        w = self._likeness(obs, pool.last == slice(T - 1, T), rewards, dones)  # (B, T', T), steps k < t only
+        w = self._likeness(obs, pool.last, rewards, dones)  # (B, T', T), steps k < t only
         paid, start, ends, full = returns_to_go(rewards, dones, self.own_reward)
         now = paid[:, :T][:, pool.last, None]  # (B, T', 1): the window's reward before each readout
         t = torch.arange(T, device=actions.device)[pool.last]  # (T',)
