@@ -39,3 +39,30 @@ def test_a_suites_numbers_do_not_depend_on_how_it_is_run(env, suites, kind):
     cfg.eval.batch_size = 0
     cfg.eval.seed = 1
     assert numbers(suites=[target]) != alone  # the seed does matter
+
+
+@pytest.mark.parametrize("preset", ["keydoor-cpu", "contextual-cpu"])
+def test_suites_played_in_worker_processes_give_the_same_numbers(preset):
+    """``eval.workers=2``: the suites played by two forked processes (one thread each), the
+    recipe's context scorer included, score exactly as in this process, every suite and row."""
+    from icrl.evaluate import eval_workers
+
+    horizon = ["eval.episodes=2"] if preset.startswith("keydoor") else ["eval.steps=20"]
+    cfg = load_config(preset, [*TINY, *horizon, "eval.num_tasks=5", "train.device=cpu"])
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    suites = ["train_train", "test_test", "all_test"] if preset.startswith("keydoor") else ["train", "num_50", "eval"]
+    serial, _ = evaluate_model(model, cfg, progress=False, suites=suites)
+    threads = torch.get_num_threads()
+    cfg.eval.workers = 2
+    assert eval_workers(cfg, "cpu") == 2 and eval_workers(cfg, "cuda") == 1
+    parallel, _ = evaluate_model(model, cfg, progress=False, suites=suites)
+    assert list(parallel) == list(serial) and parallel == serial
+    assert torch.get_num_threads() == threads  # the workers' one thread is theirs, not this process's
+
+
+def test_eval_workers_out_of_range_is_refused():
+    from icrl.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"eval.workers=0 is invalid: allowed in \[1, 256\]"):
+        load_config("bandit-cpu", ["eval.workers=0"])

@@ -44,9 +44,14 @@ def assert_same_params(a: dict, b: dict):
 
 
 # -- 6. checkpoints and resume ----------------------------------------------------------------
-@pytest.mark.parametrize("kind,layout", [("headless_ad", "interleaved"), ("ad", "compact")])
-def test_resume_gives_the_parameters_of_an_uninterrupted_run(tmp_path, small_config, small_dataset_path, kind, layout):
-    cfg = tiny_config(small_config, f"model.kind={kind}", layout=layout)
+@pytest.mark.parametrize("kind,layout,extra", [("headless_ad", "interleaved", ()), ("ad", "compact", ()),
+                                               ("headless_ad", "compact", ("train.loss_readouts=7",
+                                                                           "model.context_features=[state_action]"))])
+def test_resume_gives_the_parameters_of_an_uninterrupted_run(tmp_path, small_config, small_dataset_path, kind, layout,
+                                                            extra):
+    """Also with ``train.loss_readouts``: the readout steps drawn after a resume are those of the
+    uninterrupted run (their generator is in the trainer state)."""
+    cfg = tiny_config(small_config, f"model.kind={kind}", *extra, layout=layout)
     data = small_dataset_path("bandit")
 
     whole = Trainer(cfg, tmp_path / "whole", data, progress=False)

@@ -119,7 +119,8 @@ class TrainConfig:
     warmup_fraction: float = 0.1
     grad_clip: float = 5.0
     # The action loss on this many readout steps of each window, drawn anew each step (the same
-    # steps for every window of a batch), the context scorer computed at those only; 0: every step.
+    # steps for every window of a batch), the context scorer computed at those only; 0 (or at
+    # least model.seq_len): every step.
     loss_readouts: int = 0
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -148,6 +149,10 @@ class EvalConfig:
     # Intra-op CPU threads while evaluating on the CPU (null: OMP_NUM_THREADS if set, else 1, which
     # degrades least on a shared machine; 0: torch's default). See icrl.runtime.
     threads: int | None = None
+    # Worker processes that play the suites side by side on the CPU, one intra-op thread each (1:
+    # the suites one after another in this process). The numbers do not change: each task draws
+    # from its own random streams. Forked workers (Linux); elsewhere, or on CUDA, 1.
+    workers: int = 1
     # Tuning after training (icrl tune), on validation suites only: whether `icrl run` tunes and
     # reports the chosen protocol as a second row, the sampling temperatures tried (as multiples
     # of the training temperature; the argmax is always tried too) and tasks per validation suite.
@@ -686,8 +691,7 @@ def _validate(cfg: RunConfig) -> None:
     _between("train.beta2", t.beta2, 0.0, 0.9999)
     _between("train.warmup_fraction", t.warmup_fraction, 0.0, 1.0)
     _check(t.grad_clip > 0, "train.grad_clip", t.grad_clip, "> 0")
-    _check(0 <= t.loss_readouts <= cfg.model.seq_len, "train.loss_readouts", t.loss_readouts,
-           f"0 (every step of the window) to model.seq_len={cfg.model.seq_len}")
+    _check(t.loss_readouts >= 0, "train.loss_readouts", t.loss_readouts, ">= 0 (0 or model.seq_len and more: every step)")
     _check(t.device in ("auto", "cpu", "cuda") or t.device.startswith("cuda:"), "train.device", t.device, "auto, cpu, cuda or cuda:N")
     _choice("train.amp", t.amp, ("auto", "bf16", "off"))
     _at_least("train.log_every", t.log_every, 1)
@@ -709,6 +713,7 @@ def _validate(cfg: RunConfig) -> None:
     _at_least("eval.batch_size", e.batch_size, 0)
     if e.threads is not None:
         _between("eval.threads", e.threads, 0, 1024)
+    _between("eval.workers", e.workers, 1, 256)
     if e.action_selection is not None:
         _choice("eval.action_selection", e.action_selection, ("sample", "argmax"))
     if e.temperature is not None:

@@ -255,13 +255,16 @@ def _evaluate_model(model, cfg, *, tasks, suites, num_tasks, device, progress, o
                 results[name][row] = score(traj.rows(slice(bounds[i], bounds[i + 1])), spec.metric, ts.action_sets.shape[1])
             continue
         mine = list(usable)[rank::world]  # under torchrun each process takes every world-th suite
-        for name in tqdm(mine, desc=f"in-context evaluation of {row}", disable=not progress or rank > 0):
-            ts = usable[name]
-            size = cfg.eval.batch_size or len(ts)
-            parts = [rollout(factory(), make_env(ts.subset(slice(i, i + size))), task_seeds=seeds[name][i:i + size], **length)
-                     for i in range(0, len(ts), size)]
-            traj = parts[0] if len(parts) == 1 else _concat(parts)
-            results[name][row] = score(traj, spec.metric, ts.action_sets.shape[1])
+        desc = f"in-context evaluation of {row}"
+        workers = eval_workers(cfg, device, world)
+        if workers > 1:
+            played_here = _play_in_workers(workers, factory, cfg, {name: usable[name] for name in mine}, seeds, length,
+                                           desc, progress)
+        else:
+            played_here = ((name, _play_suite(factory, cfg, usable[name], seeds[name], length))
+                           for name in tqdm(mine, desc=desc, disable=not progress or rank > 0))
+        for name, result in played_here:
+            results[name][row] = result
     if world > 1 and not one_batch:
         import torch.distributed as dist
 
@@ -269,6 +272,59 @@ def _evaluate_model(model, cfg, *, tasks, suites, num_tasks, device, progress, o
         dist.all_gather_object(gathered, results)
         results = {name: {row: part[name][row] for part in gathered for row in part.get(name, {})} for name in usable}
     return results, skipped
+
+
+def _play_suite(factory, cfg, ts: TaskSet, seeds, length: dict) -> dict:
+    """The score of a fresh policy from ``factory`` on one suite, ``eval.batch_size`` tasks at a time."""
+    size = cfg.eval.batch_size or len(ts)
+    parts = [rollout(factory(), make_env(ts.subset(slice(i, i + size))), task_seeds=seeds[i:i + size], **length)
+             for i in range(0, len(ts), size)]
+    traj = parts[0] if len(parts) == 1 else _concat(parts)
+    return score(traj, env_spec(cfg.env).metric, ts.action_sets.shape[1])
+
+
+def eval_workers(cfg, device, world: int = 1) -> int:
+    """The worker processes an evaluation plays its suites in (``eval.workers``): 1 on CUDA, under
+    torchrun, or where processes cannot be forked (the workers inherit the model and any
+    registered task family from this process, which a fresh interpreter would not have)."""
+    import multiprocessing
+
+    on_cpu = device is None or str(device) == "cpu"
+    if cfg.eval.workers <= 1 or not on_cpu or world > 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return cfg.eval.workers
+
+
+_FORKED: dict = {}  # what forked workers inherit: set just before the pool starts
+
+
+def _worker_threads() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _worker_play(name: str) -> tuple[str, dict]:
+    job = _FORKED
+    return name, _play_suite(job["factory"], job["cfg"], job["suites"][name], job["seeds"][name], job["length"])
+
+
+def _play_in_workers(workers: int, factory, cfg, suites: dict[str, TaskSet], seeds, length, desc, progress):
+    """Yields ``(suite, score)`` as ``workers`` forked processes (one intra-op thread each) finish
+    them, the largest suites first; the same scores as one process (per-task random streams)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    order = sorted(suites, key=lambda n: -int(suites[n].action_sets.shape[1]) * len(suites[n]))
+    _FORKED.update(factory=factory, cfg=cfg, suites=suites, seeds=seeds, length=length)
+    try:
+        with ProcessPoolExecutor(min(workers, len(order)) or 1, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_worker_threads) as pool:
+            futures = [pool.submit(_worker_play, name) for name in order]
+            for future in tqdm(as_completed(futures), total=len(futures), desc=desc, disable=not progress):
+                yield future.result()
+    finally:
+        _FORKED.clear()
 
 
 def _concat(parts: list[Trajectories]) -> Trajectories:

@@ -356,7 +356,7 @@ class Trainer:
         action_emb = self.model.actions.draw(cfg.train.batch_size, self.width, self.embed_gen, self.device)
         if action_emb is not None:
             action_emb = action_emb[self.local]
-        if cfg.train.loss_readouts:  # the same steps on every process, like the batch
+        if 0 < cfg.train.loss_readouts < cfg.model.seq_len:  # the same steps on every process, like the batch
             drawn = torch.randperm(cfg.model.seq_len, generator=self.readout_gen, device=self.device)
             batch["readouts"] = drawn[: cfg.train.loss_readouts].sort().values
         with self.session.autocast():
