@@ -151,7 +151,7 @@ class EvalConfig:
     threads: int | None = None
     # Worker processes that play the suites side by side on the CPU, one intra-op thread each (1:
     # the suites one after another in this process). The numbers do not change: each task draws
-    # from its own random streams. Forked workers (Linux); elsewhere, or on CUDA, 1.
+    # from its own random streams. Forked workers, on Linux; elsewhere, or on CUDA, 1.
     workers: int = 1
     # Tuning after training (icrl tune), on validation suites only: whether `icrl run` tunes and
     # reports the chosen protocol as a second row, the sampling temperatures tried (as multiples

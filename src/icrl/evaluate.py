@@ -285,12 +285,13 @@ def _play_suite(factory, cfg, ts: TaskSet, seeds, length: dict) -> dict:
 
 def eval_workers(cfg, device, world: int = 1) -> int:
     """The worker processes an evaluation plays its suites in (``eval.workers``): 1 on CUDA, under
-    torchrun, or where processes cannot be forked (the workers inherit the model and any
-    registered task family from this process, which a fresh interpreter would not have)."""
-    import multiprocessing
+    torchrun, or off Linux, where forking a process that has run torch is not safe (the workers
+    are forked: they inherit the model and any registered task family from this process, which a
+    fresh interpreter would not have)."""
+    import sys
 
     on_cpu = device is None or str(device) == "cpu"
-    if cfg.eval.workers <= 1 or not on_cpu or world > 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if cfg.eval.workers <= 1 or not on_cpu or world > 1 or not sys.platform.startswith("linux"):
         return 1
     return cfg.eval.workers
 
