@@ -76,7 +76,7 @@ class EpisodeEffects(ActionEffects):
         same = (phase[:, pool.last, None] == phase[:, None, :]).to(effect.dtype)  # (B, T', T)
         w = same * before[None] * rewards.float()[:, None, :]  # rewarded steps of the readout's phase
         e = pool.scratch["e"]  # (B, T, m)
-        took = torch.einsum("btk,bka->bta", w, pool.actions_onehot().to(effect.dtype))  # (B, T', A)
+        took = pool.by_action(w)  # (B, T', A)
         total = w.sum(-1)[..., None, None]  # (B, T', 1, 1)
         found = (total > 0).to(effect.dtype)
         goal = (torch.einsum("btk,bkm->btm", w, e)[:, :, None] + (took[..., None] * effect).sum(2, keepdim=True))

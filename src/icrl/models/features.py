@@ -82,6 +82,19 @@ class Pool:
             self.onehot = F.one_hot(self.window[1].long().clamp(min=0), self.width).float()
         return self.onehot
 
+    def sum_by_action(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, A, F)``: per action, the sum of ``x`` ``(B, T, F)`` over the window's steps that
+        took it. Equal to ``einsum("bta,btf->baf", onehot, x)``, by a scatter-add that reads
+        ``x`` once instead of a product with the ``(B, T, A)`` one-hot."""
+        index = self.window[1].long().clamp(min=0)[..., None].expand_as(x)
+        return x.new_zeros(x.shape[0], self.width, x.shape[2]).scatter_add(1, index, x)
+
+    def by_action(self, w: torch.Tensor) -> torch.Tensor:
+        """``(B, T', A)``: for each readout, the weights ``w`` ``(B, T', T)`` of the window's steps
+        summed per action they took (``einsum("btk,bka->bta", w, onehot)``, as a scatter-add)."""
+        index = self.window[1].long().clamp(min=0)[:, None, :].expand_as(w)
+        return w.new_zeros(*w.shape[:2], self.width).scatter_add(2, index, w)
+
     def means(self, name: str) -> torch.Tensor:
         return self.sums[name] / self.n.clamp(min=1.0)
 
@@ -281,13 +294,13 @@ class ContextScorer(nn.Module):
         pool = Pool((obs, actions, rewards, dones), width)
         parts = [b.phi(pool) for b in self.blocks.values()]
         phi = torch.cat([p for part in parts for p in part], dim=-1)  # (B, T, F)
-        onehot = pool.onehot = F.one_hot(actions.long().clamp(min=0), width).to(phi.dtype)  # (B, T, A)
-        if last_only:
-            sums = torch.einsum("bta,btf->baf", onehot[:, :-1], phi[:, :-1])[:, None]  # (B, 1, A, F)
+        if last_only:  # the acting step: pooled by a scatter-add, no (B, T, A) one-hot
+            sums = pool.sum_by_action(phi * (torch.arange(T, device=phi.device) < T - 1)[None, :, None])[:, None]
             steps = torch.full((1, 1, 1, 1), float(T - 1), device=phi.device)
             pool.last = slice(T - 1, T)
             hidden = hidden[:, None]
         else:
+            onehot = pool.onehot = F.one_hot(actions.long().clamp(min=0), width).to(phi.dtype)  # (B, T, A)
             joint = onehot[..., None] * phi[:, :, None, :]  # (B, T, A, F)
             sums = joint.cumsum(1) - joint  # steps k < t only
             pool.last = slice(0, T) if readouts is None else readouts

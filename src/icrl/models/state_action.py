@@ -73,11 +73,11 @@ class StateActionStats(FeatureBlock):
             if dones is not None:
                 stayed = stayed * (~dones.bool()).float()
         phi = torch.stack([torch.ones_like(stayed), rewards.float(), stayed], dim=-1)  # (B, T, 3)
-        onehot = pool.actions_onehot().float()
         w = self._likeness(obs, pool.last, rewards, dones)
         if w.shape[1] == 1:  # the acting step: weight the steps first, no (B, T, A, 3) tensor
-            sums = torch.einsum("bka,bkf->baf", onehot, w[:, 0, :, None] * phi)[:, None]
+            sums = pool.sum_by_action(w[:, 0, :, None] * phi)[:, None]
         else:
+            onehot = pool.actions_onehot()
             sums = torch.einsum("btk,bkaf->btaf", w, onehot[..., None] * phi[:, :, None, :])  # (B, T', A, 3)
         n = sums[..., :1]
         means = sums[..., 1:] / n.clamp(min=1e-6).where(n > 1e-6, torch.ones_like(n))
@@ -154,12 +154,10 @@ class StateReturnStats(StateActionStats):
         now = paid[:, :T][:, pool.last, None]  # (B, T', 1): the window's reward before each readout
         t = torch.arange(T, device=actions.device)[pool.last]  # (T',)
         done = (ends[:, None, :] <= t[None, :, None]).float()  # (B, T', T): k's episode ended before t
-        onehot = pool.actions_onehot().float()  # (B, T, A)
-        n = torch.einsum("btk,bka->bta", w, onehot)
-        finished = torch.einsum("btk,bka->bta", w * done * full[:, None, :], onehot)
+        n = pool.by_action(w)  # (B, T', A)
+        finished = pool.by_action(w * done * full[:, None, :])
         running = w * (1.0 - done)
-        paid = (torch.einsum("btk,bka->bta", running, onehot) * now
-                - torch.einsum("btk,bka->bta", running * start[:, None, :], onehot))
+        paid = pool.by_action(running) * now - pool.by_action(running * start[:, None, :])
         total = (finished + paid)[..., None]  # (B, T', A, 1)
         n = n[..., None]
         mean = total / n.clamp(min=1e-6).where(n > 1e-6, torch.ones_like(n))
