@@ -95,7 +95,7 @@ def main(argv=None):
         base = load_config(preset, [f"train.device={args.device}", f"data.num_tasks={args.tasks}", *args.overrides])
         dataset = generate_dataset(base, Path(tmp) / "data.h5", progress=False)
         device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
-        modes = [("eager", [])] + [("compiled", ["train.compile=true"])] * args.compile + [("bf16", ["train.amp=bf16"])] * args.amp
+        modes = [("eager", ["train.compile=false"])] + [("compiled", ["train.compile=true"])] * args.compile + [("bf16", ["train.amp=bf16"])] * args.amp
         rates = {}
         for layout in layouts:
             for mode, extra in modes:
