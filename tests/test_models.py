@@ -884,3 +884,26 @@ def test_loss_readouts_negative_is_refused_before_work():
         load_config("bandit-cpu", ["train.loss_readouts=-1"])
     # more readouts than the window has steps: every step (a preset's 50 with a short window)
     assert load_config("bandit-cpu", ["model.seq_len=20"]).train.loss_readouts == 50
+
+
+def test_pooling_by_action_equals_the_one_hot_products():
+    """``Pool.sum_by_action`` / ``Pool.by_action`` (scatter-adds, the acting step's pooling) give
+    the products with the one-hot of the actions, padding steps (action -1) counted as action 0
+    as the one-hot counts them, with the same gradients."""
+    g = torch.Generator().manual_seed(0)
+    B, T, A, Fw = 3, 11, 5, 4
+    actions = torch.randint(0, A, (B, T), generator=g)
+    actions[0, :2] = -1
+    pool = Pool((None, actions, None, None), A)
+    onehot = F.one_hot(actions.clamp(min=0), A).float()
+    x = torch.randn(B, T, Fw, generator=g, requires_grad=True)
+    w = torch.rand(B, 2, T, generator=g, requires_grad=True)
+    got = pool.sum_by_action(x)
+    want = torch.einsum("bta,btf->baf", onehot, x)
+    assert got.shape == (B, A, Fw)
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(pool.by_action(w), torch.einsum("btk,bka->bta", w, onehot))
+    up = torch.randn(B, A, Fw, generator=g)
+    gx, = torch.autograd.grad((got * up).sum(), x)
+    gx_want, = torch.autograd.grad((want * up).sum(), x)
+    torch.testing.assert_close(gx, gx_want)
