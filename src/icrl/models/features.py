@@ -295,7 +295,8 @@ class ContextScorer(nn.Module):
         parts = [b.phi(pool) for b in self.blocks.values()]
         phi = torch.cat([p for part in parts for p in part], dim=-1)  # (B, T, F)
         if last_only:  # the acting step: pooled by a scatter-add, no (B, T, A) one-hot
-            sums = pool.sum_by_action(phi * (torch.arange(T, device=phi.device) < T - 1)[None, :, None])[:, None]
+            earlier = (torch.arange(T, device=phi.device) < T - 1).to(phi.dtype)[None, :, None]  # not the last step
+            sums = pool.sum_by_action(phi * earlier)[:, None]  # (B, 1, A, F)
             steps = torch.full((1, 1, 1, 1), float(T - 1), device=phi.device)
             pool.last = slice(T - 1, T)
             hidden = hidden[:, None]
